@@ -1,0 +1,46 @@
+# optical — two commands do everything: `make experiment` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+OUT    ?= out/experiment
+CONFIG ?= configs/quick.toml
+
+# The read-only reference data sits beside the project; an explicit setting wins.
+OPTICAL_DATA_DIR ?= $(abspath ../shared/data)
+export OPTICAL_DATA_DIR
+
+.PHONY: setup test test-fast experiment bench lint clean
+
+setup: $(STAMP)
+
+# Idempotent: re-runs only when the pinned dependency files change.
+$(STAMP): pyproject.toml requirements.lock requirements-nodeps.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, from the local CPU build; nothing later may replace it.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+experiment: $(STAMP)
+	$(VENV)/bin/optical experiment $(CONFIG) --out $(OUT)
+
+bench: $(STAMP)
+	$(VENV)/bin/optical bench all
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

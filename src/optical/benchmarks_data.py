@@ -1,0 +1,49 @@
+"""Build the retrieval benchmarks an experiment runs (XQuAD-CLIR, XOR-TyDi held-out)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import ExperimentConfig
+from .data.heldout import heldout_questions, heldout_score
+from .data.passages import load_wikipedia_vital
+from .data.xquad import load_xquad
+from .types import Passage, Query, RetrievalBenchmark
+
+
+def wikipedia_vital(data_dir: Path, limit: int) -> list[Passage]:
+    """The first ``limit`` Wikipedia-vital passages in the loader's fixed order (0 = all)."""
+    return load_wikipedia_vital(data_dir, limit=limit or None)
+
+
+def xquad_benchmark(cfg: ExperimentConfig, data_dir: Path) -> RetrievalBenchmark:
+    """XQuAD-CLIR: configured languages plus English (the oracle's questions)."""
+    distractors = wikipedia_vital(data_dir, cfg.xquad.distractors) if cfg.xquad.distractors else []
+    languages = tuple(dict.fromkeys((*cfg.xquad.languages, "en")))
+    return load_xquad(data_dir, languages=languages, distractors=distractors)
+
+
+def xor_heldout_benchmark(cfg: ExperimentConfig, data_dir: Path) -> RetrievalBenchmark:
+    """XOR-TyDi held-out questions over the XQuAD paragraphs plus Wikipedia-vital passages.
+
+    With ``max_questions_per_language = N`` each language keeps its N questions of
+    lowest held-out hash score: a fixed subset, the same on every machine.
+    There are no relevance judgments: systems are scored by agreement with the
+    oracle and by answer recall (``answers``).
+    """
+    sub = cfg.xor_tydi_heldout
+    xquad_passages = load_xquad(data_dir, languages=("en",)).passages
+    passages = (*xquad_passages, *wikipedia_vital(data_dir, sub.wikipedia_vital_passages))
+    queries: dict[str, tuple[Query, ...]] = {}
+    answers: dict[str, tuple[str, ...]] = {}
+    by_lang: dict[str, list] = {}
+    for question in heldout_questions(data_dir):
+        if question.lang in sub.languages:
+            by_lang.setdefault(question.lang, []).append(question)
+    for lang in sub.languages:
+        chosen = sorted(by_lang.get(lang, []), key=lambda q: heldout_score(q.id))
+        if sub.max_questions_per_language:
+            chosen = chosen[: sub.max_questions_per_language]
+        queries[lang] = tuple(Query(q.id, q.question, lang, english=q.english) for q in chosen)
+        answers.update({q.id: q.answers for q in chosen})
+    return RetrievalBenchmark("xor-tydi-heldout", passages, queries, {}, answers)

@@ -1,0 +1,284 @@
+"""The ``optical`` command line. Every user error is one clear message and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import OpticalError
+
+
+def _cmd_data_show(args: argparse.Namespace) -> int:
+    from .data.catalog import describe, format_description
+
+    description = describe(args.name, args.data_dir)
+    print(
+        json.dumps(description, indent=2, ensure_ascii=False)
+        if args.json
+        else format_description(description)
+    )
+    return 0
+
+
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .experiment import run_experiment
+
+    cfg = load_config(args.config)
+    result = run_experiment(cfg, Path(args.out), data=args.data_dir, cache=args.cache_dir)
+    from .report import markdown_table
+
+    for benchmark in cfg.benchmarks:
+        from .report import HEADLINE
+
+        measure = HEADLINE[benchmark][0]
+        print(f"\n{benchmark} — {measure}")
+        print(markdown_table(result.rows, result.significance, benchmark, measure))
+    print("\nWhere the time went:")
+    from .timing import Timer
+
+    print(Timer(result.timings, total=result.total_seconds).table())
+    print(
+        f"\nwrote {result.out_dir}/report.md, results.json, significance.json, "
+        + ", ".join(f"{b}.png" for b in cfg.benchmarks)
+    )
+    return 0
+
+
+def _read_queries(path: Path) -> tuple[list[str], list[str]]:
+    """Queries as ``qid<TAB>text`` lines (TSV) or JSONL with ``id`` and ``text``."""
+    from .errors import DataFormatError
+
+    ids, texts = [], []
+    if not path.is_file():
+        raise OpticalError(f"queries file not found: {path}")
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        if path.suffix == ".jsonl":
+            try:
+                record = json.loads(line)
+                qid, text = str(record["id"]), str(record["text"])
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise DataFormatError(
+                    path, lineno, f"expected JSON with id and text: {exc}"
+                ) from exc
+        else:
+            parts = line.split("\t")
+            if len(parts) != 2:
+                raise DataFormatError(
+                    path, lineno, f"expected 2 tab-separated columns (qid, text), got {len(parts)}"
+                )
+            qid, text = parts
+        if not text.strip():
+            raise DataFormatError(path, lineno, f"empty query text for query {qid!r}")
+        ids.append(qid)
+        texts.append(text)
+    return ids, texts
+
+
+def _passages_for(args: argparse.Namespace):
+    from .data.passages import load_passages, load_wikipedia_vital
+    from .data.xquad import load_xquad
+
+    if args.passages in {"xquad", "wikipedia-vital"}:
+        if args.passages == "xquad":
+            return list(load_xquad(args.data_dir, languages=("en",)).passages)
+        return load_wikipedia_vital(args.data_dir)
+    return load_passages(args.passages)
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from .settings import cache_dir
+    from .workbench import Workbench
+
+    passages = _passages_for(args)
+    wb = Workbench(cache_dir(args.cache_dir), bf16=not args.fp32)
+    encoded = wb.embed(
+        args.encoder,
+        [p.text for p in passages],
+        "passage",
+        with_tokens=args.tokens,
+        label=f"index ({args.encoder})",
+    )
+    stats = wb.cache(args.encoder).last_stats
+    print(
+        f"indexed {len(passages)} passages with {args.encoder}: {stats.encoded} encoded, "
+        f"{stats.hits} from cache ({wb.cache(args.encoder).folder}); dim {encoded.pooled.shape[1]}"
+    )
+    return 0
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from .runs import write_run
+    from .search import BM25Index, DenseIndex, maxsim_rerank
+    from .settings import cache_dir
+    from .workbench import Workbench
+
+    passages = _passages_for(args)
+    qids, texts = _read_queries(Path(args.queries))
+    if args.method == "bm25":
+        run = BM25Index(passages).search(qids, texts, args.k)
+    else:
+        wb = Workbench(cache_dir(args.cache_dir), bf16=not args.fp32)
+        docs = wb.embed(
+            args.encoder, [p.text for p in passages], "passage", with_tokens=args.method == "maxsim"
+        )
+        queries = wb.embed(args.encoder, texts, "query", with_tokens=args.method == "maxsim")
+        run = DenseIndex(docs.pooled, [p.id for p in passages]).search(qids, queries.pooled, args.k)
+        if args.method == "maxsim":
+            assert docs.tokens is not None and queries.tokens is not None
+            by_id = dict(zip((p.id for p in passages), docs.tokens, strict=True))
+            run = maxsim_rerank(
+                run,
+                dict(zip(qids, queries.tokens, strict=True)),
+                by_id.__getitem__,
+                depth=args.maxsim_depth,
+            )
+    write_run(args.out, run, tag=args.tag or args.method)
+    print(f"wrote {len(run)} queries × ≤{args.k} passages to {args.out}")
+    return 0
+
+
+def _cmd_xor_eval(args: argparse.Namespace) -> int:
+    from .data.xor_tydi import read_xor_jsonl
+    from .evaluate.xor_metric import xor_eval
+    from .runs import ctxs_by_id, read_xor_predictions
+
+    gold = read_xor_jsonl(args.gold)
+    predictions = ctxs_by_id(read_xor_predictions(args.predictions))
+    report = xor_eval(gold, predictions)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        langs = list(report["n"])
+        print("lang   " + "  ".join(f"{lang:>6}" for lang in [*langs, "macro"]))
+        for name in ("R@2kt", "R@5kt"):
+            print(
+                f"{name:<6} "
+                + "  ".join(f"{report[name][lang]:6.2f}" for lang in [*langs, "macro"])
+            )
+        print("n      " + "  ".join(f"{report['n'][lang]:>6}" for lang in langs))
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .benchmarks import BENCHMARKS, get_benchmark
+
+    names = list(BENCHMARKS) if args.name == "all" else [args.name]
+    results = []
+    for name in names:
+        fn = get_benchmark(name)
+        result = fn()
+        results.append(result)
+        if not args.json:
+            extras = ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in result.items()
+                if k not in {"name"}
+            )
+            print(f"{name}: {extras}")
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="optical",
+        description="Cross-lingual retrieval into English: OT distillation vs back-translation.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", help="reference data directory (default: $OPTICAL_DATA_DIR)")
+        p.add_argument(
+            "--cache-dir",
+            help="cache for models and embeddings "
+            "(default: $OPTICAL_CACHE_DIR or ~/.cache/optical)",
+        )
+
+    data = sub.add_parser("data", help="inspect the reference data")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    show = data_sub.add_parser("show", help="counts per language of one dataset")
+    show.add_argument(
+        "name",
+        help="xor-tydi-dev, xor-tydi-train, xor-tydi-heldout, xquad, "
+        "ntrex, tatoeba, mkqa, wikipedia-vital, training-bitext",
+    )
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    common(show)
+    show.set_defaults(func=_cmd_data_show)
+
+    exp = sub.add_parser("experiment", help="run benchmarks × systems × languages, write a report")
+    exp.add_argument("config", help="experiment TOML (e.g. configs/quick.toml)")
+    exp.add_argument("--out", required=True, help="output directory")
+    common(exp)
+    exp.set_defaults(func=_cmd_experiment)
+
+    for name, helptext in (
+        ("index", "encode a passage collection into the embedding cache"),
+        ("search", "retrieve for a queries file and write a TREC run"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument(
+            "--passages",
+            required=True,
+            help="xquad, wikipedia-vital, or a .tsv (DPR) / .jsonl / .json file",
+        )
+        p.add_argument(
+            "--encoder",
+            default="multilingual-e5-small",
+            help="alias (multilingual-e5-small, all-MiniLM-L6-v2), folder or hub id",
+        )
+        p.add_argument("--fp32", action="store_true", help="disable bf16 autocast")
+        common(p)
+        if name == "index":
+            p.add_argument(
+                "--tokens", action="store_true", help="also cache token embeddings (for MaxSim)"
+            )
+            p.set_defaults(func=_cmd_index)
+        else:
+            p.add_argument("--queries", required=True, help="qid<TAB>text lines, or JSONL id/text")
+            p.add_argument("--method", choices=("dense", "maxsim", "bm25"), default="dense")
+            p.add_argument("--k", type=int, default=100, help="passages per query")
+            p.add_argument("--maxsim-depth", type=int, default=100)
+            p.add_argument("--tag", help="run tag (default: the method)")
+            p.add_argument("--out", required=True, help="TREC run file to write")
+            p.set_defaults(func=_cmd_search)
+
+    xor = sub.add_parser("xor-eval", help="official XOR-Retrieve R@2kt / R@5kt")
+    xor.add_argument("--gold", required=True, help="XOR-Retrieve gold jsonl")
+    xor.add_argument(
+        "--predictions",
+        required=True,
+        help='JSON list of {"id", "lang", "ctxs": [passage texts in rank order]}',
+    )
+    xor.add_argument("--json", action="store_true")
+    xor.set_defaults(func=_cmd_xor_eval)
+
+    bench = sub.add_parser("bench", help="performance benchmarks (ratio against a baseline)")
+    bench.add_argument("name", help="ot-solver, encode, … or all")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except OpticalError as exc:
+        print(f"optical: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("optical: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

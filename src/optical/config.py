@@ -1,0 +1,138 @@
+"""Experiment configuration: TOML in, typed dataclasses out, resolved copy saved with results.
+
+Unknown sections or keys are errors (no silent merges): a typo never falls back
+to a default unnoticed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+BASE_SYSTEMS = ("oracle", "zero-shot", "zero-shot-maxsim", "bm25-human-translation")
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    """Encoders. ``teacher`` encodes English questions and every passage index it owns;
+    ``student`` is the multilingual encoder (zero-shot baseline and distillation init);
+    ``oracle_candidates`` are the English-capable encoders measured as oracles."""
+
+    student: str = "multilingual-e5-small"
+    teacher: str = "multilingual-e5-small"
+    oracle_candidates: tuple[str, ...] = ("multilingual-e5-small", "all-MiniLM-L6-v2")
+    bf16: bool = True
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Depth of the dense first stage and of MaxSim re-ranking."""
+
+    depth: int = 100
+    maxsim_depth: int = 20
+
+
+@dataclass(frozen=True)
+class XquadConfig:
+    """XQuAD-CLIR: questions per language against the 240 English paragraphs."""
+
+    languages: tuple[str, ...] = ("ar", "de", "es", "hi", "ru", "zh")
+    distractors: int = 0
+
+
+@dataclass(frozen=True)
+class XorHeldoutConfig:
+    """XOR-TyDi held-out questions over XQuAD paragraphs + Wikipedia-vital passages.
+
+    ``max_questions_per_language`` and ``wikipedia_vital_passages`` take a fixed,
+    deterministic subset (0 = all).
+    """
+
+    languages: tuple[str, ...] = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
+    max_questions_per_language: int = 0
+    wikipedia_vital_passages: int = 0
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """The whole experiment: which benchmarks, which systems, which models."""
+
+    name: str = "experiment"
+    seed: int = 0
+    benchmarks: tuple[str, ...] = ("xquad", "xor-tydi-heldout")
+    systems: tuple[str, ...] = BASE_SYSTEMS
+    significance_baseline: str = "zero-shot"
+    significance_test: str = "randomization"
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    xquad: XquadConfig = field(default_factory=XquadConfig)
+    xor_tydi_heldout: XorHeldoutConfig = field(default_factory=XorHeldoutConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_SECTIONS = {
+    "models": ModelsConfig,
+    "retrieval": RetrievalConfig,
+    "xquad": XquadConfig,
+    "xor-tydi-heldout": XorHeldoutConfig,
+}
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}"
+        )
+    converted = {}
+    for key, value in values.items():
+        default = known[key].default
+        if isinstance(default, tuple) or (
+            known[key].default_factory is not None and isinstance(value, list)  # type: ignore[misc]
+        ):
+            if not isinstance(value, list):
+                raise ConfigError(f"{where}.{key}: expected a list, got {value!r}")
+            value = tuple(value)
+        elif default is not None and not isinstance(value, type(default)):
+            raise ConfigError(f"{where}.{key}: expected {type(default).__name__}, got {value!r}")
+        converted[key] = value
+    return cls(**converted)
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read an experiment TOML file (see ``configs/quick.toml``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    top = dict(raw.pop("experiment", {}))
+    sections = {}
+    for name, cls in _SECTIONS.items():
+        if name in raw:
+            sections[name.replace("-", "_")] = _build(cls, raw.pop(name), f"{path}[{name}]")
+    if raw:
+        raise ConfigError(
+            f"{path}: unknown section(s) {', '.join(sorted(raw))}; known: experiment, "
+            + ", ".join(_SECTIONS)
+        )
+    base = _build(ExperimentConfig, {k: v for k, v in top.items()}, f"{path}[experiment]")
+    config = ExperimentConfig(**{**asdict_shallow(base), **sections})
+    unknown_bench = set(config.benchmarks) - {"xquad", "xor-tydi-heldout"}
+    if unknown_bench:
+        raise ConfigError(f"{path}: unknown benchmark(s) {', '.join(sorted(unknown_bench))}")
+    return config
+
+
+def asdict_shallow(obj: Any) -> dict[str, Any]:
+    """Field → value without recursing into nested dataclasses."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}

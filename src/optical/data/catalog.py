@@ -1,0 +1,232 @@
+"""A catalog of the reference datasets: what each is, which files, how many records.
+
+``describe(name)`` loads a dataset and returns one JSON-able summary::
+
+    {"name", "description", "files", "languages": {lang: {counts}}, "total": {counts},
+     "skipped": {reason: count}}
+
+Counts use the keys ``queries``, ``passages``, ``qrels`` and ``pairs`` where they
+apply. ``format_description`` renders such a summary as a text table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..types import BitextPair, XorQuestion
+from ._io import resolve_data_dir
+from .bitext import (
+    MKQA_CODES,
+    MKQA_DIR,
+    NTREX_CODES,
+    NTREX_DIR,
+    NTREX_ENGLISH,
+    TATOEBA_CODES,
+    TATOEBA_DIR,
+    load_mkqa,
+    load_ntrex,
+    load_tatoeba,
+)
+from .heldout import heldout_questions
+from .passages import WIKI_VITAL_FILE, load_wikipedia_vital
+from .skips import record_skips, skip_counts
+from .training import training_bitext
+from .xor_tydi import (
+    DEV_FILE,
+    TRAIN_FILE,
+    XOR_DIR,
+    XOR_LANGUAGES,
+    load_xor_dev,
+    load_xor_train,
+    translation_files,
+)
+from .xquad import XQUAD_LANGUAGES, load_xquad, xquad_file
+
+Counts = dict[str, dict[str, int]]
+COUNT_KEYS: tuple[str, ...] = ("queries", "passages", "qrels", "pairs")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One catalog entry: its description, its files (relative to the data directory)."""
+
+    name: str
+    description: str
+    files: tuple[str, ...]
+
+
+def _translation_files() -> tuple[str, ...]:
+    return tuple(name for lang in XOR_LANGUAGES for name in translation_files(lang))
+
+
+def _xor_files(split_file: str) -> tuple[str, ...]:
+    return (f"{XOR_DIR}/{split_file}",)
+
+
+_DATASETS: tuple[Dataset, ...] = (
+    Dataset(
+        "xor-tydi-dev",
+        "XOR-TyDi XOR-Retrieve dev questions (v1.1) with English answer strings",
+        _xor_files(DEV_FILE),
+    ),
+    Dataset(
+        "xor-tydi-train",
+        "XOR-TyDi XOR-Retrieve train questions; pairs = questions with a human translation",
+        _xor_files(TRAIN_FILE) + _translation_files(),
+    ),
+    Dataset(
+        "xor-tydi-heldout",
+        "Fixed 10% of the translated XOR-TyDi train questions, never used for training",
+        _xor_files(TRAIN_FILE) + _translation_files(),
+    ),
+    Dataset(
+        "xquad",
+        "XQuAD-CLIR: questions in 7 languages against the 240 English paragraphs",
+        tuple(xquad_file(lang) for lang in XQUAD_LANGUAGES),
+    ),
+    Dataset(
+        "ntrex",
+        "NTREX-128 news bitext (benchmark only, never training)",
+        (
+            f"{NTREX_DIR}/{NTREX_ENGLISH}",
+            *(f"{NTREX_DIR}/newstest2019-ref.{code}.txt" for code in NTREX_CODES),
+        ),
+    ),
+    Dataset(
+        "tatoeba",
+        "Tatoeba test pairs (LASER release)",
+        tuple(
+            f"{TATOEBA_DIR}/tatoeba.{code}-eng.{side}"
+            for code in TATOEBA_CODES
+            for side in (code, "eng")
+        ),
+    ),
+    Dataset(
+        "mkqa",
+        "MKQA questions joined to English by id",
+        tuple(f"{MKQA_DIR}/mkqa-{code}.jsonl" for code in ("en", *MKQA_CODES)),
+    ),
+    Dataset(
+        "wikipedia-vital",
+        "English Wikipedia lead sections of the vital articles (distractor corpus)",
+        (WIKI_VITAL_FILE,),
+    ),
+    Dataset(
+        "training-bitext",
+        "The bitext training may use: XOR translations minus held-out, Tatoeba, MKQA; "
+        "leak-filtered and deduplicated",
+        _translation_files()
+        + tuple(f"{TATOEBA_DIR}/tatoeba.{code}-eng.{code}" for code in TATOEBA_CODES)
+        + tuple(f"{MKQA_DIR}/mkqa-{code}.jsonl" for code in ("en", *MKQA_CODES)),
+    ),
+)
+
+DATASETS: dict[str, Dataset] = {dataset.name: dataset for dataset in _DATASETS}
+"""Catalog entries by name."""
+
+
+def _question_counts(questions: list[XorQuestion], with_pairs: bool) -> Counts:
+    counts: Counts = {}
+    for question in questions:
+        row = counts.setdefault(
+            question.lang, {"queries": 0, **({"pairs": 0} if with_pairs else {})}
+        )
+        row["queries"] += 1
+        if with_pairs and question.english is not None:
+            row["pairs"] += 1
+    return counts
+
+
+def _pair_counts(pairs: dict[str, list[BitextPair]]) -> Counts:
+    return {lang: {"pairs": len(lang_pairs)} for lang, lang_pairs in pairs.items()}
+
+
+def _xquad_counts(root: Path) -> Counts:
+    benchmark = load_xquad(root)
+    counts: Counts = {}
+    for lang, queries in benchmark.queries.items():
+        counts[lang] = {
+            "queries": len(queries),
+            "qrels": sum(len(benchmark.qrels.get(query.id, {})) for query in queries),
+        }
+    counts.setdefault("en", {})["passages"] = len(benchmark.passages)
+    return counts
+
+
+_COUNTERS: dict[str, Callable[[Path], Counts]] = {
+    "xor-tydi-dev": lambda root: _question_counts(load_xor_dev(root), with_pairs=False),
+    "xor-tydi-train": lambda root: _question_counts(load_xor_train(root), with_pairs=True),
+    "xor-tydi-heldout": lambda root: _question_counts(heldout_questions(root), with_pairs=False),
+    "xquad": _xquad_counts,
+    "ntrex": lambda root: _pair_counts(load_ntrex(root)),
+    "tatoeba": lambda root: _pair_counts(load_tatoeba(root)),
+    "mkqa": lambda root: _pair_counts(load_mkqa(root)),
+    "wikipedia-vital": lambda root: {"en": {"passages": len(load_wikipedia_vital(root))}},
+    "training-bitext": lambda root: _pair_counts(training_bitext(root)),
+}
+
+
+def describe(name: str, data_dir: str | Path | None = None) -> dict[str, Any]:
+    """Load dataset ``name`` and summarise it as one JSON-able dict (see the module doc).
+
+    An unknown name raises :class:`ConfigError` listing the known names.
+    """
+    if name not in DATASETS:
+        raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    root = resolve_data_dir(data_dir)
+    with record_skips() as skips:
+        counts = _COUNTERS[name](root)
+    languages = {lang: dict(counts[lang]) for lang in sorted(counts)}
+    total: dict[str, int] = {}
+    for row in languages.values():
+        for key, value in row.items():
+            total[key] = total.get(key, 0) + value
+    dataset = DATASETS[name]
+    return {
+        "name": name,
+        "description": dataset.description,
+        "files": list(dataset.files),
+        "languages": languages,
+        "total": {key: total[key] for key in COUNT_KEYS if key in total},
+        "skipped": skip_counts(skips),
+    }
+
+
+def format_description(d: dict[str, Any]) -> str:
+    """Render a :func:`describe` summary as a human-readable table."""
+    languages: dict[str, dict[str, int]] = d.get("languages", {})
+    total: dict[str, int] = d.get("total", {})
+    keys = [key for key in COUNT_KEYS if key in total or any(key in r for r in languages.values())]
+    rows = [
+        [lang, *(f"{row[key]:,}" if key in row else "" for key in keys)]
+        for lang, row in languages.items()
+    ]
+    rows.append(["total", *(f"{total[key]:,}" if key in total else "" for key in keys)])
+    header = ["lang", *keys]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = (cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True))
+        return "  ".join([first, *rest]).rstrip()
+
+    out = [f"{d.get('name', '?')}: {d.get('description', '')}"]
+    files = d.get("files", [])
+    if files:
+        out.append(
+            f"files ({len(files)}): " + ", ".join(files[:3]) + (" …" if len(files) > 3 else "")
+        )
+    out.append(line(header))
+    out.append("  ".join("-" * width for width in widths))
+    out.extend(line(row) for row in rows[:-1])
+    out.append("  ".join("-" * width for width in widths))
+    out.append(line(rows[-1]))
+    skipped: dict[str, int] = d.get("skipped", {})
+    if skipped:
+        out.append("skipped by design:")
+        out.extend(f"  {reason}: {count:,}" for reason, count in skipped.items())
+    return "\n".join(out)

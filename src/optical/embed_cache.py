@@ -1,0 +1,187 @@
+"""On-disk cache of embeddings, keyed by encoder fingerprint, text kind and text.
+
+Layout: ``<root>/<encoder fingerprint>/shard-<id>/`` holding ``keys.npy``
+(text keys), ``pooled.npy`` (float32 ``[N, d]``), optionally ``tokens.npy``
+(float16 ``[T, d]``, all texts' content tokens concatenated) with
+``offsets.npy`` (``[N + 1]``), and ``meta.json`` with each file's SHA-256.
+A shard is written into a temporary folder and renamed into place, so it is
+complete or absent. A shard whose hashes do not match is reported, deleted and
+its texts re-encoded. A changed text has a new key and is encoded again; an
+unchanged one is read back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import uuid
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .models.encoder import Encoded, Encoder, Kind
+
+SHARD_TEXTS = 2048
+
+
+def text_key(kind: str, text: str) -> str:
+    """Cache key of one text of one kind (query or passage)."""
+    return hashlib.sha256(f"{kind}\x00{text}".encode()).hexdigest()[:32]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class CorruptCacheWarning(UserWarning):
+    """A cache shard failed its integrity check and is being rebuilt."""
+
+
+@dataclass
+class _Shard:
+    path: Path
+    keys: np.ndarray
+    pooled: np.ndarray
+    tokens: np.ndarray | None
+    offsets: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """How a lookup was served: texts read from disk and texts encoded now."""
+
+    hits: int
+    encoded: int
+
+
+class EmbeddingCache:
+    """Embeddings of one encoder, persisted under ``root``."""
+
+    def __init__(self, root: Path, encoder: Encoder) -> None:
+        self.encoder = encoder
+        self.folder = Path(root) / encoder.spec.fingerprint() / ("bf16" if encoder.bf16 else "fp32")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._shards: list[_Shard] = []
+        self._index: dict[str, tuple[int, int]] = {}
+        self.last_stats = CacheStats(0, 0)
+        self._load()
+
+    def _load(self) -> None:
+        for path in sorted(self.folder.glob("shard-*")):
+            if path.name.endswith(".tmp"):
+                shutil.rmtree(path, ignore_errors=True)
+                continue
+            shard = self._open(path)
+            if shard is None:
+                warnings.warn(
+                    f"embedding cache shard {path} is corrupt: deleting it; its texts will be "
+                    "re-encoded",
+                    CorruptCacheWarning,
+                    stacklevel=3,
+                )
+                shutil.rmtree(path, ignore_errors=True)
+                continue
+            self._add(shard)
+
+    @staticmethod
+    def _open(path: Path) -> _Shard | None:
+        try:
+            meta = json.loads((path / "meta.json").read_text())
+            for name, digest in meta["sha256"].items():
+                if _sha256(path / name) != digest:
+                    return None
+            keys = np.load(path / "keys.npy")
+            pooled = np.load(path / "pooled.npy")
+            tokens = offsets = None
+            if (path / "tokens.npy").exists():
+                tokens = np.load(path / "tokens.npy", mmap_mode="r")
+                offsets = np.load(path / "offsets.npy")
+            if len(keys) != len(pooled):
+                return None
+        except (OSError, ValueError, KeyError, json.JSONDecodeError):
+            return None
+        return _Shard(path, keys, pooled, tokens, offsets)
+
+    def _add(self, shard: _Shard) -> None:
+        number = len(self._shards)
+        self._shards.append(shard)
+        has_tokens = shard.tokens is not None
+        for row, key in enumerate(shard.keys.tolist()):
+            known = self._index.get(key)
+            # prefer entries that also carry token embeddings
+            if known is None or (has_tokens and self._shards[known[0]].tokens is None):
+                self._index[key] = (number, row)
+
+    def _has(self, key: str, with_tokens: bool) -> bool:
+        where = self._index.get(key)
+        return where is not None and (not with_tokens or self._shards[where[0]].tokens is not None)
+
+    def _write_shard(self, keys: list[str], encoded: Encoded) -> None:
+        name = f"shard-{uuid.uuid4().hex[:12]}"
+        staging = self.folder / f"{name}.tmp"
+        staging.mkdir()
+        np.save(staging / "keys.npy", np.array(keys))
+        np.save(staging / "pooled.npy", encoded.pooled.astype(np.float32))
+        files = ["keys.npy", "pooled.npy"]
+        if encoded.tokens is not None:
+            lengths = [len(t) for t in encoded.tokens]
+            offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+            np.save(staging / "offsets.npy", offsets)
+            np.save(staging / "tokens.npy", np.concatenate(encoded.tokens).astype(np.float16))
+            files += ["offsets.npy", "tokens.npy"]
+        meta = {"sha256": {f: _sha256(staging / f) for f in files}, "n": len(keys)}
+        (staging / "meta.json").write_text(json.dumps(meta))
+        staging.rename(self.folder / name)
+        shard = self._open(self.folder / name)
+        if shard is None:  # pragma: no cover - just written
+            raise OSError(f"failed to re-read freshly written cache shard {name}")
+        self._add(shard)
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        kind: Kind,
+        with_tokens: bool = False,
+        progress: bool | str = False,
+    ) -> Encoded:
+        """Embeddings of ``texts``: cached ones read back, the rest encoded and stored."""
+        keys = [text_key(kind, t) for t in texts]
+        missing: dict[str, str] = {}
+        for key, text in zip(keys, texts, strict=True):
+            if not self._has(key, with_tokens):
+                missing.setdefault(key, text)
+        todo = list(missing.items())
+        for start in range(0, len(todo), SHARD_TEXTS):
+            chunk = todo[start : start + SHARD_TEXTS]
+            label = progress
+            if progress and len(todo) > SHARD_TEXTS:
+                label = f"{progress if isinstance(progress, str) else kind} "
+                label += f"[{start // SHARD_TEXTS + 1}/{-(-len(todo) // SHARD_TEXTS)}]"
+            encoded = self.encoder.encode(
+                [t for _, t in chunk], kind, with_tokens=with_tokens, progress=label
+            )
+            self._write_shard([k for k, _ in chunk], encoded)
+        self.last_stats = CacheStats(hits=len(keys) - len(todo), encoded=len(todo))
+        return self._gather(keys, with_tokens)
+
+    def _gather(self, keys: list[str], with_tokens: bool) -> Encoded:
+        dim = self.encoder.dim
+        pooled = np.zeros((len(keys), dim), dtype=np.float32)
+        tokens: list[np.ndarray] | None = [] if with_tokens else None
+        for row, key in enumerate(keys):
+            shard_no, shard_row = self._index[key]
+            shard = self._shards[shard_no]
+            pooled[row] = shard.pooled[shard_row]
+            if tokens is not None:
+                assert shard.tokens is not None and shard.offsets is not None
+                a, b = shard.offsets[shard_row], shard.offsets[shard_row + 1]
+                tokens.append(shard.tokens[a:b])
+        return Encoded(pooled, tokens)

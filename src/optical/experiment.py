@@ -1,0 +1,224 @@
+"""The main job: benchmarks × systems × languages → runs, scores, significance, report.
+
+``run_experiment(config, out_dir)`` writes into ``out_dir``:
+
+* ``results.json`` — rows ``{"benchmark", "system", "lang", "measure", "value", "n"}``
+  (``lang = "macro"`` rows average the non-English languages);
+* ``significance.json`` — paired tests against the baseline system, Holm-corrected
+  per benchmark and measure;
+* ``report.md`` and one bar chart per benchmark (``<benchmark>.png``);
+* ``runs/<benchmark>/<system>.<lang>.trec`` and ``config.resolved.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .benchmarks_data import xor_heldout_benchmark, xquad_benchmark
+from .config import ExperimentConfig
+from .evaluate.agreement import agreement_per_query
+from .evaluate.measures import DEFAULT_MEASURES, per_query
+from .evaluate.significance import holm, paired_test
+from .evaluate.xor_metric import xor_recall
+from .io_utils import atomic_write_json
+from .report import HEADLINE
+from .runs import ranked, write_run
+from .settings import cache_dir, data_dir
+from .systems import resolve_systems
+from .timing import Timer
+from .types import RetrievalBenchmark, Run, XorQuestion
+from .workbench import Workbench
+
+AGREEMENT = "agreement-nDCG@10"
+XOR_BUDGETS = (2000, 5000)
+PRIMARY = {"xquad": "RR@10", "xor-tydi-heldout": AGREEMENT}
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One number of the results table (``n`` = queries scored, or languages for macro)."""
+
+    benchmark: str
+    system: str
+    lang: str
+    measure: str
+    value: float
+    n: int
+
+
+@dataclass(frozen=True)
+class SignificanceRow:
+    """System vs baseline on one benchmark, language and measure."""
+
+    benchmark: str
+    measure: str
+    lang: str
+    system: str
+    baseline: str
+    diff: float
+    p_value: float
+    p_holm: float
+    n: int
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    rows: list[ResultRow]
+    significance: list[SignificanceRow]
+    timings: dict[str, float]
+    total_seconds: float
+    out_dir: Path
+
+
+Scores = dict[tuple[str, str, str, str], dict[str, float]]
+"""(benchmark, system, lang, measure) → query id → value."""
+
+
+def _score_xquad(
+    bench: RetrievalBenchmark, system: str, lang: str, run: Run, scores: Scores, _oracle: Run | None
+) -> None:
+    qids = {q.id for q in bench.queries[lang]}
+    qrels = {qid: rels for qid, rels in bench.qrels.items() if qid in qids}
+    for measure, values in per_query(qrels, run, DEFAULT_MEASURES).items():
+        scores[(bench.name, system, lang, measure)] = values
+
+
+def _score_xor(
+    bench: RetrievalBenchmark, system: str, lang: str, run: Run, scores: Scores, oracle: Run | None
+) -> None:
+    texts = {p.id: p.text for p in bench.passages}
+    predictions = {qid: [texts[pid] for pid, _ in ranked(docs)] for qid, docs in run.items()}
+    gold = [
+        XorQuestion(q.id, q.text, bench.answers[q.id], lang, "heldout", q.english)
+        for q in bench.queries[lang]
+    ]
+    if oracle is not None:
+        scores[(bench.name, system, lang, AGREEMENT)] = agreement_per_query(run, oracle)
+    if any(a not in ("yes", "no") for q in gold for a in q.answers):
+        for budget in XOR_BUDGETS:
+            result = xor_recall(gold, predictions, budget)
+            name = f"R@{budget // 1000}kt"
+            scores[(bench.name, system, lang, name)] = {
+                k: float(v) * 100 for k, v in result.hits.items()
+            }
+
+
+SCORERS = {"xquad": _score_xquad, "xor-tydi-heldout": _score_xor}
+
+
+def rows_from_scores(scores: Scores) -> list[ResultRow]:
+    """Per-language means plus ``macro`` rows (mean over non-English languages)."""
+    rows = [
+        ResultRow(b, s, lang, m, statistics.fmean(v.values()), len(v))
+        for (b, s, lang, m), v in scores.items()
+        if v
+    ]
+    groups: dict[tuple[str, str, str], list[float]] = {}
+    for row in rows:
+        if row.lang != "en":
+            groups.setdefault((row.benchmark, row.system, row.measure), []).append(row.value)
+    rows += [
+        ResultRow(b, s, "macro", m, statistics.fmean(v), len(v)) for (b, s, m), v in groups.items()
+    ]
+    return sorted(rows, key=lambda r: (r.benchmark, r.system, r.measure, r.lang))
+
+
+def significance_rows(
+    scores: Scores,
+    baseline: str,
+    method: str,
+    seed: int,
+    measures: dict[str, Sequence[str]] | None = None,
+) -> list[SignificanceRow]:
+    """Paired test of every system against ``baseline`` per (benchmark, lang, measure),
+    Holm-corrected within each (benchmark, measure) family. ``measures`` limits the
+    tests to some measures per benchmark (default: all)."""
+    raw: dict[tuple[str, str, str, str], tuple[float, float, int]] = {}
+    for (bench, system, lang, measure), values in scores.items():
+        if system == baseline or (measures is not None and measure not in measures.get(bench, ())):
+            continue
+        base = scores.get((bench, baseline, lang, measure))
+        if not base or set(base) != set(values):
+            continue
+        test = paired_test(values, base, method=method, seed=seed)  # type: ignore[arg-type]
+        raw[(bench, measure, lang, system)] = (test.diff, test.p_value, test.n)
+    out: list[SignificanceRow] = []
+    families = {(b, m) for b, m, _, _ in raw}
+    for bench, measure in sorted(families):
+        family = {k: v[1] for k, v in raw.items() if k[0] == bench and k[1] == measure}
+        adjusted = holm(family)
+        for key, p_adj in adjusted.items():
+            diff, p, n = raw[key]
+            out.append(SignificanceRow(bench, measure, key[2], key[3], baseline, diff, p, p_adj, n))
+    return out
+
+
+def run_experiment(
+    cfg: ExperimentConfig, out_dir: Path, data: Path | None = None, cache: Path | None = None
+) -> ExperimentResult:
+    """Run every configured benchmark × system × language and write the outputs."""
+    from .report import write_report
+
+    timer = Timer()
+    torch.manual_seed(cfg.seed)
+    root = data_dir(data)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / "config.resolved.json", cfg.to_dict())
+    maxsim_needed = any("maxsim" in name for name in cfg.systems)
+    wb = Workbench(
+        cache_dir(cache),
+        bf16=cfg.models.bf16,
+        timer=timer,
+        token_encoders=[cfg.models.student] if maxsim_needed else [],
+    )
+    systems = resolve_systems(cfg)
+    builders = {"xquad": xquad_benchmark, "xor-tydi-heldout": xor_heldout_benchmark}
+    scores: Scores = {}
+    for bench_name in cfg.benchmarks:
+        with timer("load data"):
+            bench = builders[bench_name](cfg, root)
+        print(
+            f"[optical] {bench_name}: {len(bench.passages)} passages, "
+            + ", ".join(f"{lang} {len(q)}" for lang, q in bench.queries.items())
+            + " queries"
+        )
+        oracle_runs: dict[str, Run] = {}
+        order = ["oracle", *[s for s in systems if s != "oracle"]]
+        for system in order:
+            if system not in systems:
+                continue
+            for lang, queries in bench.queries.items():
+                if system.startswith("oracle") and lang == "en" and bench_name != "xquad":
+                    continue
+                run = systems[system](wb, cfg, bench, queries)
+                if system == "oracle":
+                    oracle_runs[lang] = run
+                write_run(out_dir / "runs" / bench_name / f"{system}.{lang}.trec", run, tag=system)
+                with timer("evaluate"):
+                    SCORERS[bench_name](bench, system, lang, run, scores, oracle_runs.get(lang))
+    with timer("significance"):
+        sig = significance_rows(
+            scores, cfg.significance_baseline, cfg.significance_test, cfg.seed, measures=HEADLINE
+        )
+    rows = rows_from_scores(scores)
+    atomic_write_json(out_dir / "results.json", [asdict(r) for r in rows])
+    atomic_write_json(out_dir / "significance.json", [asdict(s) for s in sig])
+    with timer("report"):
+        write_report(cfg, rows, sig, timer, out_dir)
+    return ExperimentResult(rows, sig, dict(timer.seconds), timer.total, out_dir)
+
+
+def load_rows(path: Path) -> list[ResultRow]:
+    """Read ``results.json`` back into rows."""
+    return [ResultRow(**row) for row in json.loads(Path(path).read_text())]
+
+
+def measures_of(rows: Sequence[ResultRow], benchmark: str) -> list[str]:
+    return sorted({r.measure for r in rows if r.benchmark == benchmark})

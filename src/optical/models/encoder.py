@@ -1,0 +1,201 @@
+"""Transformer encoders: pooled sentence embeddings and token embeddings with masks.
+
+``Encoder.forward`` is the differentiable path used by training; ``Encoder.encode``
+is the inference path: texts are sorted by token length and packed into
+batches under a token budget (length bucketing), run under bf16 autocast when
+asked, and returned in the input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import OpticalError
+from .registry import EncoderSpec
+
+Kind = Literal["query", "passage"]
+
+
+@dataclass(frozen=True)
+class TokenOutput:
+    """One forward pass.
+
+    ``tokens``: ``[B, L, d]`` hidden states of the chosen layer;
+    ``mask``: ``[B, L]`` bool, true on real tokens;
+    ``content_mask``: ``[B, L]`` bool, true on real tokens that are not special tokens;
+    ``pooled``: ``[B, d]`` pooled (and, if the spec says so, L2-normalised) embeddings.
+    """
+
+    tokens: torch.Tensor
+    mask: torch.Tensor
+    content_mask: torch.Tensor
+    pooled: torch.Tensor
+    input_ids: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Inference output for N texts, in input order.
+
+    ``pooled``: float32 ``[N, d]``; ``tokens``: per text a float16 ``[L_i, d]``
+    array of L2-normalised content-token embeddings (special tokens removed),
+    or ``None`` when token embeddings were not requested.
+    """
+
+    pooled: np.ndarray
+    tokens: list[np.ndarray] | None
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
+    """Pool ``hidden [B, L, d]`` over ``mask [B, L]``: masked mean or the first (CLS) token."""
+    if how == "cls":
+        return hidden[:, 0]
+    if how != "mean":
+        raise OpticalError(f"unknown pooling {how!r}: use 'mean' or 'cls'")
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
+class Encoder:
+    """A ``transformers`` encoder with the spec's prefixes, pooling and normalisation."""
+
+    def __init__(self, spec: EncoderSpec, model: torch.nn.Module, tokenizer, bf16: bool = False):
+        self.spec = spec
+        self.model = model
+        self.tokenizer = tokenizer
+        self.bf16 = bf16
+
+    @classmethod
+    def load(cls, spec: EncoderSpec, bf16: bool = False) -> Encoder:
+        """Load the model and tokenizer named by ``spec`` (local folder or hub id)."""
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(spec.path)
+            try:
+                model = AutoModel.from_pretrained(spec.path, add_pooling_layer=False)
+            except TypeError:
+                model = AutoModel.from_pretrained(spec.path)
+        except OSError as exc:
+            raise OpticalError(
+                f"cannot load encoder {spec.name!r} from {spec.path!r}: {exc}\n"
+                "  offline defaults: multilingual-e5-small, all-MiniLM-L6-v2; a hub id needs "
+                "internet, a local folder needs config.json + weights + tokenizer files"
+            ) from exc
+        model.eval()
+        return cls(spec, model, tokenizer, bf16=bf16)
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def prefix(self, kind: Kind) -> str:
+        return self.spec.query_prefix if kind == "query" else self.spec.passage_prefix
+
+    def tokenize(self, texts: Sequence[str], kind: Kind) -> dict[str, torch.Tensor]:
+        """Tokenize with the kind's prefix, padding to the longest text, truncating to max_length."""
+        for index, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise OpticalError(f"empty {kind} text at position {index}: cannot encode it")
+        prefix = self.prefix(kind)
+        return self.tokenizer(
+            [prefix + text for text in texts],
+            padding=True,
+            truncation=True,
+            max_length=self.spec.max_length,
+            return_tensors="pt",
+            return_special_tokens_mask=True,
+        )
+
+    def forward(self, batch: dict[str, torch.Tensor], layer: int = -1) -> TokenOutput:
+        """Run the model on a tokenized batch; ``layer`` picks the hidden-state layer (-1 = last).
+
+        The pooled output always uses the last layer (the retrieval embedding).
+        """
+        inputs = {k: v for k, v in batch.items() if k in {"input_ids", "attention_mask"}}
+        if "token_type_ids" in batch:
+            inputs["token_type_ids"] = batch["token_type_ids"]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            out = self.model(**inputs, output_hidden_states=layer != -1)
+        last = out.last_hidden_state.float()
+        mask = batch["attention_mask"].bool()
+        special = batch.get("special_tokens_mask")
+        content = mask & ~special.bool() if special is not None else mask
+        tokens = last if layer == -1 else out.hidden_states[layer].float()
+        pooled = pool(last, mask, self.spec.pooling)
+        if self.spec.normalize:
+            pooled = F.normalize(pooled, dim=-1)
+        return TokenOutput(tokens, mask, content, pooled, batch["input_ids"])
+
+    def token_lengths(self, texts: Sequence[str], kind: Kind) -> list[int]:
+        """Token counts (prefix and special tokens included, truncated to max_length)."""
+        prefix = self.prefix(kind)
+        ids = self.tokenizer(
+            [prefix + t for t in texts], truncation=True, max_length=self.spec.max_length
+        )["input_ids"]
+        return [len(x) for x in ids]
+
+    @torch.inference_mode()
+    def encode(
+        self,
+        texts: Sequence[str],
+        kind: Kind,
+        with_tokens: bool = False,
+        token_budget: int = 8192,
+        max_batch: int = 128,
+        progress: bool | str = False,
+    ) -> Encoded:
+        """Encode ``texts`` in length-bucketed batches; results come back in input order."""
+        n = len(texts)
+        pooled = np.zeros((n, self.dim), dtype=np.float32)
+        tokens: list[np.ndarray] | None = (
+            [np.zeros((0, self.dim), np.float16)] * n if with_tokens else None
+        )
+        if n == 0:
+            return Encoded(pooled, tokens)
+        lengths = self.token_lengths(texts, kind)
+        order = np.argsort(lengths, kind="stable")
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for index in order:
+            longest = (
+                max(lengths[index], *(lengths[i] for i in current[-1:]))
+                if current
+                else lengths[index]
+            )
+            if current and (
+                longest * (len(current) + 1) > token_budget or len(current) >= max_batch
+            ):
+                batches.append(current)
+                current = []
+            current.append(int(index))
+        batches.append(current)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            label = progress if isinstance(progress, str) else f"encode {kind}s"
+            bar = tqdm(total=sum(lengths), desc=label, unit="tok", unit_scale=True, leave=False)
+        for batch_ids in batches:
+            batch = self.tokenize([texts[i] for i in batch_ids], kind)
+            out = self.forward(batch)
+            pooled[batch_ids] = out.pooled.float().numpy()
+            if tokens is not None:
+                normed = F.normalize(out.tokens, dim=-1).to(torch.float16).numpy()
+                content = out.content_mask.numpy()
+                for row, index in enumerate(batch_ids):
+                    tokens[index] = normed[row][content[row]]
+            if bar is not None:
+                bar.update(sum(lengths[i] for i in batch_ids))
+        if bar is not None:
+            bar.close()
+        return Encoded(pooled, tokens)

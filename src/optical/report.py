@@ -1,0 +1,181 @@
+"""Markdown report and per-language bar charts from experiment rows.
+
+Tables: one per benchmark and headline measure, systems × languages, with the
+macro average over non-English languages, the gap to the English oracle
+(oracle − system, macro) and significance marks against the baseline.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .io_utils import atomic_write, atomic_write_text
+
+if TYPE_CHECKING:
+    from .config import ExperimentConfig
+    from .experiment import ResultRow, SignificanceRow
+    from .timing import Timer
+
+HEADLINE = {
+    "xquad": ("RR@10", "nDCG@10", "R@5"),
+    "xor-tydi-heldout": ("agreement-nDCG@10", "R@2kt", "R@5kt"),
+}
+BENCHMARK_TITLES = {
+    "xquad": "XQuAD-CLIR (question in language X → 240 English paragraphs)",
+    "xor-tydi-heldout": "XOR-TyDi held-out (question in language X → English corpus)",
+}
+ALPHA = 0.05
+
+
+def _value_table(
+    rows: Sequence[ResultRow], benchmark: str, measure: str
+) -> dict[str, dict[str, float]]:
+    table: dict[str, dict[str, float]] = {}
+    for row in rows:
+        if row.benchmark == benchmark and row.measure == measure:
+            table.setdefault(row.system, {})[row.lang] = row.value
+    return table
+
+
+def _languages(table: dict[str, dict[str, float]]) -> list[str]:
+    langs = sorted({lang for values in table.values() for lang in values} - {"macro", "en"})
+    if any("en" in values for values in table.values()):
+        langs.append("en")
+    return langs
+
+
+def _system_order(systems: Sequence[str]) -> list[str]:
+    def key(name: str) -> tuple[int, str]:
+        if name == "oracle":
+            return (0, name)
+        if name.startswith("oracle@"):
+            return (1, name)
+        return (2, name)
+
+    return sorted(systems, key=key)
+
+
+def gap_to_oracle(table: dict[str, dict[str, float]], system: str, lang: str) -> float | None:
+    """oracle − system in one language (None when either is missing)."""
+    oracle = table.get("oracle", {}).get(lang)
+    value = table.get(system, {}).get(lang)
+    if oracle is None or value is None:
+        return None
+    return oracle - value
+
+
+def markdown_table(
+    rows: Sequence[ResultRow], significance: Sequence[SignificanceRow], benchmark: str, measure: str
+) -> str:
+    """Systems × languages for one measure, with macro, macro gap to the oracle and marks.
+
+    ``▲``/``▼``: significantly above/below the baseline (Holm-corrected p < 0.05).
+    """
+    table = _value_table(rows, benchmark, measure)
+    if not table:
+        return ""
+    langs = _languages(table)
+    marks = {
+        (s.system, s.lang): ("▲" if s.diff > 0 else "▼")
+        for s in significance
+        if s.benchmark == benchmark and s.measure == measure and s.p_holm < ALPHA
+    }
+    header = ["system", *langs, "macro", "gap to oracle"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for system in _system_order(list(table)):
+        cells = [system]
+        for lang in [*langs, "macro"]:
+            value = table[system].get(lang)
+            cell = "" if value is None else _fmt(measure, value) + marks.get((system, lang), "")
+            cells.append(cell)
+        gaps = [
+            g
+            for lang in langs
+            if lang != "en"
+            if (g := gap_to_oracle(table, system, lang)) is not None
+        ]
+        cells.append(_fmt(measure, sum(gaps) / len(gaps)) if gaps else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _fmt(measure: str, value: float) -> str:
+    return f"{value:.1f}" if measure.endswith("kt") else f"{value:.3f}"
+
+
+def plot_benchmark(rows: Sequence[ResultRow], benchmark: str, measure: str, path: Path) -> Path:
+    """Grouped bar chart: one group per language, one bar per system."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = _value_table(rows, benchmark, measure)
+    langs = [*_languages(table), "macro"]
+    systems = _system_order(list(table))
+    width = 0.8 / max(len(systems), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(langs)), 4))
+    for i, system in enumerate(systems):
+        xs = [j + i * width for j in range(len(langs))]
+        ys = [table[system].get(lang, 0.0) for lang in langs]
+        ax.bar(xs, ys, width=width, label=system)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(langs))], langs)
+    ax.set_ylabel(measure)
+    ax.set_title(f"{benchmark}: {measure} per language")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
+    return path
+
+
+def write_report(
+    cfg: ExperimentConfig,
+    rows: Sequence[ResultRow],
+    significance: Sequence[SignificanceRow],
+    timer: Timer,
+    out_dir: Path,
+) -> Path:
+    """Write ``report.md`` and the charts into ``out_dir``."""
+    parts = [
+        f"# optical experiment: {cfg.name}",
+        "",
+        f"Generated {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} on "
+        f"{platform.machine()} ({platform.system()}), Python {platform.python_version()}. "
+        f"Teacher: `{cfg.models.teacher}`; student: `{cfg.models.student}`; "
+        f"bf16: {cfg.models.bf16}. Significance: paired {cfg.significance_test} test against "
+        f"`{cfg.significance_baseline}`, Holm-corrected per benchmark and measure; "
+        "▲/▼ = significantly better/worse (p < 0.05). `macro` averages the non-English "
+        "languages; `gap to oracle` is the macro of (oracle − system) per language.",
+        "",
+    ]
+    for benchmark in cfg.benchmarks:
+        parts += [f"## {BENCHMARK_TITLES.get(benchmark, benchmark)}", ""]
+        if benchmark == "xquad":
+            parts += [
+                "The English originals are every translation's human English version, so "
+                "`oracle` and `bm25-human-translation` are the same in every language "
+                "column; `en` is the English question itself.",
+                "",
+            ]
+        if benchmark == "xor-tydi-heldout":
+            parts += [
+                "No relevance judgments exist for this corpus: `agreement-nDCG@10` scores a "
+                "system against the oracle's top 10 (grades 10…1); `R@2kt`/`R@5kt` are the "
+                "official XOR-Retrieve answer-recall metrics (percent) on this corpus.",
+                "",
+            ]
+        for measure in HEADLINE.get(benchmark, ()):
+            table = markdown_table(rows, significance, benchmark, measure)
+            if table:
+                parts += [f"### {measure}", "", table, ""]
+        primary = HEADLINE.get(benchmark, ("",))[0]
+        if _value_table(rows, benchmark, primary):
+            chart = plot_benchmark(rows, benchmark, primary, out_dir / f"{benchmark}.png")
+            parts += [f"![{benchmark} {primary}]({chart.name})", ""]
+    parts += ["## Where the time went", "", "```", timer.table(), "```", ""]
+    return atomic_write_text(out_dir / "report.md", "\n".join(parts))

@@ -1,0 +1,120 @@
+"""Retrieval: FAISS inner-product search, MaxSim late-interaction re-ranking, BM25.
+
+Every searcher returns a :data:`~optical.types.Run` (``{qid: {pid: score}}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .errors import OpticalError
+from .types import Passage, Run
+
+
+class DenseIndex:
+    """Exact inner-product search over L2-normalised passage embeddings (FAISS ``IndexFlatIP``).
+
+    ``embeddings``: float32 ``[N, d]``; ``ids``: the N passage ids in the same order.
+    """
+
+    def __init__(self, embeddings: np.ndarray, ids: Sequence[str]) -> None:
+        import faiss
+
+        if embeddings.ndim != 2 or len(embeddings) != len(ids):
+            raise OpticalError(
+                f"index needs [N, d] embeddings for N ids, got {embeddings.shape} for {len(ids)}"
+            )
+        self.ids = list(ids)
+        self.dim = embeddings.shape[1]
+        self.index = faiss.IndexFlatIP(self.dim)
+        self.index.add(np.ascontiguousarray(embeddings, dtype=np.float32))
+
+    def search(self, query_ids: Sequence[str], queries: np.ndarray, k: int) -> Run:
+        """Top-``k`` passages per query by inner product; ``queries`` is ``[Q, d]``."""
+        if queries.shape[1:] != (self.dim,):
+            raise OpticalError(f"query embeddings are {queries.shape}, index dimension {self.dim}")
+        k = min(k, len(self.ids))
+        scores, rows = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return {
+            qid: {self.ids[r]: float(s) for r, s in zip(row, score, strict=True) if r >= 0}
+            for qid, row, score in zip(query_ids, rows, scores, strict=True)
+        }
+
+
+def maxsim(query_tokens: np.ndarray, passage_tokens: np.ndarray) -> float:
+    """ColBERT late interaction: ``Σ_i max_j ⟨q_i, p_j⟩``.
+
+    ``query_tokens``: ``[n, d]``, ``passage_tokens``: ``[m, d]``, both L2-normalised rows.
+    An empty side scores 0.
+    """
+    if len(query_tokens) == 0 or len(passage_tokens) == 0:
+        return 0.0
+    sim = np.asarray(query_tokens, np.float32) @ np.asarray(passage_tokens, np.float32).T
+    return float(sim.max(axis=1).sum())
+
+
+def maxsim_rerank(
+    first_stage: Run,
+    query_tokens: dict[str, np.ndarray],
+    passage_tokens: Callable[[str], np.ndarray],
+    depth: int = 100,
+) -> Run:
+    """Re-score each query's top-``depth`` first-stage passages by :func:`maxsim`.
+
+    ``passage_tokens`` maps a passage id to its ``[m, d]`` token embeddings. Per query
+    the candidates' tokens are stacked into one ``[Σm, d]`` matrix, so scoring is one
+    matmul ``[n, d] × [d, Σm]`` and a segmented max. Passages below ``depth`` keep
+    their order below the re-ranked ones.
+    """
+    reranked: Run = {}
+    for qid, ranking in first_stage.items():
+        ordered = sorted(ranking.items(), key=lambda item: -item[1])
+        head, tail = ordered[:depth], ordered[depth:]
+        query = np.asarray(query_tokens[qid], np.float32)
+        blocks = [np.asarray(passage_tokens(pid), np.float32) for pid, _ in head]
+        scores: dict[str, float] = {}
+        if head and len(query) and all(len(b) for b in blocks):
+            stacked = np.concatenate(blocks)
+            starts = np.cumsum([0] + [len(b) for b in blocks[:-1]])
+            best = np.maximum.reduceat(query @ stacked.T, starts, axis=1)  # [n, k]
+            scores = {pid: float(v) for (pid, _), v in zip(head, best.sum(0), strict=True)}
+        else:
+            scores = {
+                pid: maxsim(query, block) for (pid, _), block in zip(head, blocks, strict=True)
+            }
+        floor = min(scores.values(), default=0.0)
+        for rank, (pid, _) in enumerate(tail, start=1):
+            scores[pid] = floor - rank
+        reranked[qid] = scores
+    return reranked
+
+
+class BM25Index:
+    """BM25 (``bm25s``, Lucene variant, English stop words) over passage title + text."""
+
+    def __init__(self, passages: Sequence[Passage]) -> None:
+        import bm25s
+
+        self.ids = [p.id for p in passages]
+        corpus = [f"{p.title} {p.text}".strip() for p in passages]
+        self._bm25s = bm25s
+        self.retriever = bm25s.BM25()
+        self.retriever.index(
+            bm25s.tokenize(corpus, stopwords="en", show_progress=False), show_progress=False
+        )
+
+    def search(self, query_ids: Sequence[str], queries: Sequence[str], k: int) -> Run:
+        """Top-``k`` passages per English query."""
+        k = min(k, len(self.ids))
+        tokens = self._bm25s.tokenize(list(queries), stopwords="en", show_progress=False)
+        rows, scores = self.retriever.retrieve(tokens, k=k, show_progress=False)
+        run: Run = {}
+        for qid, row, score in zip(query_ids, rows, scores, strict=True):
+            run[qid] = {
+                self.ids[int(r)]: float(s)
+                for r, s in zip(row, score, strict=True)
+                if float(s) > 0.0
+            }
+        return run

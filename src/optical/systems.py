@@ -1,0 +1,132 @@
+"""Retrieval systems, by id. A system maps one language's queries to a run.
+
+Signature: ``system(workbench, config, benchmark, queries) -> Run``. Systems are
+registered in :data:`SYSTEMS`; an experiment names the ones it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .config import ExperimentConfig
+from .errors import ConfigError, OpticalError
+from .search import maxsim_rerank
+from .types import Query, RetrievalBenchmark, Run
+from .workbench import Workbench
+
+System = Callable[[Workbench, ExperimentConfig, RetrievalBenchmark, Sequence[Query]], Run]
+SYSTEMS: dict[str, System] = {}
+
+
+def register(name: str) -> Callable[[System], System]:
+    def wrap(fn: System) -> System:
+        SYSTEMS[name] = fn
+        return fn
+
+    return wrap
+
+
+def english_of(query: Query) -> str:
+    """The human English version of a query (the query itself when it is English)."""
+    if query.lang == "en":
+        return query.text
+    if not query.english:
+        raise OpticalError(f"query {query.id} ({query.lang}) has no human English translation")
+    return query.english
+
+
+def dense_run(
+    wb: Workbench,
+    encoder: str,
+    benchmark: RetrievalBenchmark,
+    ids: Sequence[str],
+    texts: Sequence[str],
+    depth: int,
+) -> Run:
+    """Encode ``texts`` as queries with ``encoder`` and search its passage index."""
+    index = wb.dense_index(encoder, benchmark)
+    encoded = wb.embed(encoder, texts, "query")
+    with wb.timer("search"):
+        return index.search(ids, encoded.pooled, depth)
+
+
+def oracle_system(encoder: str) -> System:
+    """The English oracle with ``encoder``: the human English question, dense retrieval."""
+
+    def run(
+        wb: Workbench, cfg: ExperimentConfig, bench: RetrievalBenchmark, queries: Sequence[Query]
+    ) -> Run:
+        return dense_run(
+            wb,
+            encoder,
+            bench,
+            [q.id for q in queries],
+            [english_of(q) for q in queries],
+            cfg.retrieval.depth,
+        )
+
+    return run
+
+
+@register("oracle")
+def oracle(
+    wb: Workbench, cfg: ExperimentConfig, bench: RetrievalBenchmark, queries: Sequence[Query]
+) -> Run:
+    """The teacher on the human English question: the ceiling of every system."""
+    return oracle_system(cfg.models.teacher)(wb, cfg, bench, queries)
+
+
+@register("zero-shot")
+def zero_shot(
+    wb: Workbench, cfg: ExperimentConfig, bench: RetrievalBenchmark, queries: Sequence[Query]
+) -> Run:
+    """The multilingual student, unadapted, on the original question (dense)."""
+    return dense_run(
+        wb,
+        cfg.models.student,
+        bench,
+        [q.id for q in queries],
+        [q.text for q in queries],
+        cfg.retrieval.depth,
+    )
+
+
+@register("zero-shot-maxsim")
+def zero_shot_maxsim(
+    wb: Workbench, cfg: ExperimentConfig, bench: RetrievalBenchmark, queries: Sequence[Query]
+) -> Run:
+    """Zero-shot dense top-k, re-ranked by MaxSim over the student's token embeddings."""
+    name = cfg.models.student
+    first = zero_shot(wb, cfg, bench, queries)
+    passage_tokens = wb.passage_tokens(name, bench)
+    encoded = wb.embed(name, [q.text for q in queries], "query", with_tokens=True)
+    assert encoded.tokens is not None
+    query_tokens = dict(zip((q.id for q in queries), encoded.tokens, strict=True))
+    with wb.timer("maxsim re-rank"):
+        return maxsim_rerank(
+            first, query_tokens, passage_tokens.__getitem__, depth=cfg.retrieval.maxsim_depth
+        )
+
+
+@register("bm25-human-translation")
+def bm25_human_translation(
+    wb: Workbench, cfg: ExperimentConfig, bench: RetrievalBenchmark, queries: Sequence[Query]
+) -> Run:
+    """BM25 on the human English translation of the question."""
+    index = wb.bm25(bench)
+    with wb.timer("search"):
+        return index.search(
+            [q.id for q in queries], [english_of(q) for q in queries], cfg.retrieval.depth
+        )
+
+
+def resolve_systems(cfg: ExperimentConfig) -> dict[str, System]:
+    """The configured systems plus one ``oracle@<encoder>`` per oracle candidate."""
+    chosen: dict[str, System] = {}
+    for name in cfg.systems:
+        if name not in SYSTEMS:
+            raise ConfigError(f"unknown system {name!r}; known: {', '.join(sorted(SYSTEMS))}")
+        chosen[name] = SYSTEMS[name]
+    for candidate in cfg.models.oracle_candidates:
+        chosen[f"oracle@{candidate}"] = oracle_system(candidate)
+    return chosen

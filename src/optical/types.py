@@ -1,0 +1,88 @@
+"""Typed records passed between the pipeline stages.
+
+Records are frozen dataclasses. Relevance judgments and runs use the
+``{query_id: {doc_id: value}}`` dictionaries that ``ir_measures`` and
+``pytrec_eval`` accept directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Qrels = dict[str, dict[str, int]]
+"""query id → passage id → relevance grade (int ≥ 0)."""
+
+Run = dict[str, dict[str, float]]
+"""query id → passage id → score (higher is better)."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question in one language. ``english`` keeps a human English translation when known."""
+
+    id: str
+    text: str
+    lang: str
+    english: str | None = None
+
+
+@dataclass(frozen=True)
+class Passage:
+    """An English passage of a retrieval collection."""
+
+    id: str
+    text: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class XorQuestion:
+    """One XOR-TyDi XOR-Retrieve question with its English answer strings."""
+
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    lang: str
+    split: str
+    english: str | None = None
+
+
+@dataclass(frozen=True)
+class BitextPair:
+    """A sentence in ``lang`` and its English translation (``english``)."""
+
+    source: str
+    english: str
+    lang: str
+    id: str = ""
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A translated text that keeps its source beside it."""
+
+    source: str
+    text: str
+    source_lang: str
+    target_lang: str
+    backend: str
+
+
+@dataclass(frozen=True)
+class RetrievalBenchmark:
+    """Queries per language against one English collection with graded qrels.
+
+    ``answers`` maps query id → answer strings where the benchmark has them
+    (XOR-TyDi answer recall); it is empty otherwise.
+    """
+
+    name: str
+    passages: tuple[Passage, ...]
+    queries: dict[str, tuple[Query, ...]]
+    qrels: Qrels
+    answers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted(self.queries)

@@ -1,0 +1,109 @@
+"""Shared, memoised resources of one experiment run: encoders, embedding caches, indexes.
+
+Every system asks the workbench for what it needs; nothing is loaded or
+encoded twice within a run, and embeddings persist on disk across runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .embed_cache import EmbeddingCache
+from .models.encoder import Encoded, Encoder, Kind
+from .models.registry import resolve_encoder
+from .search import BM25Index, DenseIndex
+from .timing import Timer
+from .types import RetrievalBenchmark
+
+
+class Workbench:
+    """Encoders by name, their on-disk embedding caches, and per-benchmark indexes."""
+
+    def __init__(
+        self,
+        cache_root: Path,
+        bf16: bool = True,
+        timer: Timer | None = None,
+        token_encoders: Sequence[str] = (),
+    ) -> None:
+        """``token_encoders``: encoders whose passage token embeddings will be needed
+        (MaxSim); their passages are encoded once with tokens instead of twice."""
+        self.cache_root = Path(cache_root)
+        self.token_encoders = set(token_encoders)
+        self.bf16 = bf16
+        self.timer = timer or Timer()
+        self._encoders: dict[str, Encoder] = {}
+        self._caches: dict[str, EmbeddingCache] = {}
+        self._dense: dict[tuple[str, str], DenseIndex] = {}
+        self._bm25: dict[str, BM25Index] = {}
+
+    def encoder(self, name: str) -> Encoder:
+        """The encoder called ``name`` (alias, folder or hub id), loaded once."""
+        if name not in self._encoders:
+            with self.timer(f"load {name}"):
+                self._encoders[name] = Encoder.load(resolve_encoder(name), bf16=self.bf16)
+        return self._encoders[name]
+
+    def add_encoder(self, name: str, encoder: Encoder) -> None:
+        """Register an in-memory encoder (e.g. a freshly trained student) under ``name``."""
+        self._encoders[name] = encoder
+
+    def cache(self, name: str) -> EmbeddingCache:
+        if name not in self._caches:
+            self._caches[name] = EmbeddingCache(self.cache_root / "embeddings", self.encoder(name))
+        return self._caches[name]
+
+    def embed(
+        self,
+        name: str,
+        texts: Sequence[str],
+        kind: Kind,
+        with_tokens: bool = False,
+        label: str | None = None,
+    ) -> Encoded:
+        """Embeddings of ``texts`` by encoder ``name``, through the disk cache.
+
+        Queries always keep their (small) token embeddings, so a MaxSim system never
+        re-encodes a query that a dense system already encoded.
+        """
+        with_tokens = with_tokens or kind == "query"
+        stage = f"encode {kind}s ({name})"
+        with self.timer(stage):
+            return self.cache(name).encode(
+                texts, kind, with_tokens=with_tokens, progress=label or stage
+            )
+
+    def passage_embeddings(
+        self, name: str, benchmark: RetrievalBenchmark, with_tokens: bool = False
+    ) -> Encoded:
+        with_tokens = with_tokens or name in self.token_encoders
+        return self.embed(
+            name,
+            [p.text for p in benchmark.passages],
+            "passage",
+            with_tokens,
+            label=f"{benchmark.name} passages ({name})",
+        )
+
+    def dense_index(self, name: str, benchmark: RetrievalBenchmark) -> DenseIndex:
+        key = (name, benchmark.name)
+        if key not in self._dense:
+            encoded = self.passage_embeddings(name, benchmark)
+            with self.timer("build indexes"):
+                self._dense[key] = DenseIndex(encoded.pooled, [p.id for p in benchmark.passages])
+        return self._dense[key]
+
+    def passage_tokens(self, name: str, benchmark: RetrievalBenchmark) -> dict[str, np.ndarray]:
+        """Passage id → ``[m, d]`` token embeddings of encoder ``name`` (cached on disk)."""
+        encoded = self.passage_embeddings(name, benchmark, with_tokens=True)
+        assert encoded.tokens is not None
+        return dict(zip((p.id for p in benchmark.passages), encoded.tokens, strict=True))
+
+    def bm25(self, benchmark: RetrievalBenchmark) -> BM25Index:
+        if benchmark.name not in self._bm25:
+            with self.timer("build indexes"):
+                self._bm25[benchmark.name] = BM25Index(benchmark.passages)
+        return self._bm25[benchmark.name]
