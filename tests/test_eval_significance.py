@@ -101,3 +101,24 @@ def test_holm_is_capped_monotone_and_handles_edges():
     assert all(adjusted[k] >= raw[k] for k in raw)
     with pytest.raises(EvaluationError, match=r"in \[0, 1\]"):
         holm({"bad": 1.5})
+
+
+def test_randomization_agrees_with_scipy_permutation_test():
+    import numpy as np
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    x = rng.random(60)
+    y = x - 0.05 + rng.normal(0, 0.15, 60)
+    a = {str(i): float(v) for i, v in enumerate(x)}
+    b = {str(i): float(v) for i, v in enumerate(y)}
+    ours = paired_test(a, b, n_resamples=20000, seed=1).p_value
+    reference = stats.permutation_test(
+        (x, y),
+        lambda u, v, axis: (u - v).mean(axis=axis),
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=20000,
+        rng=np.random.default_rng(2),
+    ).pvalue
+    assert abs(ours - reference) < 0.01

@@ -7,12 +7,13 @@ to a default unnoticed.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 
+SIGNIFICANCE_TESTS = ("randomization", "t-test")
 BASE_SYSTEMS = ("oracle", "zero-shot", "zero-shot-maxsim", "bm25-human-translation")
 
 
@@ -84,7 +85,9 @@ _SECTIONS = {
 }
 
 
-def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+def _build(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a table of key = value, got {values!r}")
     known = {f.name: f for f in fields(cls)}
     unknown = set(values) - set(known)
     if unknown:
@@ -94,13 +97,21 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     converted = {}
     for key, value in values.items():
         default = known[key].default
-        if isinstance(default, tuple) or (
-            known[key].default_factory is not None and isinstance(value, list)  # type: ignore[misc]
-        ):
+        if default is MISSING:
+            # a nested config (models, retrieval, …) is a TOML section of its own
+            section = key.replace("_", "-")
+            raise ConfigError(f"{where}.{key}: is a section: write it as [{section}]")
+        if isinstance(default, tuple):
             if not isinstance(value, list):
                 raise ConfigError(f"{where}.{key}: expected a list, got {value!r}")
+            if not all(isinstance(item, str) for item in value):
+                raise ConfigError(f"{where}.{key}: expected a list of strings, got {value!r}")
             value = tuple(value)
-        elif default is not None and not isinstance(value, type(default)):
+        elif default is not None and (
+            not isinstance(value, type(default))
+            # bool is a subclass of int: `depth = true` is not a number
+            or (isinstance(value, bool) and not isinstance(default, bool))
+        ):
             raise ConfigError(f"{where}.{key}: expected {type(default).__name__}, got {value!r}")
         converted[key] = value
     return cls(**converted)
@@ -115,7 +126,7 @@ def load_config(path: str | Path) -> ExperimentConfig:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-    top = dict(raw.pop("experiment", {}))
+    top = raw.pop("experiment", {})
     sections = {}
     for name, cls in _SECTIONS.items():
         if name in raw:
@@ -125,11 +136,16 @@ def load_config(path: str | Path) -> ExperimentConfig:
             f"{path}: unknown section(s) {', '.join(sorted(raw))}; known: experiment, "
             + ", ".join(_SECTIONS)
         )
-    base = _build(ExperimentConfig, {k: v for k, v in top.items()}, f"{path}[experiment]")
+    base = _build(ExperimentConfig, top, f"{path}[experiment]")
     config = ExperimentConfig(**{**asdict_shallow(base), **sections})
     unknown_bench = set(config.benchmarks) - {"xquad", "xor-tydi-heldout"}
     if unknown_bench:
         raise ConfigError(f"{path}: unknown benchmark(s) {', '.join(sorted(unknown_bench))}")
+    if config.significance_test not in SIGNIFICANCE_TESTS:
+        raise ConfigError(
+            f"{path}: unknown significance_test {config.significance_test!r}; "
+            f"known: {', '.join(SIGNIFICANCE_TESTS)}"
+        )
     return config
 
 

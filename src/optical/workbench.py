@@ -39,6 +39,7 @@ class Workbench:
         self._caches: dict[str, EmbeddingCache] = {}
         self._dense: dict[tuple[str, str], DenseIndex] = {}
         self._bm25: dict[str, BM25Index] = {}
+        self._tokens: dict[tuple[str, str], dict[str, np.ndarray]] = {}
 
     def encoder(self, name: str) -> Encoder:
         """The encoder called ``name`` (alias, folder or hub id), loaded once."""
@@ -70,7 +71,7 @@ class Workbench:
         re-encodes a query that a dense system already encoded.
         """
         with_tokens = with_tokens or kind == "query"
-        stage = f"encode {kind}s ({name})"
+        stage = f"encode {'queries' if kind == 'query' else 'passages'} ({name})"
         with self.timer(stage):
             return self.cache(name).encode(
                 texts, kind, with_tokens=with_tokens, progress=label or stage
@@ -97,10 +98,24 @@ class Workbench:
         return self._dense[key]
 
     def passage_tokens(self, name: str, benchmark: RetrievalBenchmark) -> dict[str, np.ndarray]:
-        """Passage id → ``[m, d]`` token embeddings of encoder ``name`` (cached on disk)."""
-        encoded = self.passage_embeddings(name, benchmark, with_tokens=True)
-        assert encoded.tokens is not None
-        return dict(zip((p.id for p in benchmark.passages), encoded.tokens, strict=True))
+        """Passage id → ``[m, d]`` float32 token embeddings of encoder ``name``.
+
+        Read from the disk cache (float16) and converted once per benchmark into one
+        contiguous float32 array, so MaxSim re-ranking does no per-query conversion.
+        """
+        key = (name, benchmark.name)
+        if key not in self._tokens:
+            encoded = self.passage_embeddings(name, benchmark, with_tokens=True)
+            if encoded.tokens is None:  # pragma: no cover - requested above
+                raise RuntimeError("token embeddings missing from the embedding cache")
+            lengths = [len(t) for t in encoded.tokens]
+            flat = np.concatenate(encoded.tokens).astype(np.float32)
+            starts = np.concatenate([[0], np.cumsum(lengths)])
+            self._tokens[key] = {
+                p.id: flat[a:b] for p, a, b in zip(benchmark.passages, starts[:-1], starts[1:],
+                                                   strict=True)
+            }
+        return self._tokens[key]
 
     def bm25(self, benchmark: RetrievalBenchmark) -> BM25Index:
         if benchmark.name not in self._bm25:

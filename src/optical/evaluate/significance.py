@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from .errors import EvaluationError
 
@@ -51,11 +51,6 @@ def _paired_values(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[list
         raise EvaluationError("paired test needs at least one query; both sides are empty")
     qids = sorted(a)
     return [float(a[q]) for q in qids], [float(b[q]) for q in qids]
-
-
-def _mean_diff(x: Any, y: Any, axis: int) -> Any:
-    """Mean paired difference along ``axis`` (vectorized statistic for scipy)."""
-    return (x - y).mean(axis=axis)
 
 
 def paired_test(
@@ -100,19 +95,36 @@ def _t_test(x: list[float], y: list[float]) -> float:
 
 
 def _randomization(x: list[float], y: list[float], n_resamples: int, seed: int) -> float:
-    import numpy as np
-    from scipy import stats
+    """Two-sided paired randomization (sign-flip) test of the mean difference.
 
-    result = stats.permutation_test(
-        (np.asarray(x), np.asarray(y)),
-        _mean_diff,
-        permutation_type="samples",
-        vectorized=True,
-        n_resamples=n_resamples,
-        alternative="two-sided",
-        rng=np.random.default_rng(seed),
-    )
-    return float(min(1.0, result.pvalue))
+    Under H0 each per-query difference ``d_i = x_i − y_i`` is equally likely to have
+    either sign. With ``2^n ≤ n_resamples`` all sign patterns are enumerated (exact
+    p = share of patterns with ``|mean| ≥ |observed mean|``); otherwise ``n_resamples``
+    random patterns are drawn and ``p = (hits + 1) / (n_resamples + 1)`` (Smucker,
+    Allan & Carterette, CIKM 2007; the same statistic as ``scipy.stats.permutation_test``
+    with ``permutation_type="samples"``, vectorised here in chunks because scipy's
+    generic permutation path takes ~1.7 s per test at n = 1,190).
+    """
+    import numpy as np
+
+    d = np.asarray(x, dtype=np.float64) - np.asarray(y, dtype=np.float64)
+    n = len(d)
+    observed = abs(d.mean())
+    tolerance = 1e-12 * max(1.0, observed)
+    if 2**n <= n_resamples:
+        patterns = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1) * 2 - 1
+        stats = np.abs(patterns @ d) / n
+        return float(np.mean(stats >= observed - tolerance))
+    rng = np.random.default_rng(seed)
+    hits = 0
+    chunk = max(1, min(n_resamples, 2_000_000 // max(n, 1)))
+    done = 0
+    while done < n_resamples:
+        size = min(chunk, n_resamples - done)
+        signs = rng.integers(0, 2, size=(size, n), dtype=np.int8) * 2 - 1
+        hits += int(np.count_nonzero(np.abs(signs @ d) / n >= observed - tolerance))
+        done += size
+    return float(min(1.0, (hits + 1) / (n_resamples + 1)))
 
 
 def holm(p_values: Mapping[K, float]) -> dict[K, float]:

@@ -62,6 +62,12 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
     return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
 
 
+def _check_texts(texts: Sequence[str], kind: str) -> None:
+    for index, text in enumerate(texts):
+        if not isinstance(text, str) or not text.strip():
+            raise OpticalError(f"empty {kind} text at position {index}: cannot encode it")
+
+
 class Encoder:
     """A ``transformers`` encoder with the spec's prefixes, pooling and normalisation."""
 
@@ -85,7 +91,9 @@ class Encoder:
                 model = AutoModel.from_pretrained(spec.path, add_pooling_layer=False)
             except TypeError:
                 model = AutoModel.from_pretrained(spec.path)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
+            # OSError: no such folder or hub id; ValueError: a folder without usable
+            # tokenizer files, or a malformed hub id
             raise OpticalError(
                 f"cannot load encoder {spec.name!r} from {spec.path!r}: {exc}\n"
                 "  offline defaults: multilingual-e5-small, all-MiniLM-L6-v2; a hub id needs "
@@ -103,9 +111,7 @@ class Encoder:
 
     def tokenize(self, texts: Sequence[str], kind: Kind) -> dict[str, torch.Tensor]:
         """Tokenize with the kind's prefix, padding to the longest text, truncating to max_length."""
-        for index, text in enumerate(texts):
-            if not isinstance(text, str) or not text.strip():
-                raise OpticalError(f"empty {kind} text at position {index}: cannot encode it")
+        _check_texts(texts, kind)
         prefix = self.prefix(kind)
         return self.tokenizer(
             [prefix + text for text in texts],
@@ -155,6 +161,9 @@ class Encoder:
         progress: bool | str = False,
     ) -> Encoded:
         """Encode ``texts`` in length-bucketed batches; results come back in input order."""
+        # check every text first, so that the error names its position in ``texts``
+        # (tokenize() only sees one length-sorted batch)
+        _check_texts(texts, kind)
         n = len(texts)
         pooled = np.zeros((n, self.dim), dtype=np.float32)
         tokens: list[np.ndarray] | None = (

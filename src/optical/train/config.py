@@ -1,0 +1,380 @@
+"""Distillation configuration: TOML in, a frozen :class:`DistillConfig` out.
+
+A config file has five sections, every one optional (a missing key keeps its default)::
+
+    [model]    student, teacher, projection, layer, teacher_layer, max_length, bf16,
+               exclude_special, exclude_prefix, dropout, freeze_embeddings, freeze_layers
+    [loss]     name, anchor_weight, pooled_mse_weight, and a sub-table [loss.options]
+               passed to optical.losses.build_loss(name, **options)
+    [data]     sources, languages, temperature, fraction, max_pairs_per_language,
+               validation_pairs_per_language
+    [optim]    lr, weight_decay, warmup_steps, max_steps, batch_size, grad_accum,
+               max_grad_norm
+    [run]      seed, checkpoint_every, keep_checkpoints, eval_every, eval_batch_size,
+               log_every, progress
+
+plus an optional top-level ``name``. Unknown sections or keys, wrong types and
+inconsistent values raise :class:`~optical.errors.ConfigError` (no silent fallbacks).
+The resolved config (every default filled in) is saved with every checkpoint and with
+the trained student (:meth:`DistillConfig.to_dict`).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+__all__ = [
+    "RESUME_FREE_KEYS",
+    "DataConfig",
+    "DistillConfig",
+    "LossConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "RunConfig",
+    "config_differences",
+    "load_distill_config",
+]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Student, teacher and which of their tokens are aligned.
+
+    ``projection``: ``"auto"`` (a learned linear map student dim → teacher dim only when
+    the dimensions differ), ``"linear"`` (always; identity-initialised when the dimensions
+    are equal, orthogonal-initialised otherwise) or ``"none"`` (dimensions must match).
+    ``layer``: hidden-state index of the student tokens that are aligned (-1 = last;
+    ``0`` = the embedding output); ``teacher_layer``: the teacher's (``None`` = same as
+    ``layer``). Pooled embeddings always come from the last layer. ``max_length``:
+    truncation for both models during training (prefix and special tokens included).
+    ``exclude_special`` / ``exclude_prefix``: keep ``<s>``/``</s>`` (``[CLS]``/``[SEP]``)
+    and the tokens of the e5 ``query: `` prefix out of the token alignment.
+    ``dropout``: train the student with its dropout on (train mode).
+    ``freeze_embeddings`` / ``freeze_layers``: freeze the embedding block and the lowest
+    ``k`` transformer layers (frozen weights get no gradient and no optimizer state).
+    """
+
+    student: str = "multilingual-e5-small"
+    teacher: str = "multilingual-e5-small"
+    projection: str = "auto"
+    layer: int = -1
+    teacher_layer: int | None = None
+    max_length: int = 64
+    bf16: bool = True
+    exclude_special: bool = True
+    exclude_prefix: bool = True
+    dropout: bool = True
+    freeze_embeddings: bool = True
+    freeze_layers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.projection not in ("auto", "linear", "none"):
+            raise ConfigError(
+                f"model.projection must be 'auto', 'linear' or 'none', not {self.projection!r}"
+            )
+        if self.max_length < 8:
+            raise ConfigError(f"model.max_length must be >= 8, not {self.max_length}")
+        if self.freeze_layers < 0:
+            raise ConfigError(f"model.freeze_layers must be >= 0, not {self.freeze_layers}")
+        if not self.student.strip() or not self.teacher.strip():
+            raise ConfigError("model.student and model.teacher must name an encoder")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    r"""The distillation objective.
+
+    .. math::
+
+        \mathcal{L} = \mathcal{L}_{\text{name}}(s(x), t(y))
+        + w_{\text{pooled}} \,\mathrm{MSE}(\bar s(x), \bar t(y))
+        + w_{\text{anchor}} \,\mathrm{MSE}(\bar s(y), \bar t(y))
+
+    for a source sentence ``x`` and its English translation ``y``; ``s`` the student (in
+    the teacher's space), ``t`` the frozen teacher, bars = pooled embeddings.
+    ``name``: ``ot`` | ``mse-pooled`` | ``greedy-align`` (:mod:`optical.losses`), built
+    with ``options``. ``pooled_mse_weight`` (default 0, off): an extra pooled MSE term,
+    meant for ``ot`` (the OT loss aligns tokens only and leaves the pooled embedding's
+    scale/offset free). ``anchor_weight`` (default 0, off): the English anchor — the
+    student also encodes ``y`` and is pulled to the teacher's pooled ``t(y)``, against
+    drift of the student's English; it doubles the student's batch.
+    """
+
+    name: str = "ot"
+    options: dict[str, Any] = field(default_factory=dict)
+    anchor_weight: float = 0.0
+    pooled_mse_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        from ..losses import build_loss
+
+        build_loss(self.name, **self.options)  # ConfigError on bad name / options
+        for key in ("anchor_weight", "pooled_mse_weight"):
+            value = getattr(self, key)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"loss.{key} must be a finite number >= 0, not {value!r}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    r"""Training bitext and how it is sampled.
+
+    ``sources`` ⊆ {xor, tatoeba, mkqa}; ``languages``: empty = every language the
+    sources have. Per language, a seeded hash order of the pairs decides everything:
+    the first ``validation_pairs_per_language`` (at most a fifth of the language) are
+    held out for validation, together with every other pair sharing their English text
+    (any language); of the rest, the first ``ceil(fraction · n)`` pairs, capped at
+    ``max_pairs_per_language`` (0 = no cap), form the training pool — so smaller budgets
+    are subsets of larger ones. Languages are drawn with probability
+    :math:`p_l \propto n_l^{1/T}` (``temperature`` T; 1 = proportional to the pool
+    size, large = uniform).
+    """
+
+    sources: tuple[str, ...] = ("xor", "tatoeba", "mkqa")
+    languages: tuple[str, ...] = ()
+    temperature: float = 3.0
+    fraction: float = 1.0
+    max_pairs_per_language: int = 0
+    validation_pairs_per_language: int = 32
+
+    def __post_init__(self) -> None:
+        from ..data.training import _check_sources
+
+        if not self.sources:
+            raise ConfigError("data.sources is empty")
+        _check_sources(self.sources)
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ConfigError(f"data.temperature must be > 0, not {self.temperature!r}")
+        if not 0 < self.fraction <= 1:
+            raise ConfigError(f"data.fraction must be in (0, 1], not {self.fraction!r}")
+        if self.max_pairs_per_language < 0:
+            raise ConfigError("data.max_pairs_per_language must be >= 0 (0 = no cap)")
+        if self.validation_pairs_per_language < 0:
+            raise ConfigError("data.validation_pairs_per_language must be >= 0")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW with linear warm-up to ``lr`` over ``warmup_steps``, then linear decay to 0
+    at ``max_steps``. ``batch_size``: bitext pairs per optimizer step over all ranks and
+    accumulation micro-steps; it must be divisible by ``grad_accum × world size``.
+    ``max_grad_norm``: clip the global gradient norm (0 = no clipping). Weight decay is
+    not applied to biases and LayerNorm weights."""
+
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_steps: int = 10
+    max_steps: int = 100
+    batch_size: int = 16
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lr) and self.lr >= 0):
+            raise ConfigError(f"optim.lr must be >= 0, not {self.lr!r}")
+        if self.weight_decay < 0 or self.max_grad_norm < 0:
+            raise ConfigError("optim.weight_decay and optim.max_grad_norm must be >= 0")
+        if self.max_steps < 1:
+            raise ConfigError(f"optim.max_steps must be >= 1, not {self.max_steps}")
+        if self.warmup_steps < 0:
+            raise ConfigError("optim.warmup_steps must be >= 0")
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise ConfigError("optim.batch_size and optim.grad_accum must be >= 1")
+        if self.batch_size % self.grad_accum:
+            raise ConfigError(
+                f"optim.batch_size ({self.batch_size}) must be divisible by optim.grad_accum "
+                f"({self.grad_accum})"
+            )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Seed, checkpoints, validation and logging. ``seed`` is the one seed of the run:
+    data split, sampling, projection init and dropout are all derived from it.
+    ``checkpoint_every`` / ``eval_every`` / ``log_every``: in optimizer steps (0 = only at
+    the end / never / never); ``keep_checkpoints``: how many recent checkpoints to keep."""
+
+    seed: int = 0
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 2
+    eval_every: int = 100
+    eval_batch_size: int = 64
+    log_every: int = 10
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for key in ("checkpoint_every", "eval_every", "log_every"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"run.{key} must be >= 0")
+        if self.keep_checkpoints < 1 or self.eval_batch_size < 1:
+            raise ConfigError("run.keep_checkpoints and run.eval_batch_size must be >= 1")
+
+
+_SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "loss": LossConfig,
+    "data": DataConfig,
+    "optim": OptimConfig,
+    "run": RunConfig,
+}
+
+RESUME_FREE_KEYS = frozenset(
+    {
+        "run.checkpoint_every",
+        "run.keep_checkpoints",
+        "run.eval_every",
+        "run.eval_batch_size",
+        "run.log_every",
+        "run.progress",
+        "name",
+    }
+)
+"""Keys that may differ between a checkpoint's config and the resuming config (they do
+not change the trained weights)."""
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """One distillation run (see the module docstring for the TOML layout)."""
+
+    name: str = "distill"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (JSON/TOML-friendly; tuples become lists)."""
+        return _plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: str = "config") -> DistillConfig:
+        """Build from a nested dict (as read from TOML or :meth:`to_dict`)."""
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: expected a table, got {type(raw).__name__}")
+        raw = dict(raw)
+        unknown = set(raw) - set(_SECTIONS) - {"name"}
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown section(s) or key(s) {', '.join(sorted(unknown))}; "
+                f"known: name, {', '.join(_SECTIONS)}"
+            )
+        name = raw.pop("name", "distill")
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{where}.name: expected a non-empty string, got {name!r}")
+        sections = {
+            key: _build(cls_, raw.get(key, {}), f"{where}[{key}]")
+            for key, cls_ in _SECTIONS.items()
+        }
+        return cls(name=name, **sections)
+
+    def with_overrides(self, **sections: dict[str, Any]) -> DistillConfig:
+        """A copy with some keys of some sections replaced, e.g.
+        ``with_overrides(optim={"max_steps": 4})`` (validated like a file)."""
+        raw = self.to_dict()
+        for section, values in sections.items():
+            if section == "name":
+                raw["name"] = values
+                continue
+            if section not in _SECTIONS or not isinstance(values, dict):
+                raise ConfigError(f"unknown config section {section!r}")
+            raw[section] = {**raw[section], **values}
+        return DistillConfig.from_dict(raw, "overrides")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _check_type(value: Any, hint: Any, where: str) -> Any:
+    """``value`` converted to the field type ``hint`` (int → float, list → tuple)."""
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(value, arg, where)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{where}: expected {hint}, got {value!r}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+        return tuple(value)
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return dict(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported field type {hint}")  # pragma: no cover
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a table, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in fields(cls)]
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}"
+        )
+    converted = {k: _check_type(v, hints[k], f"{where}.{k}") for k, v in values.items()}
+    return cls(**converted)
+
+
+def load_distill_config(path: str | Path) -> DistillConfig:
+    """Read a distillation TOML file (see ``configs/distill-quick.toml``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return DistillConfig.from_dict(raw, str(path))
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two :meth:`DistillConfig.to_dict` dicts."""
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        dotted = f"{prefix}{key}"
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict) and dotted != "loss.options":
+            diffs += config_differences(a, b, f"{dotted}.")
+        elif a != b:
+            diffs.append(dotted)
+    return diffs

@@ -1,0 +1,207 @@
+r"""Bitext budgets, the validation split, temperature sampling and DDP sharding.
+
+Everything here is a pure function of the seed (no global RNG, no ``PYTHONHASHSEED``):
+
+* :func:`split_bitext` orders each language's pairs by a salted SHA-256 of their text and
+  cuts the validation slice, the data budget (``fraction``, ``max_pairs_per_language``)
+  and the training pool from that order, so smaller budgets are subsets of larger ones.
+* :func:`temperature_probabilities`: :math:`p_l = n_l^{1/T} / \sum_k n_k^{1/T}`.
+* :class:`TemperatureSampler` draws global batches: the language of each slot from
+  ``p`` (a generator seeded by ``(seed, step)``), the pair within a language from a
+  per-language, per-epoch seeded permutation (each pair once per epoch of its language).
+  Its whole state is the step and how many pairs each language has given
+  (:meth:`~TemperatureSampler.state_dict`), so a resumed run continues the same order.
+* :func:`shard` / :func:`micro_batches`: every rank takes a disjoint, equal slice of every
+  global batch, so the global batch (and the data order) is the same for any world size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from ..data.training import text_key
+from ..types import BitextPair
+
+__all__ = [
+    "BitextSplit",
+    "TemperatureSampler",
+    "micro_batches",
+    "shard",
+    "split_bitext",
+    "temperature_probabilities",
+]
+
+T = TypeVar("T")
+
+
+def temperature_probabilities(sizes: Mapping[str, int], temperature: float) -> dict[str, float]:
+    r"""Per-language sampling probabilities :math:`p_l \propto n_l^{1/T}`.
+
+    ``T = 1``: proportional to the pool sizes; ``T → ∞``: uniform; languages with
+    ``n_l = 0`` get probability 0. Raises ``ValueError`` for ``T <= 0`` or when every
+    size is 0.
+    """
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a finite number > 0, not {temperature!r}")
+    if any(n < 0 for n in sizes.values()):
+        raise ValueError("pool sizes must be >= 0")
+    weights = {lang: (float(n) ** (1.0 / temperature) if n > 0 else 0.0) for lang, n in sizes.items()}
+    total = sum(weights.values())
+    if total <= 0:
+        raise ValueError("no language has any pair to sample")
+    return {lang: w / total for lang, w in weights.items()}
+
+
+def _order_key(seed: int, *parts: str) -> bytes:
+    return hashlib.sha256("\x00".join([f"optical-distill/{seed}", *parts]).encode()).digest()
+
+
+@dataclass(frozen=True)
+class BitextSplit:
+    """Training pools per language (after the budget) and the validation pairs."""
+
+    train: dict[str, list[BitextPair]]
+    validation: list[BitextPair]
+
+    def sizes(self) -> dict[str, int]:
+        return {lang: len(pairs) for lang, pairs in self.train.items()}
+
+
+def split_bitext(
+    bitext: Mapping[str, Sequence[BitextPair]],
+    seed: int,
+    *,
+    validation_per_language: int = 32,
+    fraction: float = 1.0,
+    max_pairs_per_language: int = 0,
+) -> BitextSplit:
+    """Seeded validation split and data budget (see the module docstring).
+
+    Validation: per language, the ``min(validation_per_language, n // 5)`` pairs whose
+    English text has the lowest salted hash; every training pair (any language) whose
+    English text equals a validation English text is dropped, so validation English
+    never appears in training. Training pool: the remaining pairs in a salted hash order,
+    first ``min(ceil(fraction · n), max_pairs_per_language or ∞)``. Pairs with blank
+    text are ignored. Languages with no training pair left are omitted from ``train``.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], not {fraction!r}")
+    validation: list[BitextPair] = []
+    held_english: set[str] = set()
+    remaining: dict[str, list[BitextPair]] = {}
+    for lang in sorted(bitext):
+        pairs = [p for p in bitext[lang] if p.source.strip() and p.english.strip()]
+        by_english = sorted(
+            pairs,
+            key=lambda p: (_order_key(seed, "val", text_key(p.english)), p.source, p.english),
+        )
+        k = min(validation_per_language, len(pairs) // 5)
+        chosen = by_english[:k]
+        validation.extend(chosen)
+        held_english.update(text_key(p.english) for p in chosen)
+        remaining[lang] = by_english[k:]
+    train: dict[str, list[BitextPair]] = {}
+    for lang, pairs in remaining.items():
+        kept = [p for p in pairs if text_key(p.english) not in held_english]
+        kept.sort(key=lambda p: _order_key(seed, "train", lang, p.source, p.english))
+        budget = math.ceil(fraction * len(kept))
+        if max_pairs_per_language:
+            budget = min(budget, max_pairs_per_language)
+        if budget > 0:
+            train[lang] = kept[:budget]
+    return BitextSplit(train, validation)
+
+
+class TemperatureSampler:
+    """Deterministic stream of global batches drawn with per-language temperature.
+
+    Args:
+        pools: language → its training items (any objects; order matters).
+        temperature: ``T`` of :func:`temperature_probabilities`.
+        seed: the run's seed.
+
+    ``next_batch(size)`` returns ``size`` items: slot languages i.i.d. from ``p`` with a
+    ``numpy`` generator seeded by ``(seed, step)``; within a language, items follow a
+    permutation seeded by ``(seed, crc32(lang), epoch)``, without replacement within an
+    epoch of that language.
+    """
+
+    def __init__(self, pools: Mapping[str, Sequence[T]], temperature: float, seed: int) -> None:
+        self.pools = {lang: list(items) for lang, items in sorted(pools.items()) if items}
+        if not self.pools:
+            raise ValueError("no training pairs to sample from")
+        self.languages = list(self.pools)
+        probs = temperature_probabilities(
+            {lang: len(items) for lang, items in self.pools.items()}, temperature
+        )
+        self.probabilities = np.array([probs[lang] for lang in self.languages])
+        self.seed = int(seed)
+        self.step = 0
+        self.drawn = dict.fromkeys(self.languages, 0)
+        self._perms: dict[tuple[str, int], np.ndarray] = {}
+
+    def _permutation(self, lang: str, epoch: int) -> np.ndarray:
+        key = (lang, epoch)
+        if key not in self._perms:
+            if len(self._perms) > 4 * len(self.languages):
+                self._perms.clear()
+            rng = np.random.default_rng([self.seed, 2, zlib.crc32(lang.encode()), epoch])
+            self._perms[key] = rng.permutation(len(self.pools[lang]))
+        return self._perms[key]
+
+    def next_batch(self, size: int) -> list[T]:
+        """The next global batch of ``size`` items (advances the state)."""
+        if size < 1:
+            raise ValueError("batch size must be >= 1")
+        rng = np.random.default_rng([self.seed, 1, self.step])
+        slots = rng.choice(len(self.languages), size=size, p=self.probabilities)
+        batch = []
+        for slot in slots.tolist():
+            lang = self.languages[slot]
+            n = len(self.pools[lang])
+            k = self.drawn[lang]
+            batch.append(self.pools[lang][int(self._permutation(lang, k // n)[k % n])])
+            self.drawn[lang] = k + 1
+        self.step += 1
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"step": int, "drawn": {lang: int}}`` — enough to continue the same stream."""
+        return {"step": self.step, "drawn": dict(self.drawn)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` (the pools and seed must be those of the saved run)."""
+        drawn = dict(state["drawn"])
+        if set(drawn) != set(self.languages):
+            raise ValueError(
+                "sampler state is for languages "
+                f"{sorted(drawn)}, but this run samples {self.languages}"
+            )
+        self.step = int(state["step"])
+        self.drawn = {lang: int(drawn[lang]) for lang in self.languages}
+
+
+def micro_batches(batch: Sequence[T], accum: int) -> list[list[T]]:
+    """Split a global batch into ``accum`` consecutive, equal micro-batches."""
+    if accum < 1 or len(batch) % accum:
+        raise ValueError(f"batch of {len(batch)} cannot be split into {accum} equal parts")
+    size = len(batch) // accum
+    return [list(batch[i * size : (i + 1) * size]) for i in range(accum)]
+
+
+def shard(batch: Sequence[T], rank: int, world_size: int) -> list[T]:
+    """Rank ``rank``'s share of ``batch``: items ``rank, rank + W, …`` (disjoint, equal)."""
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} outside world of size {world_size}")
+    if len(batch) % world_size:
+        raise ValueError(
+            f"batch of {len(batch)} cannot be split evenly over {world_size} ranks"
+        )
+    return list(batch[rank::world_size])
