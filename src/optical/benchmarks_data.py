@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import ExperimentConfig
+from .data.bitext import load_ntrex
 from .data.heldout import heldout_questions, heldout_score
 from .data.passages import load_wikipedia_vital
 from .data.xquad import load_xquad
@@ -47,3 +48,31 @@ def xor_heldout_benchmark(cfg: ExperimentConfig, data_dir: Path) -> RetrievalBen
         queries[lang] = tuple(Query(q.id, q.question, lang, english=q.english) for q in chosen)
         answers.update({q.id: q.answers for q in chosen})
     return RetrievalBenchmark("xor-tydi-heldout", passages, queries, {}, answers)
+
+
+def ntrex_benchmark(cfg: ExperimentConfig, data_dir: Path) -> RetrievalBenchmark:
+    """Bitext retrieval on NTREX-128: find each sentence's English translation among all
+    English sentences (P@1). Evaluation-only text: no system trains on it.
+
+    The collection is the English side (``en:ntrex-<line>``); queries are the sentences
+    of each language (id ``ntrex-<line>``). ``max_sentences = N`` keeps lines 1…N.
+    """
+    sub = cfg.ntrex
+    pairs = load_ntrex(data_dir, languages=sub.languages)
+    english: dict[str, str] = {}
+    queries: dict[str, tuple[Query, ...]] = {}
+    for lang, lang_pairs in pairs.items():
+        chosen = [
+            p
+            for p in lang_pairs
+            if not sub.max_sentences or _line_number(p.id) <= sub.max_sentences
+        ]
+        queries[lang] = tuple(Query(p.id, p.source, lang, english=p.english) for p in chosen)
+        english.update({p.id: p.english for p in chosen})
+    passages = tuple(Passage(f"en:{pid}", text) for pid, text in sorted(english.items()))
+    qrels = {pid: {f"en:{pid}": 1} for pid in english}
+    return RetrievalBenchmark("ntrex", passages, queries, qrels)
+
+
+def _line_number(pair_id: str) -> int:
+    return int(pair_id.rsplit("-", 1)[1])

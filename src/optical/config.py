@@ -59,6 +59,33 @@ class XorHeldoutConfig:
 
 
 @dataclass(frozen=True)
+class NtrexConfig:
+    """NTREX-128 bitext retrieval (all 15 languages by default; ``max_sentences`` 0 = all)."""
+
+    languages: tuple[str, ...] = (
+        "am",
+        "ar",
+        "bn",
+        "fi",
+        "ha",
+        "hi",
+        "ja",
+        "ko",
+        "ru",
+        "so",
+        "sw",
+        "ta",
+        "te",
+        "tl",
+        "yo",
+    )
+    max_sentences: int = 0
+
+
+BENCHMARKS = ("xquad", "xor-tydi-heldout", "ntrex")
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """The whole experiment: which benchmarks, which systems, which models."""
 
@@ -72,6 +99,7 @@ class ExperimentConfig:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     xquad: XquadConfig = field(default_factory=XquadConfig)
     xor_tydi_heldout: XorHeldoutConfig = field(default_factory=XorHeldoutConfig)
+    ntrex: NtrexConfig = field(default_factory=NtrexConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +110,7 @@ _SECTIONS = {
     "retrieval": RetrievalConfig,
     "xquad": XquadConfig,
     "xor-tydi-heldout": XorHeldoutConfig,
+    "ntrex": NtrexConfig,
 }
 
 
@@ -138,7 +167,7 @@ def load_config(path: str | Path) -> ExperimentConfig:
         )
     base = _build(ExperimentConfig, top, f"{path}[experiment]")
     config = ExperimentConfig(**{**asdict_shallow(base), **sections})
-    unknown_bench = set(config.benchmarks) - {"xquad", "xor-tydi-heldout"}
+    unknown_bench = set(config.benchmarks) - set(BENCHMARKS)
     if unknown_bench:
         raise ConfigError(f"{path}: unknown benchmark(s) {', '.join(sorted(unknown_bench))}")
     if config.significance_test not in SIGNIFICANCE_TESTS:

@@ -122,12 +122,15 @@ def bm25_human_translation(
 
 
 def resolve_systems(cfg: ExperimentConfig) -> dict[str, System]:
-    """The configured systems plus one ``oracle@<encoder>`` per oracle candidate."""
+    """The configured systems plus one ``oracle@<encoder>`` per oracle candidate other than
+    the teacher (the teacher's oracle is ``oracle`` itself)."""
     chosen: dict[str, System] = {}
     for name in cfg.systems:
         if name not in SYSTEMS:
             raise ConfigError(f"unknown system {name!r}; known: {', '.join(sorted(SYSTEMS))}")
         chosen[name] = SYSTEMS[name]
     for candidate in cfg.models.oracle_candidates:
+        if candidate == cfg.models.teacher:
+            continue
         chosen[f"oracle@{candidate}"] = oracle_system(candidate)
     return chosen

@@ -112,8 +112,8 @@ class Workbench:
             flat = np.concatenate(encoded.tokens).astype(np.float32)
             starts = np.concatenate([[0], np.cumsum(lengths)])
             self._tokens[key] = {
-                p.id: flat[a:b] for p, a, b in zip(benchmark.passages, starts[:-1], starts[1:],
-                                                   strict=True)
+                p.id: flat[a:b]
+                for p, a, b in zip(benchmark.passages, starts[:-1], starts[1:], strict=True)
             }
         return self._tokens[key]
 

@@ -10,8 +10,8 @@ A config file has five sections, every one optional (a missing key keeps its def
                validation_pairs_per_language
     [optim]    lr, weight_decay, warmup_steps, max_steps, batch_size, grad_accum,
                max_grad_norm
-    [run]      seed, checkpoint_every, keep_checkpoints, eval_every, eval_batch_size,
-               log_every, progress
+    [run]      seed, checkpoint_every, keep_checkpoints, eval_every, eval_at_start,
+               eval_batch_size, log_every, progress
 
 plus an optional top-level ``name``. Unknown sections or keys, wrong types and
 inconsistent values raise :class:`~optical.errors.ConfigError` (no silent fallbacks).
@@ -200,12 +200,15 @@ class RunConfig:
     """Seed, checkpoints, validation and logging. ``seed`` is the one seed of the run:
     data split, sampling, projection init and dropout are all derived from it.
     ``checkpoint_every`` / ``eval_every`` / ``log_every``: in optimizer steps (0 = only at
-    the end / never / never); ``keep_checkpoints``: how many recent checkpoints to keep."""
+    the end / never / never; validation also runs after the last step when ``eval_every``
+    > 0, and before the first when ``eval_at_start``); ``keep_checkpoints``: how many
+    recent checkpoints to keep."""
 
     seed: int = 0
     checkpoint_every: int = 100
     keep_checkpoints: int = 2
     eval_every: int = 100
+    eval_at_start: bool = False
     eval_batch_size: int = 64
     log_every: int = 10
     progress: bool = True
@@ -231,6 +234,7 @@ RESUME_FREE_KEYS = frozenset(
         "run.checkpoint_every",
         "run.keep_checkpoints",
         "run.eval_every",
+        "run.eval_at_start",
         "run.eval_batch_size",
         "run.log_every",
         "run.progress",

@@ -52,7 +52,9 @@ def temperature_probabilities(sizes: Mapping[str, int], temperature: float) -> d
         raise ValueError(f"temperature must be a finite number > 0, not {temperature!r}")
     if any(n < 0 for n in sizes.values()):
         raise ValueError("pool sizes must be >= 0")
-    weights = {lang: (float(n) ** (1.0 / temperature) if n > 0 else 0.0) for lang, n in sizes.items()}
+    weights = {
+        lang: (float(n) ** (1.0 / temperature) if n > 0 else 0.0) for lang, n in sizes.items()
+    }
     total = sum(weights.values())
     if total <= 0:
         raise ValueError("no language has any pair to sample")
@@ -201,7 +203,5 @@ def shard(batch: Sequence[T], rank: int, world_size: int) -> list[T]:
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} outside world of size {world_size}")
     if len(batch) % world_size:
-        raise ValueError(
-            f"batch of {len(batch)} cannot be split evenly over {world_size} ranks"
-        )
+        raise ValueError(f"batch of {len(batch)} cannot be split evenly over {world_size} ranks")
     return list(batch[rank::world_size])

@@ -62,9 +62,7 @@ STUDENT_FILE = "optical-student.json"
 SPEC_FILE = "optical-encoder.json"
 
 
-def build_projection(
-    student_dim: int, teacher_dim: int, mode: str, seed: int
-) -> nn.Linear | None:
+def build_projection(student_dim: int, teacher_dim: int, mode: str, seed: int) -> nn.Linear | None:
     """The student → teacher linear map for ``mode`` (see ``ModelConfig.projection``).
 
     ``auto``: ``None`` when ``student_dim == teacher_dim``, else a new map. ``linear``:
@@ -87,7 +85,9 @@ def build_projection(
             layer.weight.copy_(torch.eye(teacher_dim))
         else:
             generator = torch.Generator().manual_seed(int(seed))
-            layer.weight.copy_(nn.init.orthogonal_(torch.empty_like(layer.weight), generator=generator))
+            layer.weight.copy_(
+                nn.init.orthogonal_(torch.empty_like(layer.weight), generator=generator)
+            )
         layer.bias.zero_()
     return layer
 
@@ -95,8 +95,11 @@ def build_projection(
 def _transformer_layers(model: nn.Module) -> nn.ModuleList | None:
     base = getattr(model, getattr(model, "base_model_prefix", ""), model)
     encoder = getattr(base, "encoder", None)
-    layers = getattr(encoder, "layer", None) or getattr(encoder, "layers", None)
-    return layers if isinstance(layers, nn.ModuleList) else None
+    for attr in ("layer", "layers"):
+        layers = getattr(encoder, attr, None)
+        if isinstance(layers, nn.ModuleList):
+            return layers
+    return None
 
 
 def freeze_parameters(model: nn.Module, embeddings: bool, layers: int) -> list[str]:
@@ -105,8 +108,8 @@ def freeze_parameters(model: nn.Module, embeddings: bool, layers: int) -> list[s
     frozen: list[nn.Module] = []
     if embeddings:
         base = getattr(model, getattr(model, "base_model_prefix", ""), model)
-        block = getattr(base, "embeddings", None) or model.get_input_embeddings()
-        frozen.append(block)
+        block = getattr(base, "embeddings", None)
+        frozen.append(block if isinstance(block, nn.Module) else model.get_input_embeddings())
     if layers:
         stack = _transformer_layers(model)
         if stack is None:

@@ -1,0 +1,115 @@
+"""Experiment configuration: TOML in, typed frozen dataclasses out, every mistake named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from optical.config import BASE_SYSTEMS, ExperimentConfig, load_config
+from optical.errors import ConfigError
+
+QUICK = Path(__file__).resolve().parents[1] / "configs" / "quick.toml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_quick_config_loads() -> None:
+    cfg = load_config(QUICK)
+    assert cfg.name == "quick"
+    assert cfg.benchmarks == ("xquad", "xor-tydi-heldout")
+    assert cfg.systems == BASE_SYSTEMS
+    assert cfg.models.oracle_candidates == ("multilingual-e5-small", "all-MiniLM-L6-v2")
+    assert cfg.models.bf16 is True
+    assert cfg.retrieval.depth == 100 and cfg.retrieval.maxsim_depth == 20
+    assert cfg.xquad.languages == ("ar", "de", "es", "hi", "ru", "zh")
+    assert cfg.xor_tydi_heldout.languages == ("ar", "bn", "fi", "ja", "ko", "ru", "te")
+    assert cfg.xor_tydi_heldout.max_questions_per_language == 100
+    assert cfg.xor_tydi_heldout.wikipedia_vital_passages == 2000
+    assert cfg.to_dict()["xquad"]["languages"] == ("ar", "de", "es", "hi", "ru", "zh")
+
+
+def test_empty_file_gives_defaults(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "")) == ExperimentConfig()
+
+
+def test_lists_become_tuples(tmp_path: Path) -> None:
+    cfg = load_config(
+        write(
+            tmp_path,
+            '[experiment]\nsystems = ["oracle", "zero-shot"]\nbenchmarks = ["xquad"]\n'
+            '[xquad]\nlanguages = ["de"]\n[models]\noracle_candidates = []\n',
+        )
+    )
+    assert cfg.systems == ("oracle", "zero-shot")
+    assert cfg.benchmarks == ("xquad",)
+    assert cfg.xquad.languages == ("de",)
+    assert cfg.models.oracle_candidates == ()
+    hash(cfg)  # frozen all the way down: usable as a key
+
+
+def test_sections_keep_other_defaults(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, '[retrieval]\ndepth = 10\n[models]\nbf16 = false\n'))
+    assert cfg.retrieval.depth == 10 and cfg.retrieval.maxsim_depth == 20
+    assert cfg.models.bf16 is False and cfg.models.student == "multilingual-e5-small"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[experiment]\nnmae = 'x'\n", "nmae"),
+        ("[retrieval]\ndepht = 3\n", "depht"),
+        ("[xquad]\nlanguage = ['de']\n", "language"),
+        ("[modles]\nstudent = 'x'\n", "modles"),
+        ("[xor_tydi_heldout]\nlanguages = ['ar']\n", "xor_tydi_heldout"),
+        ("stray = 1\n", "stray"),
+    ],
+)
+def test_unknown_section_or_key_is_named(tmp_path: Path, text: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[experiment]\nseed = 'zero'\n", r"\[experiment\]\.seed: expected int"),
+        ("[experiment]\nseed = 1.5\n", r"seed: expected int"),
+        ("[experiment]\nseed = [1]\n", r"seed: expected int"),
+        ("[experiment]\nname = ['a']\n", r"name: expected str"),
+        ("[experiment]\nsystems = 'oracle'\n", r"systems: expected a list"),
+        ("[models]\nbf16 = 1\n", r"bf16: expected bool"),
+        ("[models]\nstudent = 5\n", r"student: expected str"),
+        ("[retrieval]\ndepth = true\n", r"depth: expected int"),
+        ("[retrieval]\ndepth = '100'\n", r"depth: expected int"),
+        ("[xquad]\nlanguages = 'de'\n", r"languages: expected a list"),
+        ("[xquad]\nlanguages = [1, 2]\n", r"languages: expected a list of strings"),
+        ("[experiment]\nmodels = 'x'\n", r"models: is a section: write it as \[models\]"),
+        ("[experiment]\nxor_tydi_heldout = {}\n", r"write it as \[xor-tydi-heldout\]"),
+        ("models = 'x'\n", r"\[models\]: expected a table"),
+        ("experiment = 3\n", r"\[experiment\]: expected a table"),
+    ],
+)
+def test_wrong_type_is_a_config_error(tmp_path: Path, text: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_config(write(tmp_path, text))
+
+
+def test_unknown_benchmark_and_test(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown benchmark.*mkqa"):
+        load_config(write(tmp_path, "[experiment]\nbenchmarks = ['xquad', 'mkqa']\n"))
+    with pytest.raises(ConfigError, match="significance_test 'wilcoxon'"):
+        load_config(write(tmp_path, "[experiment]\nsignificance_test = 'wilcoxon'\n"))
+    cfg = load_config(write(tmp_path, "[experiment]\nsignificance_test = 't-test'\n"))
+    assert cfg.significance_test == "t-test"
+
+
+def test_missing_and_invalid_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(write(tmp_path, "[experiment\nname = 1\n"))
