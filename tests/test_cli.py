@@ -152,7 +152,9 @@ def test_xor_eval_json(capsys: pytest.CaptureFixture[str], xor_files: tuple[Path
 
 def test_xor_eval_table(capsys: pytest.CaptureFixture[str], xor_files: tuple[Path, Path]) -> None:
     gold, predictions = xor_files
-    code, out, _ = run_cli(capsys, "xor-eval", "--gold", str(gold), "--predictions", str(predictions))
+    code, out, _ = run_cli(
+        capsys, "xor-eval", "--gold", str(gold), "--predictions", str(predictions)
+    )
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["lang", "ja", "ru", "macro"]
@@ -167,7 +169,9 @@ def test_xor_eval_unknown_language(
     gold = write_jsonl(
         tmp_path / "bad-gold.jsonl", [gold_record("a", ["x"], "ja"), gold_record("b", ["y"], "xx")]
     )
-    code, _, err = run_cli(capsys, "xor-eval", "--gold", str(gold), "--predictions", str(predictions))
+    code, _, err = run_cli(
+        capsys, "xor-eval", "--gold", str(gold), "--predictions", str(predictions)
+    )
     assert_user_error(code, err, f"{gold}:2", "unknown language code 'xx'")
 
 
@@ -204,7 +208,9 @@ def test_search_bm25_writes_a_trec_run(
     capsys: pytest.CaptureFixture[str], passages_file: Path, tmp_path: Path
 ) -> None:
     queries = tmp_path / "queries.tsv"
-    queries.write_text("q1\tWhat is the capital of France?\nq2\tlargest planet\n\nq3\triver in Africa\n")
+    queries.write_text(
+        "q1\tWhat is the capital of France?\nq2\tlargest planet\n\nq3\triver in Africa\n"
+    )
     out_file = tmp_path / "runs" / "bm25.trec"
     code, out, err = run_cli(
         capsys,
@@ -276,6 +282,18 @@ def test_search_bad_queries_file(
     )  # fmt: skip
     assert_user_error(code, err, f"{queries}:{line}", message)
     assert not out_file.exists()
+
+
+def test_search_k_zero_is_a_user_error(
+    capsys: pytest.CaptureFixture[str], passages_file: Path, tmp_path: Path
+) -> None:
+    queries = tmp_path / "queries.tsv"
+    queries.write_text("q1\tNile\n")
+    code, _, err = run_cli(
+        capsys, "search", "--passages", str(passages_file), "--queries", str(queries),
+        "--method", "bm25", "--k", "0", "--out", str(tmp_path / "run.trec"),
+    )  # fmt: skip
+    assert_user_error(code, err, "at least 1")
 
 
 def test_search_bad_jsonl_queries(

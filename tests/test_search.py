@@ -59,6 +59,15 @@ def test_dense_shape_errors() -> None:
         index.search(["q"], np.ones(3, np.float32), k=1)
 
 
+def test_dense_k_must_be_positive_and_empty_index() -> None:
+    index = DenseIndex(DOCS, DOC_IDS)
+    for k in (0, -1):
+        with pytest.raises(OpticalError, match="at least 1"):
+            index.search(["q"], DOCS[:1], k=k)
+    empty = DenseIndex(np.zeros((0, 3), np.float32), [])
+    assert empty.search(["q1", "q2"], DOCS[:2], k=5) == {"q1": {}, "q2": {}}
+
+
 # --------------------------------------------------------------------------- MaxSim
 
 
@@ -108,6 +117,17 @@ def test_maxsim_rerank_matches_maxsim_per_passage() -> None:
             assert run[q][p] == pytest.approx(maxsim(queries[q], tokens[p]), abs=1e-5)
 
 
+def test_maxsim_rerank_breaks_first_stage_ties_like_trec_eval() -> None:
+    # equal first-stage scores: trec_eval ranks by doc id descending (c, b, a), so c is
+    # the one inside depth 1 and the tail keeps b above a, whatever the dict order
+    tokens = {p: np.array([[1.0, 0.0]], np.float32) for p in "abc"}
+    query = {"q": np.array([[1.0, 0.0]], np.float32)}
+    first = {"q": {"a": 0.5, "b": 0.5, "c": 0.5}}
+    run = maxsim_rerank(first, query, tokens.__getitem__, depth=1)
+    assert [pid for pid, _ in ranked(run["q"])] == ["c", "b", "a"]
+    assert run["q"]["c"] == pytest.approx(1.0)
+
+
 def test_maxsim_rerank_with_an_empty_passage() -> None:
     query = {"q": np.array([[1, 0]], np.float32)}
     tokens = {"a": np.zeros((0, 2), np.float32), "b": np.array([[0.5, 0.5]], np.float32)}
@@ -141,6 +161,11 @@ def test_bm25_obvious_document_first() -> None:
     assert ranked(run["q4"])[0][0] == "cats"
     assert all(len(docs) <= 3 for docs in run.values())
     assert all(score > 0 for docs in run.values() for score in docs.values())
+
+
+def test_bm25_k_must_be_positive() -> None:
+    with pytest.raises(OpticalError, match="at least 1"):
+        BM25Index(CORPUS).search(["q"], ["capital"], k=0)
 
 
 def test_bm25_stopword_and_unknown_queries_get_empty_rankings() -> None:

@@ -169,7 +169,10 @@ class EmbeddingCache:
                 [t for _, t in chunk], kind, with_tokens=with_tokens, progress=label
             )
             self._write_shard([k for k, _ in chunk], encoded)
-        self.last_stats = CacheStats(hits=len(keys) - len(todo), encoded=len(todo))
+        # a text repeated in ``texts`` is encoded once and is not a cache hit
+        self.last_stats = CacheStats(
+            hits=sum(key not in missing for key in keys), encoded=len(todo)
+        )
         return self._gather(keys, with_tokens)
 
     def _gather(self, keys: list[str], with_tokens: bool) -> Encoded:

@@ -22,6 +22,7 @@ import torch
 
 from .benchmarks_data import ntrex_benchmark, xor_heldout_benchmark, xquad_benchmark
 from .config import ExperimentConfig
+from .errors import ConfigError
 from .evaluate.agreement import agreement_per_query
 from .evaluate.measures import DEFAULT_MEASURES, per_query
 from .evaluate.significance import holm, paired_test
@@ -191,6 +192,14 @@ def run_experiment(
         token_encoders=[cfg.models.student] if maxsim_needed else [],
     )
     systems = resolve_systems(cfg)
+    if cfg.significance_baseline not in systems:
+        raise ConfigError(
+            f"significance_baseline {cfg.significance_baseline!r} is not among the systems "
+            f"run: {', '.join(systems)}"
+        )
+    if "xor-tydi-heldout" in cfg.benchmarks and "oracle" not in systems:
+        raise ConfigError("xor-tydi-heldout scores agreement with the oracle: add 'oracle' "
+                          "to [experiment] systems")
     builders = {
         "xquad": xquad_benchmark,
         "xor-tydi-heldout": xor_heldout_benchmark,

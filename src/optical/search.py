@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .errors import OpticalError
+from .runs import ranked
 from .types import Passage, Run
 
 
@@ -35,12 +36,20 @@ class DenseIndex:
         """Top-``k`` passages per query by inner product; ``queries`` is ``[Q, d]``."""
         if queries.shape[1:] != (self.dim,):
             raise OpticalError(f"query embeddings are {queries.shape}, index dimension {self.dim}")
+        _check_k(k)
+        if not self.ids:  # FAISS asserts on k = 0
+            return {qid: {} for qid in query_ids}
         k = min(k, len(self.ids))
         scores, rows = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
         return {
             qid: {self.ids[r]: float(s) for r, s in zip(row, score, strict=True) if r >= 0}
             for qid, row, score in zip(query_ids, rows, scores, strict=True)
         }
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise OpticalError(f"k (passages per query) must be at least 1, got {k}")
 
 
 def maxsim(query_tokens: np.ndarray, passage_tokens: np.ndarray) -> float:
@@ -70,7 +79,7 @@ def maxsim_rerank(
     """
     reranked: Run = {}
     for qid, ranking in first_stage.items():
-        ordered = sorted(ranking.items(), key=lambda item: -item[1])
+        ordered = ranked(ranking)  # ties in trec_eval's order, as the first stage is scored
         head, tail = ordered[:depth], ordered[depth:]
         query = np.asarray(query_tokens[qid], np.float32)
         blocks = [np.asarray(passage_tokens(pid), np.float32) for pid, _ in head]
@@ -107,6 +116,7 @@ class BM25Index:
 
     def search(self, query_ids: Sequence[str], queries: Sequence[str], k: int) -> Run:
         """Top-``k`` passages per English query."""
+        _check_k(k)
         k = min(k, len(self.ids))
         tokens = self._bm25s.tokenize(list(queries), stopwords="en", show_progress=False)
         rows, scores = self.retriever.retrieve(tokens, k=k, show_progress=False)

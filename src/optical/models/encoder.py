@@ -110,7 +110,7 @@ class Encoder:
         return self.spec.query_prefix if kind == "query" else self.spec.passage_prefix
 
     def tokenize(self, texts: Sequence[str], kind: Kind) -> dict[str, torch.Tensor]:
-        """Tokenize with the kind's prefix, padding to the longest text, truncating to max_length."""
+        """Tokenize with the kind's prefix, padded to the longest text, truncated to max_length."""
         _check_texts(texts, kind)
         prefix = self.prefix(kind)
         return self.tokenizer(

@@ -94,7 +94,8 @@ class StepInfo:
     ``step``: optimizer steps completed; ``loss``: this rank's mean training loss of the
     step; ``diagnostics``: loss terms and solver diagnostics (rank-local means), ``lr``,
     ``grad_norm``; ``pairs``: the bitext pairs this rank trained on in this step;
-    ``validation``: the validation metrics when validation ran after this step (rank 0).
+    ``validation``: the validation metrics when validation ran after this step (rank 0);
+    ``student``: the (unwrapped) student module being trained.
     """
 
     step: int
@@ -104,6 +105,7 @@ class StepInfo:
     rank: int
     world_size: int
     validation: dict[str, Any] | None = None
+    student: StudentModule | None = None
 
 
 Callback = Callable[[StepInfo], None]
@@ -581,6 +583,10 @@ def _train(
     )
     if run.eval_at_start and start_step == 0 and dist_info.main and split.validation:
         last_validation = run_validation(0)
+        bar.write(
+            f"[distill] step 0: validation loss {last_validation.get('loss', math.nan):.4g}, "
+            f"P@1 {last_validation.get('p_at_1', math.nan):.3f}"
+        )
     _barrier(dist_info)
     unconverged = 0
     saved_step = start_step if checkpoint is not None else -1
@@ -632,7 +638,7 @@ def _train(
                 saved_step = done
             _barrier(dist_info)
             info = StepInfo(
-                done, diagnostics["loss"], diagnostics, tuple(seen), rank, world, validation
+                done, diagnostics["loss"], diagnostics, tuple(seen), rank, world, validation, core
             )
             for callback in callbacks:
                 callback(info)

@@ -286,7 +286,9 @@ def save_student(
     The folder is assembled under a temporary name next to it and renamed into place.
     """
     from safetensors.torch import save_file
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
