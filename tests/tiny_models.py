@@ -17,11 +17,14 @@ import numpy as np
 
 from optical.types import BitextPair
 
-ENGLISH = "the a cat dog house tree red big small old runs sleeps eats sees near under".split()
-XX = (
-    "le un kato hundo domo arbo ruga granda eta malnova kuras dormas mangxas vidas apud sub".split()
-)
-YY = "de en katt hund hus tre rod stor liten gammel loper sover spiser ser ved under2".split()
+# fmt: off
+ENGLISH = ["the", "a", "cat", "dog", "house", "tree", "red", "big", "small", "old", "runs",
+           "sleeps", "eats", "sees", "near", "under"]
+XX = ["le", "un", "kato", "hundo", "domo", "arbo", "ruga", "granda", "eta", "malnova", "kuras",
+      "dormas", "mangxas", "vidas", "apud", "sub"]
+YY = ["de", "en", "katt", "hund", "hus", "tre", "rod", "stor", "liten", "gammel", "loper",
+      "sover", "spiser", "ser", "ved", "under2"]
+# fmt: on
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 VOCAB = [*SPECIALS, "query", "passage", ":", *ENGLISH, *XX, *YY]
 

@@ -82,6 +82,15 @@ class NtrexConfig:
     max_sentences: int = 0
 
 
+@dataclass(frozen=True)
+class DistillSettings:
+    """Trained systems: the distillation config (path relative to the working directory)
+    that ``optical-ot``, ``distill-mse`` and ``distill-greedy`` share; each system
+    overrides the loss, the student, the teacher and the seed."""
+
+    config: str = "configs/distill-quick.toml"
+
+
 BENCHMARKS = ("xquad", "xor-tydi-heldout", "ntrex")
 
 
@@ -100,6 +109,7 @@ class ExperimentConfig:
     xquad: XquadConfig = field(default_factory=XquadConfig)
     xor_tydi_heldout: XorHeldoutConfig = field(default_factory=XorHeldoutConfig)
     ntrex: NtrexConfig = field(default_factory=NtrexConfig)
+    distill: DistillSettings = field(default_factory=DistillSettings)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,6 +121,7 @@ _SECTIONS = {
     "xquad": XquadConfig,
     "xor-tydi-heldout": XorHeldoutConfig,
     "ntrex": NtrexConfig,
+    "distill": DistillSettings,
 }
 
 

@@ -33,6 +33,7 @@ from .runs import ranked, write_run
 from .settings import cache_dir, data_dir
 from .systems import resolve_systems
 from .timing import Timer
+from .trained import MAXSIM_SUFFIX, base_system, ensure_student, is_trained
 from .types import RetrievalBenchmark, Run, XorQuestion
 from .workbench import Workbench
 
@@ -184,13 +185,13 @@ def run_experiment(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "config.resolved.json", cfg.to_dict())
-    maxsim_needed = any("maxsim" in name for name in cfg.systems)
-    wb = Workbench(
-        cache_dir(cache),
-        bf16=cfg.models.bf16,
-        timer=timer,
-        token_encoders=[cfg.models.student] if maxsim_needed else [],
-    )
+    token_encoders = set()
+    if "zero-shot-maxsim" in cfg.systems:
+        token_encoders.add(cfg.models.student)
+    if any(is_trained(s) and s.endswith(MAXSIM_SUFFIX) for s in cfg.systems):
+        token_encoders.add(cfg.models.teacher)
+    cache_root = cache_dir(cache)
+    wb = Workbench(cache_root, bf16=cfg.models.bf16, timer=timer, token_encoders=token_encoders)
     systems = resolve_systems(cfg)
     if cfg.significance_baseline not in systems:
         raise ConfigError(
@@ -198,8 +199,13 @@ def run_experiment(
             f"run: {', '.join(systems)}"
         )
     if "xor-tydi-heldout" in cfg.benchmarks and "oracle" not in systems:
-        raise ConfigError("xor-tydi-heldout scores agreement with the oracle: add 'oracle' "
-                          "to [experiment] systems")
+        raise ConfigError(
+            "xor-tydi-heldout scores agreement with the oracle: add 'oracle' "
+            "to [experiment] systems"
+        )
+    for trained in dict.fromkeys(base_system(s) for s in cfg.systems if is_trained(s)):
+        with timer(f"train {trained}"):
+            wb.students[trained] = ensure_student(trained, cfg, cache_root, root)
     builders = {
         "xquad": xquad_benchmark,
         "xor-tydi-heldout": xor_heldout_benchmark,

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from .config import ExperimentConfig
 from .errors import ConfigError, OpticalError
 from .search import maxsim_rerank
+from .trained import MAXSIM_SUFFIX, TRAINED_LOSSES, base_system, is_trained
 from .types import Query, RetrievalBenchmark, Run
 from .workbench import Workbench
 
@@ -121,13 +122,54 @@ def bm25_human_translation(
         )
 
 
+def trained_system(name: str) -> System:
+    """A distilled student on the original question against the teacher's passage index:
+    dense, or (``…-maxsim``) dense top-k re-ranked by MaxSim of the student's query tokens
+    against the teacher's passage tokens (both in the teacher's space)."""
+    base = base_system(name)
+    maxsim = name.endswith(MAXSIM_SUFFIX)
+
+    def run(
+        wb: Workbench, cfg: ExperimentConfig, bench: RetrievalBenchmark, queries: Sequence[Query]
+    ) -> Run:
+        if base not in wb.students:
+            raise OpticalError(f"system {name}: its student has not been trained")
+        student = str(wb.students[base])
+        teacher = cfg.models.teacher
+        ids = [q.id for q in queries]
+        index = wb.dense_index(teacher, bench)
+        encoded = wb.embed(student, [q.text for q in queries], "query")
+        with wb.timer("search"):
+            first = index.search(ids, encoded.pooled, cfg.retrieval.depth)
+        if not maxsim:
+            return first
+        if encoded.tokens is None:  # pragma: no cover - queries always keep tokens
+            raise RuntimeError("query token embeddings missing")
+        passage_tokens = wb.passage_tokens(teacher, bench)
+        with wb.timer("maxsim re-rank"):
+            return maxsim_rerank(
+                first,
+                dict(zip(ids, encoded.tokens, strict=True)),
+                passage_tokens.__getitem__,
+                depth=cfg.retrieval.maxsim_depth,
+            )
+
+    return run
+
+
 def resolve_systems(cfg: ExperimentConfig) -> dict[str, System]:
     """The configured systems plus one ``oracle@<encoder>`` per oracle candidate other than
     the teacher (the teacher's oracle is ``oracle`` itself)."""
     chosen: dict[str, System] = {}
     for name in cfg.systems:
+        if is_trained(name):
+            chosen[name] = trained_system(name)
+            continue
         if name not in SYSTEMS:
-            raise ConfigError(f"unknown system {name!r}; known: {', '.join(sorted(SYSTEMS))}")
+            known = sorted(
+                [*SYSTEMS, *TRAINED_LOSSES, *(f"{t}{MAXSIM_SUFFIX}" for t in TRAINED_LOSSES)]
+            )
+            raise ConfigError(f"unknown system {name!r}; known: {', '.join(known)}")
         chosen[name] = SYSTEMS[name]
     for candidate in cfg.models.oracle_candidates:
         if candidate == cfg.models.teacher:

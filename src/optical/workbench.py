@@ -40,13 +40,26 @@ class Workbench:
         self._dense: dict[tuple[str, str], DenseIndex] = {}
         self._bm25: dict[str, BM25Index] = {}
         self._tokens: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+        self.students: dict[str, Path] = {}
+        """Trained system id → its student folder (filled by the experiment)."""
 
     def encoder(self, name: str) -> Encoder:
         """The encoder called ``name`` (alias, folder or hub id), loaded once."""
         if name not in self._encoders:
-            with self.timer(f"load {name}"):
-                self._encoders[name] = Encoder.load(resolve_encoder(name), bf16=self.bf16)
+            from .train.student import is_student_folder, load_student
+
+            with self.timer(f"load {self.label(name)}"):
+                if is_student_folder(name):
+                    self._encoders[name] = load_student(name, bf16=self.bf16)
+                else:
+                    self._encoders[name] = Encoder.load(resolve_encoder(name), bf16=self.bf16)
         return self._encoders[name]
+
+    def label(self, name: str) -> str:
+        """Short display name: a student folder ``…/<system>-<hash>/student`` shows as
+        ``<system>-<hash>``."""
+        path = Path(name)
+        return path.parent.name if path.name == "student" and path.is_dir() else name
 
     def add_encoder(self, name: str, encoder: Encoder) -> None:
         """Register an in-memory encoder (e.g. a freshly trained student) under ``name``."""
@@ -71,7 +84,7 @@ class Workbench:
         re-encodes a query that a dense system already encoded.
         """
         with_tokens = with_tokens or kind == "query"
-        stage = f"encode {'queries' if kind == 'query' else 'passages'} ({name})"
+        stage = f"encode {'queries' if kind == 'query' else 'passages'} ({self.label(name)})"
         with self.timer(stage):
             return self.cache(name).encode(
                 texts, kind, with_tokens=with_tokens, progress=label or stage

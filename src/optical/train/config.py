@@ -11,7 +11,7 @@ A config file has five sections, every one optional (a missing key keeps its def
     [optim]    lr, weight_decay, warmup_steps, max_steps, batch_size, grad_accum,
                max_grad_norm
     [run]      seed, checkpoint_every, keep_checkpoints, eval_every, eval_at_start,
-               eval_batch_size, log_every, progress
+               eval_batch_size, log_every, progress, threads
 
 plus an optional top-level ``name``. Unknown sections or keys, wrong types and
 inconsistent values raise :class:`~optical.errors.ConfigError` (no silent fallbacks).
@@ -202,7 +202,9 @@ class RunConfig:
     ``checkpoint_every`` / ``eval_every`` / ``log_every``: in optimizer steps (0 = only at
     the end / never / never; validation also runs after the last step when ``eval_every``
     > 0, and before the first when ``eval_at_start``); ``keep_checkpoints``: how many
-    recent checkpoints to keep."""
+    recent checkpoints to keep. ``threads``: torch intra-op threads during the run (0 =
+    leave torch's default); on a shared 2-core machine two processes with 2 threads each
+    slowed a step about 10x, one thread each avoids that."""
 
     seed: int = 0
     checkpoint_every: int = 100
@@ -212,8 +214,11 @@ class RunConfig:
     eval_batch_size: int = 64
     log_every: int = 10
     progress: bool = True
+    threads: int = 0
 
     def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise ConfigError("run.threads must be >= 0 (0 = torch's default)")
         for key in ("checkpoint_every", "eval_every", "log_every"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"run.{key} must be >= 0")
@@ -238,6 +243,7 @@ RESUME_FREE_KEYS = frozenset(
         "run.eval_batch_size",
         "run.log_every",
         "run.progress",
+        "run.threads",
         "name",
     }
 )

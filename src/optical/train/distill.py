@@ -58,6 +58,7 @@ from torch import nn
 
 from ..errors import ConfigError, OpticalError
 from ..io_utils import atomic_write_json, atomic_write_text
+from ..languages import normalize_lang
 from ..losses import DistillationLoss, EncodedPair, anchor_mse, build_loss
 from ..models.encoder import Encoder
 from ..models.registry import EncoderSpec, resolve_encoder
@@ -67,6 +68,7 @@ from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import RESUME_FREE_KEYS, DistillConfig, config_differences, load_distill_config
 from .sampling import BitextSplit, TemperatureSampler, micro_batches, shard, split_bitext
 from .student import (
+    STUDENT_FILE,
     StudentModule,
     build_projection,
     eval_mode,
@@ -252,7 +254,18 @@ def build_distiller(config: DistillConfig) -> Distiller:
     core = StudentModule(base.model, projection, base.spec.pooling, base.spec.normalize)
     core.train(cfg.dropout)
     loss_fn = build_loss(config.loss.name, **config.loss.options)
-    return Distiller(config, core, base, teacher, loss_fn, frozen)
+    distiller = Distiller(config, core, base, teacher, loss_fn, frozen)
+    for who, model, layer in (
+        ("layer", base.model, distiller.layer),
+        ("teacher_layer", teacher.model, distiller.teacher_layer),
+    ):
+        depth = int(model.config.num_hidden_layers)
+        if not -(depth + 1) <= layer <= depth:
+            raise ConfigError(
+                f"model.{who} = {layer}: the model has hidden states 0..{depth} "
+                f"(or -1..-{depth + 1})"
+            )
+    return distiller
 
 
 def _trainable(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -365,14 +378,22 @@ def _load_bitext(
     data_dir: str | Path | None,
     bitext: Mapping[str, Sequence[BitextPair]] | None,
 ) -> dict[str, list[BitextPair]]:
-    from ..languages import normalize_lang
-
     if bitext is None:
         from ..data.training import training_bitext
 
         return training_bitext(data_dir, config.data.sources, list(config.data.languages) or None)
     wanted = {normalize_lang(code) for code in config.data.languages} or None
     return {lang: list(pairs) for lang, pairs in bitext.items() if wanted is None or lang in wanted}
+
+
+def _student_is_complete(folder: Path, steps: int) -> bool:
+    if not is_student_folder(folder):
+        return False
+    try:
+        info = json.loads((folder / STUDENT_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return info.get("steps") == steps
 
 
 def _spec_info(spec: EncoderSpec) -> dict[str, Any]:
@@ -452,9 +473,13 @@ def train_distill(
     if not isinstance(config, DistillConfig):
         config = load_distill_config(config)
     dist_info = _init_distributed()
+    threads = torch.get_num_threads()
+    if config.run.threads:
+        torch.set_num_threads(config.run.threads)
     try:
         return _train(config, Path(out_dir), data_dir, resume, bitext, callbacks, dist_info)
     finally:
+        torch.set_num_threads(threads)
         if dist_info.initialised_here:
             import torch.distributed as dist
 
@@ -498,6 +523,9 @@ def _train(
     )
     if not split.train:
         raise OpticalError("no training bitext left after the validation split and budget")
+    missing = sorted({normalize_lang(c) for c in config.data.languages} - set(split.train))
+    if missing and dist_info.main:
+        print(f"[distill] no training bitext for requested language(s) {', '.join(missing)}")
     sampler = TemperatureSampler(split.train, config.data.temperature, config.run.seed)
     distiller = build_distiller(config)
     core = distiller.core
@@ -554,8 +582,11 @@ def _train(
 
     def run_validation(step: int) -> dict[str, Any]:
         result = validate(distiller, split.validation, run.eval_batch_size, teacher_cache)
-        if result:
-            _append_metrics(metrics_path, {"step": step, "validation": result})
+        _append_metrics(metrics_path, {"step": step, "validation": result})
+        bar.write(
+            f"[distill] step {step}: validation loss {result['loss']:.4g}, "
+            f"P@1 {result['p_at_1']:.3f} ({result['pairs']} pairs)"
+        )
         return result
 
     def write_checkpoint(step: int, metrics: dict[str, Any]) -> None:
@@ -581,15 +612,11 @@ def _train(
         disable=not (run.progress and dist_info.main),
         dynamic_ncols=True,
     )
-    if run.eval_at_start and start_step == 0 and dist_info.main and split.validation:
+    validating = dist_info.main and bool(split.validation)
+    if run.eval_at_start and start_step == 0 and validating:
         last_validation = run_validation(0)
-        bar.write(
-            f"[distill] step 0: validation loss {last_validation.get('loss', math.nan):.4g}, "
-            f"P@1 {last_validation.get('p_at_1', math.nan):.3f}"
-        )
     _barrier(dist_info)
     unconverged = 0
-    saved_step = start_step if checkpoint is not None else -1
     try:
         for step in range(start_step, optim.max_steps):
             started = time.perf_counter()
@@ -626,16 +653,11 @@ def _train(
                 _append_metrics(metrics_path, {"step": done, **diagnostics})
             validation = None
             final = done == optim.max_steps
-            if run.eval_every and (done % run.eval_every == 0 or final) and dist_info.main:
+            if validating and run.eval_every and (done % run.eval_every == 0 or final):
                 validation = last_validation = run_validation(done)
-                bar.write(
-                    f"[distill] step {done}: validation loss {validation.get('loss', math.nan):.4g}"
-                    f", P@1 {validation.get('p_at_1', math.nan):.3f}"
-                )
-            if (run.checkpoint_every and done % run.checkpoint_every == 0) or final:
-                if dist_info.main:
-                    write_checkpoint(done, last_validation)
-                saved_step = done
+            checkpoint_due = final or (run.checkpoint_every and done % run.checkpoint_every == 0)
+            if checkpoint_due and dist_info.main:
+                write_checkpoint(done, last_validation)
             _barrier(dist_info)
             info = StepInfo(
                 done, diagnostics["loss"], diagnostics, tuple(seen), rank, world, validation, core
@@ -644,14 +666,14 @@ def _train(
                 callback(info)
     finally:
         bar.close()
-    if saved_step != optim.max_steps and dist_info.main:
-        write_checkpoint(optim.max_steps, last_validation)  # resumed after the last step
     if unconverged and dist_info.main:
         print(
             f"[distill] the OT solver did not reach its tolerance in {unconverged} of "
             f"{optim.max_steps - start_step} steps (raise loss.options.max_iter or eps)"
         )
     folder = out_dir / "student"
+    if start_step == optim.max_steps and _student_is_complete(folder, optim.max_steps):
+        return folder  # resumed a finished run: keep the saved student (and its fingerprint)
     if dist_info.main:
         save_student(
             folder,

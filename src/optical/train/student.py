@@ -30,7 +30,7 @@ import hashlib
 import json
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -384,7 +384,7 @@ def load_any_encoder(name: str | Path, bf16: bool = False) -> Encoder:
 
 
 @contextlib.contextmanager
-def eval_mode(module: nn.Module):  # type: ignore[no-untyped-def]
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
     """Temporarily put ``module`` in eval mode (restoring its previous mode)."""
     was_training = module.training
     module.eval()
