@@ -186,6 +186,30 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_distill(args: argparse.Namespace) -> int:
+    from .train.distill import train_distill
+
+    student = train_distill(args.config, Path(args.out), data_dir=args.data_dir, resume=args.resume)
+    print(f"student written to {student} (use it as an encoder name: {student})")
+    return 0
+
+
+def _cmd_align(args: argparse.Namespace) -> int:
+    from .align import plot_alignment
+
+    options = {}
+    if args.teacher:
+        options["teacher"] = args.teacher
+    if args.eps is not None:
+        options["eps"] = args.eps
+    alignment = plot_alignment(args.model, args.source, args.english, args.out, **options)
+    print(
+        f"wrote {args.out}: {len(alignment.source_tokens)} × {len(alignment.english_tokens)} "
+        f"tokens, ⟨P, C⟩ = {alignment.cost:.4f}, {alignment.iterations} Sinkhorn iterations"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="optical",
@@ -250,6 +274,32 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", required=True, help="TREC run file to write")
             p.set_defaults(func=_cmd_search)
 
+    distill = sub.add_parser(
+        "distill",
+        help="distil the English teacher into a multilingual "
+        "student on training bitext (OPTICAL and its ablations)",
+    )
+    distill.add_argument("config", help="distillation TOML (e.g. configs/distill-quick.toml)")
+    distill.add_argument("--out", required=True, help="output folder (checkpoints, student/)")
+    distill.add_argument(
+        "--resume", action="store_true", help="continue from the newest checkpoint in --out"
+    )
+    common(distill)
+    distill.set_defaults(func=_cmd_distill)
+
+    align = sub.add_parser("align", help="draw the OT token alignment of a sentence pair")
+    align.add_argument(
+        "--model",
+        required=True,
+        help="a distilled student folder or any encoder name (the student side)",
+    )
+    align.add_argument("source", help="the sentence in the source language")
+    align.add_argument("english", help="its English translation")
+    align.add_argument("--out", required=True, help="PNG file to write")
+    align.add_argument("--teacher", help="teacher encoder (default: the student's teacher)")
+    align.add_argument("--eps", type=float, help="entropic regularisation ε")
+    align.set_defaults(func=_cmd_align)
+
     xor = sub.add_parser("xor-eval", help="official XOR-Retrieve R@2kt / R@5kt")
     xor.add_argument("--gold", required=True, help="XOR-Retrieve gold jsonl")
     xor.add_argument(
@@ -261,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     xor.set_defaults(func=_cmd_xor_eval)
 
     bench = sub.add_parser("bench", help="performance benchmarks (ratio against a baseline)")
-    bench.add_argument("name", help="ot-solver, encode, … or all")
+    bench.add_argument("name", help="ot-solver, distill-step, encode, … or all")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=_cmd_bench)
     return parser

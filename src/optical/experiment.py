@@ -173,6 +173,23 @@ def significance_rows(
     return out
 
 
+def draw_alignments(
+    wb: Workbench, cfg: ExperimentConfig, examples: dict[str, tuple[str, str]], folder: Path
+) -> list[Path]:
+    """One OT alignment heatmap per language (``optical-ot`` student vs the teacher) for a
+    held-out question and its human English translation."""
+    from .align import plot_alignment
+
+    student = wb.encoder(str(wb.students["optical-ot"]))
+    teacher = wb.encoder(cfg.models.teacher)
+    paths = []
+    for lang, (source, english) in sorted(examples.items()):
+        path = folder / f"{lang}.png"
+        plot_alignment(student, source, english, path, teacher=teacher)
+        paths.append(path)
+    return paths
+
+
 def run_experiment(
     cfg: ExperimentConfig, out_dir: Path, data: Path | None = None, cache: Path | None = None
 ) -> ExperimentResult:
@@ -212,6 +229,7 @@ def run_experiment(
         "ntrex": ntrex_benchmark,
     }
     scores: Scores = {}
+    alignment_examples: dict[str, tuple[str, str]] = {}
     for bench_name in cfg.benchmarks:
         with timer("load data"):
             bench = builders[bench_name](cfg, root)
@@ -220,6 +238,10 @@ def run_experiment(
             + ", ".join(f"{lang} {len(q)}" for lang, q in bench.queries.items())
             + " queries"
         )
+        if bench_name in ("xor-tydi-heldout", "xquad"):
+            for lang, queries in bench.queries.items():
+                if lang != "en" and queries and queries[0].english:
+                    alignment_examples.setdefault(lang, (queries[0].text, queries[0].english))
         oracle_runs: dict[str, Run] = {}
         order = ["oracle", *[s for s in systems if s != "oracle"]]
         for system in order:
@@ -236,6 +258,9 @@ def run_experiment(
                 write_run(out_dir / "runs" / bench_name / f"{system}.{lang}.trec", run, tag=system)
                 with timer("evaluate"):
                     SCORERS[bench_name](bench, system, lang, run, scores, oracle_runs.get(lang))
+    if "optical-ot" in wb.students and alignment_examples:
+        with timer("alignment heatmaps"):
+            draw_alignments(wb, cfg, alignment_examples, out_dir / "alignments")
     with timer("significance"):
         sig = significance_rows(
             scores, cfg.significance_baseline, cfg.significance_test, cfg.seed, measures=HEADLINE

@@ -228,5 +228,16 @@ def write_report(
         if _value_table(rows, benchmark, primary):
             chart = plot_benchmark(rows, benchmark, primary, out_dir / f"{benchmark}.png")
             parts += [f"![{benchmark} {primary}]({chart.name})", ""]
+    heatmaps = sorted((out_dir / "alignments").glob("*.png"))
+    if heatmaps:
+        parts += [
+            "## OT alignments of `optical-ot`",
+            "",
+            "The transport plan between the student's tokens of a held-out question "
+            "(rows) and the teacher's tokens of its human English translation "
+            "(columns), one example per language.",
+            "",
+        ]
+        parts += [f"![{p.stem}](alignments/{p.name})" for p in heatmaps] + [""]
     parts += ["## Where the time went", "", "```", timer.table(), "```", ""]
     return atomic_write_text(out_dir / "report.md", "\n".join(parts))

@@ -60,8 +60,7 @@ def student_folder(system: str, cfg: ExperimentConfig, cache_root: Path) -> tupl
     return Path(cache_root) / "students" / f"{base_system(system)}-{key}", dcfg
 
 
-def ensure_student(system: str, cfg: ExperimentConfig, cache_root: Path,
-                   data_dir: Path) -> Path:
+def ensure_student(system: str, cfg: ExperimentConfig, cache_root: Path, data_dir: Path) -> Path:
     """The trained student folder of ``system``: reused when complete, else trained
     (resuming from the last checkpoint of an interrupted run)."""
     from .train.distill import train_distill

@@ -15,6 +15,7 @@ from ..errors import ConfigError
 
 BENCHMARKS: dict[str, str] = {
     "ot-solver": "optical.benchmarks.ot_solver",
+    "distill-step": "optical.benchmarks.distill_step",
     "encode": "optical.benchmarks.encode",
 }
 
