@@ -10,7 +10,7 @@ CONFIG ?= configs/quick.toml
 OPTICAL_DATA_DIR ?= $(abspath ../shared/data)
 export OPTICAL_DATA_DIR
 
-.PHONY: setup test test-fast experiment bench lint clean
+.PHONY: setup test test-fast experiment full bench lint clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,10 @@ test-fast: $(STAMP)
 
 experiment: $(STAMP)
 	$(VENV)/bin/optical experiment $(CONFIG) --out $(OUT)
+
+# Full budget on the full benchmarks (about an hour on 2 cores; resumable via the caches).
+full: $(STAMP)
+	$(VENV)/bin/optical experiment configs/full.toml --out results/full-budget
 
 bench: $(STAMP)
 	$(VENV)/bin/optical bench all
