@@ -21,8 +21,11 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_quick_config_loads() -> None:
     cfg = load_config(QUICK)
     assert cfg.name == "quick"
-    assert cfg.benchmarks == ("xquad", "xor-tydi-heldout")
-    assert cfg.systems == BASE_SYSTEMS
+    assert cfg.benchmarks == ("xquad", "xor-tydi-heldout", "ntrex")
+    assert set(BASE_SYSTEMS) <= set(cfg.systems)
+    assert {"optical-ot", "distill-mse", "distill-greedy"} <= set(cfg.systems)
+    assert cfg.distill.config == "configs/distill-quick.toml"
+    assert len(cfg.ntrex.languages) == 15 and cfg.ntrex.max_sentences == 200
     assert cfg.models.oracle_candidates == ("multilingual-e5-small", "all-MiniLM-L6-v2")
     assert cfg.models.bf16 is True
     assert cfg.retrieval.depth == 100 and cfg.retrieval.maxsim_depth == 20
@@ -113,3 +116,19 @@ def test_missing_and_invalid_files(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml")
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_config(write(tmp_path, "[experiment\nname = 1\n"))
+
+
+def test_every_shipped_experiment_config_loads_and_resolves() -> None:
+    from optical.systems import resolve_systems
+    from optical.trained import distill_config_for, is_trained
+
+    for path in sorted(QUICK.parent.glob("*.toml")):
+        if path.name.startswith("distill-"):
+            continue
+        cfg = load_config(path)
+        systems = resolve_systems(cfg)
+        assert cfg.significance_baseline in systems, path
+        for name in cfg.systems:
+            if is_trained(name):
+                dcfg = distill_config_for(name, cfg)
+                assert dcfg.model.student == cfg.models.student
