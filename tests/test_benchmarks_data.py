@@ -44,3 +44,8 @@ def test_xor_heldout_subset_is_fixed_and_held_out(real_data_dir: Path) -> None:
         assert len(bench.queries[lang]) == 5
         for query in bench.queries[lang]:
             assert is_heldout(query.id) and query.english and bench.answers[query.id]
+
+
+def test_ntrex_collection_is_encoded_in_the_query_role(real_data_dir: Path) -> None:
+    cfg = ExperimentConfig(ntrex=NtrexConfig(languages=("sw",), max_sentences=5))
+    assert ntrex_benchmark(cfg, real_data_dir).passage_role == "query"

@@ -56,6 +56,9 @@ def ntrex_benchmark(cfg: ExperimentConfig, data_dir: Path) -> RetrievalBenchmark
 
     The collection is the English side (``en:ntrex-<line>``); queries are the sentences
     of each language (id ``ntrex-<line>``). ``max_sentences = N`` keeps lines 1…N.
+    Both sides are sentences, so both are encoded in the query role (e5: ``query: ``):
+    this probes exactly what distillation trains — the student's embedding of a
+    sentence landing on the teacher's embedding of its translation.
     """
     sub = cfg.ntrex
     pairs = load_ntrex(data_dir, languages=sub.languages)
@@ -71,7 +74,7 @@ def ntrex_benchmark(cfg: ExperimentConfig, data_dir: Path) -> RetrievalBenchmark
         english.update({p.id: p.english for p in chosen})
     passages = tuple(Passage(f"en:{pid}", text) for pid, text in sorted(english.items()))
     qrels = {pid: {f"en:{pid}": 1} for pid in english}
-    return RetrievalBenchmark("ntrex", passages, queries, qrels)
+    return RetrievalBenchmark("ntrex", passages, queries, qrels, passage_role="query")
 
 
 def _line_number(pair_id: str) -> int:

@@ -209,8 +209,9 @@ def write_report(
         if benchmark == "ntrex":
             parts += [
                 "P@1 of finding each sentence's English translation among all English "
-                "sentences; the oracle queries with the English sentence itself (the "
-                "trivial ceiling).",
+                "sentences. Both sides are encoded as queries (e5 `query: `), the role the "
+                "students are distilled into; the oracle queries with the English sentence "
+                "itself (the trivial ceiling).",
                 "",
             ]
         if benchmark == "xor-tydi-heldout":

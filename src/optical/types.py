@@ -74,7 +74,9 @@ class RetrievalBenchmark:
     """Queries per language against one English collection with graded qrels.
 
     ``answers`` maps query id → answer strings where the benchmark has them
-    (XOR-TyDi answer recall); it is empty otherwise.
+    (XOR-TyDi answer recall); it is empty otherwise. ``passage_role`` is the role the
+    collection is encoded in (``"passage"``, or ``"query"`` for a symmetric task such
+    as bitext retrieval, where both sides are sentences).
     """
 
     name: str
@@ -82,6 +84,7 @@ class RetrievalBenchmark:
     queries: dict[str, tuple[Query, ...]]
     qrels: Qrels
     answers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    passage_role: str = "passage"
 
     @property
     def languages(self) -> list[str]:

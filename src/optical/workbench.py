@@ -97,7 +97,7 @@ class Workbench:
         return self.embed(
             name,
             [p.text for p in benchmark.passages],
-            "passage",
+            "query" if benchmark.passage_role == "query" else "passage",
             with_tokens,
             label=f"{benchmark.name} passages ({name})",
         )
