@@ -157,15 +157,21 @@ def _build(cls: type, values: Any, where: str) -> Any:
     return cls(**converted)
 
 
-def load_config(path: str | Path) -> ExperimentConfig:
-    """Read an experiment TOML file (see ``configs/quick.toml``)."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file as a dict; a missing file or bad TOML is a :class:`ConfigError`."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read an experiment TOML file (see ``configs/quick.toml``)."""
+    path = Path(path)
+    raw = read_toml(path)
     top = raw.pop("experiment", {})
     sections = {}
     for name, cls in _SECTIONS.items():

@@ -81,13 +81,23 @@ Scores = dict[tuple[str, str, str, str], dict[str, float]]
 """(benchmark, system, lang, measure) → query id → value."""
 
 
-def _score_xquad(
-    bench: RetrievalBenchmark, system: str, lang: str, run: Run, scores: Scores, _oracle: Run | None
-) -> None:
-    qids = {q.id for q in bench.queries[lang]}
-    qrels = {qid: rels for qid, rels in bench.qrels.items() if qid in qids}
-    for measure, values in per_query(qrels, run, DEFAULT_MEASURES).items():
-        scores[(bench.name, system, lang, measure)] = values
+def judged_scorer(measures: Sequence[str]):
+    """Scorer of a benchmark with qrels: ``measures`` per query of one language (ir_measures)."""
+
+    def score(
+        bench: RetrievalBenchmark,
+        system: str,
+        lang: str,
+        run: Run,
+        scores: Scores,
+        _oracle: Run | None,
+    ) -> None:
+        qids = {q.id for q in bench.queries[lang]}
+        qrels = {qid: rels for qid, rels in bench.qrels.items() if qid in qids}
+        for measure, values in per_query(qrels, run, measures).items():
+            scores[(bench.name, system, lang, measure)] = values
+
+    return score
 
 
 def _score_xor(
@@ -110,17 +120,12 @@ def _score_xor(
             }
 
 
-def _score_ntrex(
-    bench: RetrievalBenchmark, system: str, lang: str, run: Run, scores: Scores, _oracle: Run | None
-) -> None:
-    qids = {q.id for q in bench.queries[lang]}
-    qrels = {qid: rels for qid, rels in bench.qrels.items() if qid in qids}
-    for measure, values in per_query(qrels, run, NTREX_MEASURES).items():
-        scores[(bench.name, system, lang, measure)] = values
-
-
-SCORERS = {"xquad": _score_xquad, "xor-tydi-heldout": _score_xor, "ntrex": _score_ntrex}
 NTREX_MEASURES = ("P@1", "RR@10")
+SCORERS = {
+    "xquad": judged_scorer(DEFAULT_MEASURES),
+    "xor-tydi-heldout": _score_xor,
+    "ntrex": judged_scorer(NTREX_MEASURES),
+}
 # Systems that read the human English text: meaningless on bitext retrieval, where the
 # English sentence is the target itself (the oracle is kept as the trivial ceiling).
 ENGLISH_READERS = ("bm25-human-translation", "oracle@")

@@ -22,7 +22,6 @@ the trained student (:meth:`DistillConfig.to_dict`).
 from __future__ import annotations
 
 import math
-import tomllib
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -367,14 +366,9 @@ def _build(cls: type, values: Any, where: str) -> Any:
 
 def load_distill_config(path: str | Path) -> DistillConfig:
     """Read a distillation TOML file (see ``configs/distill-quick.toml``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-    return DistillConfig.from_dict(raw, str(path))
+    from ..config import read_toml
+
+    return DistillConfig.from_dict(read_toml(path), str(path))
 
 
 def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
