@@ -10,7 +10,7 @@ CONFIG ?= configs/quick.toml
 OPTICAL_DATA_DIR ?= $(abspath ../shared/data)
 export OPTICAL_DATA_DIR
 
-.PHONY: setup test test-fast experiment full bench lint clean
+.PHONY: setup test test-fast experiment full bench lint fonts clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,10 @@ full: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/optical bench all
+
+# Optional (root, Debian): script fonts so alignment heatmaps show non-Latin tokens.
+fonts:
+	apt-get install -y fonts-noto-core fonts-noto-cjk
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests

@@ -25,7 +25,29 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Alignment", "compute_alignment", "plot_alignment"]
+__all__ = ["Alignment", "compute_alignment", "label_fonts", "plot_alignment"]
+
+# Script fonts tried after DejaVu Sans, glyph by glyph (matplotlib font fallback). Debian:
+# `apt-get install fonts-noto-core fonts-noto-cjk` (`make fonts`); without them,
+# non-Latin token labels show as boxes and a warning says so.
+FALLBACK_FONTS = (
+    "Noto Sans",
+    "Noto Sans Arabic",
+    "Noto Sans Bengali",
+    "Noto Sans Devanagari",
+    "Noto Sans Telugu",
+    "Noto Sans Tamil",
+    "Noto Sans Ethiopic",
+    "Noto Sans CJK JP",
+)
+
+
+def label_fonts() -> list[str]:
+    """DejaVu Sans plus every installed fallback script font, in order."""
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans", *(name for name in FALLBACK_FONTS if name in installed)]
 
 
 @dataclass(frozen=True)
@@ -153,8 +175,9 @@ def plot_alignment(
     fig = Figure(figsize=(max(4.0, 0.5 * m + 2.5), max(3.0, 0.42 * n + 1.8)))
     ax = fig.add_subplot()
     image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=max(float(shown.max()), 1e-12))
-    ax.set_xticks(range(m), alignment.english_tokens, rotation=60, ha="right")
-    ax.set_yticks(range(n), alignment.source_tokens)
+    fonts = label_fonts()
+    ax.set_xticks(range(m), alignment.english_tokens, rotation=60, ha="right", family=fonts)
+    ax.set_yticks(range(n), alignment.source_tokens, family=fonts)
     ax.set_xlabel("English tokens (teacher)")
     ax.set_ylabel("source tokens (student)")
     ax.set_title(
