@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .io_utils import sha256_file
 from .models.encoder import Encoded, Encoder, Kind
 
 SHARD_TEXTS = 2048
@@ -31,14 +32,6 @@ SHARD_TEXTS = 2048
 def text_key(kind: str, text: str) -> str:
     """Cache key of one text of one kind (query or passage)."""
     return hashlib.sha256(f"{kind}\x00{text}".encode()).hexdigest()[:32]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class CorruptCacheWarning(UserWarning):
@@ -96,7 +89,7 @@ class EmbeddingCache:
         try:
             meta = json.loads((path / "meta.json").read_text())
             for name, digest in meta["sha256"].items():
-                if _sha256(path / name) != digest:
+                if sha256_file(path / name) != digest:
                     return None
             keys = np.load(path / "keys.npy")
             pooled = np.load(path / "pooled.npy")
@@ -137,7 +130,7 @@ class EmbeddingCache:
             np.save(staging / "offsets.npy", offsets)
             np.save(staging / "tokens.npy", np.concatenate(encoded.tokens).astype(np.float16))
             files += ["offsets.npy", "tokens.npy"]
-        meta = {"sha256": {f: _sha256(staging / f) for f in files}, "n": len(keys)}
+        meta = {"sha256": {f: sha256_file(staging / f) for f in files}, "n": len(keys)}
         (staging / "meta.json").write_text(json.dumps(meta))
         staging.rename(self.folder / name)
         shard = self._open(self.folder / name)

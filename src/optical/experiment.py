@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -276,12 +275,3 @@ def run_experiment(
     with timer("report"):
         write_report(cfg, rows, sig, timer, out_dir)
     return ExperimentResult(rows, sig, dict(timer.seconds), timer.total, out_dir)
-
-
-def load_rows(path: Path) -> list[ResultRow]:
-    """Read ``results.json`` back into rows."""
-    return [ResultRow(**row) for row in json.loads(Path(path).read_text())]
-
-
-def measures_of(rows: Sequence[ResultRow], benchmark: str) -> list[str]:
-    return sorted({r.measure for r in rows if r.benchmark == benchmark})

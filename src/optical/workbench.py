@@ -61,10 +61,6 @@ class Workbench:
         path = Path(name)
         return path.parent.name if path.name == "student" and path.is_dir() else name
 
-    def add_encoder(self, name: str, encoder: Encoder) -> None:
-        """Register an in-memory encoder (e.g. a freshly trained student) under ``name``."""
-        self._encoders[name] = encoder
-
     def cache(self, name: str) -> EmbeddingCache:
         if name not in self._caches:
             self._caches[name] = EmbeddingCache(self.cache_root / "embeddings", self.encoder(name))

@@ -16,7 +16,6 @@ into a local model folder that ``AutoModel`` / ``AutoTokenizer`` load offline.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import struct
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import OpticalError
-from ..io_utils import atomic_write_json
+from ..io_utils import atomic_write_json, sha256_file
 
 MAGIC = b"E5S1"
 QK = 32
@@ -186,14 +185,6 @@ def to_bert_state_dict(header: E5Header, tensors: dict[str, np.ndarray]) -> dict
     return {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in state.items()}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def model_folder_is_valid(folder: Path) -> bool:
     """True when ``folder`` holds a complete build whose files match the manifest hashes."""
     manifest_path = folder / MANIFEST
@@ -209,7 +200,7 @@ def model_folder_is_valid(folder: Path) -> bool:
         path = folder / name
         if not path.is_file() or path.stat().st_size != expected["size"]:
             return False
-        if _sha256(path) != expected["sha256"]:
+        if sha256_file(path) != expected["sha256"]:
             return False
     return bool(manifest.get("files"))
 
@@ -271,7 +262,7 @@ def build_e5_small(folder: Path) -> Path:
         )
     )
     files = {
-        path.name: {"size": path.stat().st_size, "sha256": _sha256(path)}
+        path.name: {"size": path.stat().st_size, "sha256": sha256_file(path)}
         for path in sorted(staging.iterdir())
     }
     atomic_write_json(
@@ -279,7 +270,7 @@ def build_e5_small(folder: Path) -> Path:
         {
             "build_version": BUILD_VERSION,
             "source": str(source),
-            "source_sha256": _sha256(source),
+            "source_sha256": sha256_file(source),
             "files": files,
         },
     )
