@@ -41,10 +41,8 @@ validation records), ``checkpoints/``, ``student/`` (the saved student, returned
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
-import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -57,7 +55,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, OpticalError
-from ..io_utils import atomic_write_json, atomic_write_text
+from ..io_utils import atomic_write_json
 from ..languages import normalize_lang
 from ..losses import DistillationLoss, EncodedPair, anchor_mse, build_loss
 from ..models.encoder import Encoder
@@ -66,6 +64,15 @@ from ..ot import OTConvergenceWarning
 from ..types import BitextPair
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import RESUME_FREE_KEYS, DistillConfig, config_differences, load_distill_config
+from .runtime import (
+    DistInfo,
+    append_metrics,
+    barrier,
+    derive_seed,
+    init_distributed,
+    linear_schedule,
+    truncate_metrics,
+)
 from .sampling import BitextSplit, TemperatureSampler, micro_batches, shard, split_bitext
 from .student import (
     STUDENT_FILE,
@@ -111,23 +118,6 @@ class StepInfo:
 
 
 Callback = Callable[[StepInfo], None]
-
-
-def linear_schedule(warmup_steps: int, max_steps: int) -> Callable[[int], float]:
-    """LR multiplier of 0-based step ``s``: ``(s+1)/(K+1)`` for ``s < K``, then
-    ``(S-s)/(S-K)`` (``K`` warm-up steps, ``S`` total): never exactly 0 during training."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / (warmup_steps + 1)
-        return max(0.0, (max_steps - step) / max(1, max_steps - warmup_steps))
-
-    return factor
-
-
-def _derive_seed(*parts: object) -> int:
-    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big") % (2**63 - 1)
 
 
 @dataclass
@@ -341,38 +331,6 @@ def validate(
     return metrics
 
 
-@dataclass(frozen=True)
-class _Dist:
-    rank: int
-    world_size: int
-    initialised_here: bool
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def _init_distributed() -> _Dist:
-    import torch.distributed as dist
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return _Dist(0, 1, False)
-    here = False
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
-        here = True
-    return _Dist(dist.get_rank(), dist.get_world_size(), here)
-
-
-def _barrier(dist_info: _Dist) -> None:
-    if dist_info.world_size > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
 def _load_bitext(
     config: DistillConfig,
     data_dir: str | Path | None,
@@ -422,25 +380,6 @@ def _postfix(diagnostics: Mapping[str, float]) -> dict[str, str]:
     return out
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop records after ``step`` (a resumed run logs those steps again)."""
-    if not path.is_file():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            if int(json.loads(line).get("step", 0)) <= step:
-                kept.append(line)
-        except (json.JSONDecodeError, ValueError, TypeError, AttributeError):
-            continue
-    atomic_write_text(path, "".join(f"{line}\n" for line in kept))
-
-
-def _append_metrics(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
 def train_distill(
     config: DistillConfig | str | Path,
     out_dir: str | Path,
@@ -472,7 +411,7 @@ def train_distill(
     """
     if not isinstance(config, DistillConfig):
         config = load_distill_config(config)
-    dist_info = _init_distributed()
+    dist_info = init_distributed()
     threads = torch.get_num_threads()
     if config.run.threads:
         torch.set_num_threads(config.run.threads)
@@ -493,7 +432,7 @@ def _train(
     resume: bool,
     bitext: Mapping[str, Sequence[BitextPair]] | None,
     callbacks: Sequence[Callback],
-    dist_info: _Dist,
+    dist_info: DistInfo,
 ) -> Path:
     from tqdm.auto import tqdm
 
@@ -575,14 +514,14 @@ def _train(
     if dist_info.main:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out_dir / "config.json", resolved)
-        _truncate_metrics(metrics_path, start_step)
-    _barrier(dist_info)
+        truncate_metrics(metrics_path, start_step)
+    barrier(dist_info)
 
     teacher_cache: list = []
 
     def run_validation(step: int) -> dict[str, Any]:
         result = validate(distiller, split.validation, run.eval_batch_size, teacher_cache)
-        _append_metrics(metrics_path, {"step": step, "validation": result})
+        append_metrics(metrics_path, {"step": step, "validation": result})
         bar.write(
             f"[distill] step {step}: validation loss {result['loss']:.4g}, "
             f"P@1 {result['p_at_1']:.3f} ({result['pairs']} pairs)"
@@ -615,13 +554,13 @@ def _train(
     validating = dist_info.main and bool(split.validation)
     if run.eval_at_start and start_step == 0 and validating:
         last_validation = run_validation(0)
-    _barrier(dist_info)
+    barrier(dist_info)
     unconverged = 0
     try:
         for step in range(start_step, optim.max_steps):
             started = time.perf_counter()
             global_batch = sampler.next_batch(optim.batch_size)
-            torch.manual_seed(_derive_seed(config.run.seed, "dropout", step, rank))
+            torch.manual_seed(derive_seed(config.run.seed, "dropout", step, rank))
             records, seen = [], []
             for index, micro in enumerate(micro_batches(global_batch, optim.grad_accum)):
                 local = shard(micro, rank, world)
@@ -650,7 +589,7 @@ def _train(
             bar.set_postfix(_postfix(diagnostics), refresh=False)
             bar.update(1)
             if dist_info.main and run.log_every and done % run.log_every == 0:
-                _append_metrics(metrics_path, {"step": done, **diagnostics})
+                append_metrics(metrics_path, {"step": done, **diagnostics})
             validation = None
             final = done == optim.max_steps
             if validating and run.eval_every and (done % run.eval_every == 0 or final):
@@ -658,7 +597,7 @@ def _train(
             checkpoint_due = final or (run.checkpoint_every and done % run.checkpoint_every == 0)
             if checkpoint_due and dist_info.main:
                 write_checkpoint(done, last_validation)
-            _barrier(dist_info)
+            barrier(dist_info)
             info = StepInfo(
                 done, diagnostics["loss"], diagnostics, tuple(seen), rank, world, validation, core
             )
@@ -693,7 +632,7 @@ def _train(
                 "config": resolved,
             },
         )
-    _barrier(dist_info)
+    barrier(dist_info)
     return folder
 
 

@@ -1,0 +1,98 @@
+"""Run-level helpers shared by the trainers (distillation, NMT): LR schedule, seeds,
+process group, metrics log."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..io_utils import atomic_write_text
+
+__all__ = [
+    "DistInfo",
+    "append_metrics",
+    "barrier",
+    "derive_seed",
+    "init_distributed",
+    "linear_schedule",
+    "truncate_metrics",
+]
+
+
+def linear_schedule(warmup_steps: int, max_steps: int) -> Callable[[int], float]:
+    """LR multiplier of 0-based step ``s``: ``(s+1)/(K+1)`` for ``s < K``, then
+    ``(S-s)/(S-K)`` (``K`` warm-up steps, ``S`` total): never exactly 0 during training."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / (warmup_steps + 1)
+        return max(0.0, (max_steps - step) / max(1, max_steps - warmup_steps))
+
+    return factor
+
+
+def derive_seed(*parts: object) -> int:
+    """A 63-bit seed derived from ``parts`` (stable across runs and platforms)."""
+    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") % (2**63 - 1)
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int
+    world_size: int
+    initialised_here: bool
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> DistInfo:
+    """Join the torchrun process group when ``WORLD_SIZE > 1`` (gloo on CPU, nccl on CUDA)."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo(0, 1, False)
+    here = False
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+        here = True
+    return DistInfo(dist.get_rank(), dist.get_world_size(), here)
+
+
+def barrier(dist_info: DistInfo) -> None:
+    """Wait for every rank (no-op in a single process)."""
+    if dist_info.world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Drop records after ``step`` (a resumed run logs those steps again)."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if int(json.loads(line).get("step", 0)) <= step:
+                kept.append(line)
+        except (json.JSONDecodeError, ValueError, TypeError, AttributeError):
+            continue
+    atomic_write_text(path, "".join(f"{line}\n" for line in kept))
+
+
+def append_metrics(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON record to a metrics log."""
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
