@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import OpticalError
+from .errors import ConfigError, OpticalError
 
 
 def _cmd_data_show(args: argparse.Namespace) -> int:
@@ -194,6 +194,44 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_nmt(args: argparse.Namespace) -> int:
+    from .nmt.train import train_nmt
+
+    model = train_nmt(
+        args.config,
+        Path(args.out),
+        data_dir=args.data_dir,
+        resume=args.resume,
+        cache=args.cache_dir,
+    )
+    print(f"NMT model written to {model} (translate with: optical translate --model {model})")
+    return 0
+
+
+def _cmd_translate(args: argparse.Namespace) -> int:
+    from .translate.base import build_translator
+    from .translate.cache import CachedTranslator
+
+    options: dict[str, object] = {}
+    if args.backend == "nmt":
+        if not args.model:
+            raise ConfigError("--backend nmt needs --model (the model folder of optical train-nmt)")
+        options = {"model": args.model, "beams": args.beams, "cache": args.cache_dir}
+    elif args.backend == "hf":
+        if not args.model:
+            raise ConfigError("--backend hf needs --model (a hub name or local folder)")
+        options = {"model": args.model, "num_beams": args.beams or 1}
+    translator = build_translator(args.backend, **options)
+    if not args.no_cache:
+        translator = CachedTranslator(
+            translator, root=args.cache_dir and Path(args.cache_dir) / "translations"
+        )
+    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    for item in translator.translate(texts, args.source, args.target):
+        print(item.text)
+    return 0
+
+
 def _cmd_align(args: argparse.Namespace) -> int:
     from .align import plot_alignment
 
@@ -286,6 +324,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(distill)
     distill.set_defaults(func=_cmd_distill)
+
+    nmt = sub.add_parser(
+        "train-nmt",
+        help="train the in-project NMT model (frozen encoder + small decoder) on training bitext",
+    )
+    nmt.add_argument("config", help="NMT TOML (e.g. configs/nmt-quick.toml)")
+    nmt.add_argument("--out", required=True, help="output folder (checkpoints, model/)")
+    nmt.add_argument(
+        "--resume", action="store_true", help="continue from the newest checkpoint in --out"
+    )
+    common(nmt)
+    nmt.set_defaults(func=_cmd_train_nmt)
+
+    translate = sub.add_parser("translate", help="translate texts (arguments, or stdin lines)")
+    translate.add_argument("text", nargs="*", help="texts (default: one per stdin line)")
+    translate.add_argument("--source", required=True, help="source language code")
+    translate.add_argument("--target", required=True, help="target language code")
+    translate.add_argument("--backend", default="nmt", help="nmt, hf, apertium or oracle")
+    translate.add_argument("--model", help="nmt: model folder; hf: hub name or folder")
+    translate.add_argument("--beams", type=int, help="beam size (default: the model's)")
+    translate.add_argument("--no-cache", action="store_true", help="bypass the translation cache")
+    common(translate)
+    translate.set_defaults(func=_cmd_translate)
 
     align = sub.add_parser("align", help="draw the OT token alignment of a sentence pair")
     align.add_argument(

@@ -128,6 +128,7 @@ _BUILTIN: dict[str, str] = {
     "oracle": "optical.translate.oracle:OracleTranslator",
     "hf": "optical.translate.hf:HFTranslator",
     "apertium": "optical.translate.apertium:ApertiumTranslator",
+    "nmt": "optical.translate.nmt:NmtTranslator",
 }
 _REGISTERED: dict[str, Factory] = {}
 

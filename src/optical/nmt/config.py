@@ -1,0 +1,191 @@
+"""NMT training configuration (``optical train-nmt CONFIG``): TOML in, a frozen
+:class:`NmtConfig` out.
+
+Sections (every one optional; a missing key keeps its default)::
+
+    [model]   encoder, layers, hidden, heads, ffn, vocab_size, max_source_length,
+              max_target_length, dropout, label_smoothing, init_from_encoder, bf16
+    [data]    sources, languages, directions, temperature, fraction,
+              max_pairs_per_language, validation_pairs_per_language
+    [optim]   lr, weight_decay, warmup_steps, max_steps, batch_size, grad_accum,
+              max_grad_norm                        (as for distillation)
+    [run]     seed, checkpoint_every, keep_checkpoints, eval_every, eval_at_start,
+              eval_batch_size, log_every, progress, threads   (as for distillation)
+    [decode]  beams, max_new_tokens, validation_sentences
+
+plus a top-level ``name``. Unknown keys, wrong types and inconsistent values raise
+:class:`~optical.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..train.config import OptimConfig, RunConfig, _build, _plain
+
+DIRECTIONS = ("xx-en", "en-xx")
+
+
+@dataclass(frozen=True)
+class NmtModelConfig:
+    """A frozen ``encoder`` (its L2-normalised last-layer token states, cached) and a
+    trained decoder: ``layers`` BERT decoder blocks with causal self-attention and
+    cross-attention, ``hidden`` wide, ``heads`` heads, ``ffn`` feed-forward width, over a
+    compact vocabulary of ``vocab_size`` pieces (:mod:`optical.nmt.vocab`), input and
+    output embeddings tied and — when ``init_from_encoder`` and ``hidden`` equals the
+    encoder width — initialised from the encoder's word embeddings. Sources are cut to
+    ``max_source_length`` encoder tokens, targets to ``max_target_length`` pieces."""
+
+    encoder: str = "multilingual-e5-small"
+    layers: int = 3
+    hidden: int = 384
+    heads: int = 6
+    ffn: int = 1536
+    vocab_size: int = 16000
+    max_source_length: int = 64
+    max_target_length: int = 48
+    dropout: float = 0.1
+    label_smoothing: float = 0.1
+    init_from_encoder: bool = True
+    bf16: bool = True
+
+    def __post_init__(self) -> None:
+        for key in ("layers", "hidden", "heads", "ffn", "vocab_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.{key} must be >= 1")
+        if self.hidden % self.heads:
+            raise ConfigError(
+                f"model.hidden ({self.hidden}) must be divisible by model.heads ({self.heads})"
+            )
+        if self.max_source_length < 2 or self.max_target_length < 2:
+            raise ConfigError("model.max_source_length and max_target_length must be >= 2")
+        if not 0 <= self.dropout < 1 or not 0 <= self.label_smoothing < 1:
+            raise ConfigError("model.dropout and model.label_smoothing must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class NmtDataConfig:
+    """The training bitext, as for distillation (:class:`optical.train.config.DataConfig`),
+    used in the ``directions`` asked: ``xx-en`` (into English, for translate-test) and
+    ``en-xx`` (out of English, for back-translation). Every (direction, language) pool is
+    sampled with :math:`p \\propto n^{1/T}`."""
+
+    sources: tuple[str, ...] = ("xor", "tatoeba", "mkqa")
+    languages: tuple[str, ...] = ()
+    directions: tuple[str, ...] = DIRECTIONS
+    temperature: float = 3.0
+    fraction: float = 1.0
+    max_pairs_per_language: int = 0
+    validation_pairs_per_language: int = 32
+
+    def __post_init__(self) -> None:
+        from ..data.training import _check_sources
+
+        if not self.sources:
+            raise ConfigError("data.sources is empty")
+        _check_sources(self.sources)
+        unknown = set(self.directions) - set(DIRECTIONS)
+        if unknown or not self.directions:
+            raise ConfigError(
+                f"data.directions must be a non-empty subset of {list(DIRECTIONS)}, "
+                f"not {list(self.directions)}"
+            )
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ConfigError(f"data.temperature must be > 0, not {self.temperature!r}")
+        if not 0 < self.fraction <= 1:
+            raise ConfigError(f"data.fraction must be in (0, 1], not {self.fraction!r}")
+        if self.max_pairs_per_language < 0 or self.validation_pairs_per_language < 0:
+            raise ConfigError(
+                "data.max_pairs_per_language and validation_pairs_per_language must be >= 0"
+            )
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """Default decoding of the trained model (the ``nmt`` translator's defaults):
+    ``beams`` = 1 is greedy; at most ``max_new_tokens`` pieces. Validation decodes
+    ``validation_sentences`` validation pairs per direction and reports chrF."""
+
+    beams: int = 1
+    max_new_tokens: int = 64
+    validation_sentences: int = 64
+
+    def __post_init__(self) -> None:
+        if self.beams < 1 or self.max_new_tokens < 1 or self.validation_sentences < 0:
+            raise ConfigError(
+                "decode.beams and decode.max_new_tokens must be >= 1, "
+                "decode.validation_sentences >= 0"
+            )
+
+
+_SECTIONS: dict[str, type] = {
+    "model": NmtModelConfig,
+    "data": NmtDataConfig,
+    "optim": OptimConfig,
+    "run": RunConfig,
+    "decode": DecodeConfig,
+}
+
+
+@dataclass(frozen=True)
+class NmtConfig:
+    """One NMT training run (see the module docstring for the TOML layout)."""
+
+    name: str = "nmt"
+    model: NmtModelConfig = field(default_factory=NmtModelConfig)
+    data: NmtDataConfig = field(default_factory=NmtDataConfig)
+    optim: OptimConfig = field(
+        default_factory=lambda: OptimConfig(lr=5e-4, warmup_steps=100, batch_size=64)
+    )
+    run: RunConfig = field(default_factory=RunConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: str = "config") -> NmtConfig:
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: expected a table, got {type(raw).__name__}")
+        raw = dict(raw)
+        unknown = set(raw) - set(_SECTIONS) - {"name"}
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown section(s) or key(s) {', '.join(sorted(unknown))}; "
+                f"known: name, {', '.join(_SECTIONS)}"
+            )
+        name = raw.pop("name", "nmt")
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{where}.name: expected a non-empty string, got {name!r}")
+        defaults = cls()
+        sections = {}
+        for key, section_cls in _SECTIONS.items():
+            base = _plain(asdict(getattr(defaults, key)))
+            values = raw.get(key, {})
+            if not isinstance(values, dict):
+                raise ConfigError(f"{where}[{key}]: expected a table, got {values!r}")
+            sections[key] = _build(section_cls, {**base, **values}, f"{where}[{key}]")
+        return cls(name=name, **sections)
+
+    def with_overrides(self, **sections: Any) -> NmtConfig:
+        """A copy with some keys of some sections replaced (validated like a file)."""
+        raw = self.to_dict()
+        for section, values in sections.items():
+            if section == "name":
+                raw["name"] = values
+                continue
+            if section not in _SECTIONS or not isinstance(values, dict):
+                raise ConfigError(f"unknown config section {section!r}")
+            raw[section] = {**raw[section], **values}
+        return NmtConfig.from_dict(raw, "overrides")
+
+
+def load_nmt_config(path: str | Path) -> NmtConfig:
+    """Read an NMT TOML file (see ``configs/nmt-quick.toml``)."""
+    from ..config import read_toml
+
+    return NmtConfig.from_dict(read_toml(path), str(path))

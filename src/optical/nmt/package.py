@@ -1,0 +1,98 @@
+"""The saved NMT model folder: ``nmt.json`` (format, encoder, model config, vocabulary,
+training summary, weights hash) and ``model.safetensors`` (bridge + decoder weights).
+
+The folder is assembled under a temporary name and renamed into place, so it is
+complete or absent; loading checks the weights against the recorded SHA-256.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ..errors import OpticalError
+from ..io_utils import sha256_file
+from ..train.config import _build
+from .config import NmtModelConfig
+from .model import NmtModel
+from .vocab import CompactVocab
+
+INFO_FILE = "nmt.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT = 1
+
+
+def is_nmt_folder(path: str | Path) -> bool:
+    folder = Path(path)
+    return (folder / INFO_FILE).is_file() and (folder / WEIGHTS_FILE).is_file()
+
+
+def save_nmt(
+    folder: str | Path, model: NmtModel, encoder_name: str, metadata: dict[str, Any]
+) -> Path:
+    """Write ``model`` into ``folder`` (replacing it atomically)."""
+    from safetensors.torch import save_model
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
+    staging.mkdir()
+    try:
+        save_model(model, str(staging / WEIGHTS_FILE))
+        info = {
+            "format": FORMAT,
+            "encoder": encoder_name,
+            "encoder_dim": model.encoder_dim,
+            "model": asdict(model.config),
+            "vocab": model.vocab.to_dict(),
+            "weights_sha256": sha256_file(staging / WEIGHTS_FILE),
+            **metadata,
+        }
+        (staging / INFO_FILE).write_text(json.dumps(info, ensure_ascii=False, default=str) + "\n")
+        old = None
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.old")
+            folder.rename(old)
+        staging.rename(folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def read_info(folder: str | Path) -> dict[str, Any]:
+    """The folder's ``nmt.json`` (OpticalError when missing or malformed)."""
+    path = Path(folder) / INFO_FILE
+    if not is_nmt_folder(folder):
+        raise OpticalError(
+            f"{folder} is not an NMT model folder (it needs {INFO_FILE} and {WEIGHTS_FILE}); "
+            "train one with `optical train-nmt CONFIG --out DIR` (the model is DIR/model)"
+        )
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise OpticalError(f"{path}: unreadable NMT model description: {exc}") from exc
+    if info.get("format") != FORMAT:
+        raise OpticalError(f"{path}: unsupported NMT model format {info.get('format')!r}")
+    return info
+
+
+def load_nmt(folder: str | Path) -> tuple[NmtModel, dict[str, Any]]:
+    """The model of an NMT folder (eval mode) and its ``nmt.json``."""
+    from safetensors.torch import load_model
+
+    info = read_info(folder)
+    weights = Path(folder) / WEIGHTS_FILE
+    if sha256_file(weights) != info.get("weights_sha256"):
+        raise OpticalError(f"{weights}: weights do not match their recorded SHA-256 (corrupt?)")
+    config = _build(NmtModelConfig, info["model"], f"{folder}/{INFO_FILE}[model]")
+    model = NmtModel(config, CompactVocab.from_dict(info["vocab"]), int(info["encoder_dim"]))
+    load_model(model, str(weights))
+    model.eval()
+    return model, info

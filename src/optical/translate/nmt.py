@@ -1,0 +1,126 @@
+"""The ``nmt`` backend: the model trained in this project (``optical train-nmt``).
+
+Sources in any language the frozen encoder reads are translated into any language the
+model has a tag for (``en`` and the languages of its training bitext): the source
+language needs no tag, so ``xx→en`` also runs for languages without training pairs
+(zero-shot through the multilingual encoder). Source states come from the embedding
+cache (:class:`optical.nmt.states.SourceStates`); texts are sorted by length and
+decoded in batches of ``batch_size``, greedy (``beams = 1``) or beam search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..types import Translation
+from .base import Progress, check_request, make_translations
+
+
+class NmtTranslator:
+    """Translator over a saved NMT model folder (``…/model`` of ``optical train-nmt``)."""
+
+    name = "nmt"
+
+    def __init__(
+        self,
+        model: str | Path,
+        beams: int | None = None,
+        max_new_tokens: int | None = None,
+        batch_size: int = 64,
+        bf16: bool = True,
+        cache: str | Path | None = None,
+    ) -> None:
+        from ..nmt.package import read_info
+
+        self.folder = Path(model)
+        self.info = read_info(self.folder)
+        decode = self.info.get("decode", {})
+        self.beams = int(beams if beams is not None else decode.get("beams", 1))
+        self.max_new_tokens = int(
+            max_new_tokens if max_new_tokens is not None else decode.get("max_new_tokens", 64)
+        )
+        if self.beams < 1 or self.max_new_tokens < 1 or batch_size < 1:
+            raise ConfigError("nmt translator: beams, max_new_tokens and batch_size must be >= 1")
+        self.batch_size = batch_size
+        self.bf16 = bf16
+        self.cache = cache
+        self._model = None
+        self._states = None
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Target languages the model has a tag for."""
+        return tuple(self.info["vocab"]["languages"])
+
+    def fingerprint(self) -> str:
+        payload = {
+            "backend": "nmt",
+            "format": 1,
+            "weights": self.info["weights_sha256"],
+            "encoder": self.info.get("encoder_fingerprint", self.info["encoder"]),
+            "beams": self.beams,
+            "max_new_tokens": self.max_new_tokens,
+            "bf16": self.bf16,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+    def _load(self):
+        if self._model is None:
+            from ..nmt.package import load_nmt
+            from ..nmt.states import SourceStates
+            from ..settings import cache_dir
+            from ..train.student import load_any_encoder
+
+            self._model, _ = load_nmt(self.folder)
+            encoder = load_any_encoder(self.info["encoder"], bf16=self.bf16)
+            self._states = SourceStates(encoder, cache_dir(self.cache))
+        return self._model, self._states
+
+    def translate(
+        self,
+        texts: Sequence[str],
+        source_lang: str,
+        target_lang: str,
+        progress: Progress = False,
+    ) -> list[Translation]:
+        from ..nmt.model import pad_states
+
+        items, source, target = check_request(texts, source_lang, target_lang)
+        if target not in self.languages:
+            raise ConfigError(
+                f"the nmt model {self.folder} cannot translate into {target!r}: it was "
+                f"trained for {', '.join(self.languages)}"
+            )
+        if not items:
+            return []
+        model, states_of = self._load()
+        states = states_of(items)
+        order = sorted(range(len(items)), key=lambda i: -len(states[i]))
+        outputs = [""] * len(items)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            label = progress if isinstance(progress, str) else f"nmt {source}→{target}"
+            bar = tqdm(total=len(items), desc=label, unit="sent", leave=False)
+        tokenizer = states_of.encoder.tokenizer
+        limit = model.config.max_source_length
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            padded, mask = pad_states([states[i] for i in rows], limit)
+            decoded = model.generate(
+                padded, mask, target, self.beams, self.max_new_tokens, self.bf16
+            )
+            for row, ids in zip(rows, decoded, strict=True):
+                outputs[row] = tokenizer.decode(
+                    model.vocab.decode(ids), skip_special_tokens=True
+                ).strip()
+            if bar is not None:
+                bar.update(len(rows))
+        if bar is not None:
+            bar.close()
+        return make_translations(items, outputs, source, target, self.name)

@@ -1,0 +1,254 @@
+"""The in-project NMT model: vocabulary, config, decoder, trainer (resume) and backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from optical.errors import ConfigError, OpticalError
+from optical.nmt.config import NmtConfig, NmtModelConfig
+from optical.nmt.model import NmtModel, pad_states, pad_targets, sequence_loss
+from optical.nmt.package import load_nmt, read_info
+from optical.nmt.train import examples_from_bitext, train_nmt
+from optical.nmt.vocab import EOS, PAD, UNK, CompactVocab, build_vocab
+from optical.translate.base import build_translator
+from optical.translate.cache import CachedTranslator
+from optical.types import BitextPair
+from tiny_models import build_tiny_encoder, tiny_bitext
+
+
+def _bitext(n: int = 60) -> dict[str, list[BitextPair]]:
+    """The tiny word-by-word bitext with real language codes (fi ← xx, sv ← yy)."""
+    renamed = {"xx": "fi", "yy": "sv"}
+    return {
+        renamed[lang]: [
+            BitextPair(p.source, p.english, renamed[lang], p.id, p.origin) for p in pairs
+        ]
+        for lang, pairs in tiny_bitext(n).items()
+    }
+
+
+def _config(encoder: Path, **sections: dict) -> NmtConfig:
+    base = {
+        "name": "tiny-nmt",
+        "model": {
+            "encoder": str(encoder),
+            "layers": 1,
+            "hidden": 16,
+            "heads": 2,
+            "ffn": 32,
+            "vocab_size": 60,
+            "max_source_length": 12,
+            "max_target_length": 10,
+            "dropout": 0.0,
+            "label_smoothing": 0.0,
+            "bf16": False,
+        },
+        "data": {"validation_pairs_per_language": 4},
+        "optim": {"lr": 3e-3, "warmup_steps": 2, "max_steps": 6, "batch_size": 8},
+        "run": {"checkpoint_every": 2, "eval_every": 0, "progress": False, "log_every": 1},
+        "decode": {"max_new_tokens": 10, "validation_sentences": 4},
+    }
+    for key, values in sections.items():
+        base[key] = {**base.get(key, {}), **values}
+    return NmtConfig.from_dict(base)
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_encoder(tmp_path_factory.mktemp("nmt-encoder"), hidden=16, layers=1)
+
+
+@pytest.fixture(scope="module")
+def trained(encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model trained long enough to learn the word-by-word translation."""
+    out = tmp_path_factory.mktemp("nmt-trained")
+    config = _config(
+        encoder_dir,
+        model={"hidden": 64, "ffn": 128},
+        optim={"max_steps": 300, "lr": 1e-2, "warmup_steps": 10, "batch_size": 16},
+        run={"checkpoint_every": 0, "eval_every": 300, "eval_at_start": True},
+    )
+    return train_nmt(config, out / "run", bitext=_bitext(), cache=out / "cache")
+
+
+# --- vocabulary ---------------------------------------------------------------------------
+
+
+def test_vocab_keeps_the_most_frequent_pieces_and_maps_back() -> None:
+    vocab = build_vocab([[7, 7, 9], [9, 7, 11], [12]], ["sv", "en"], size=2)
+    assert vocab.languages == ("en", "sv")
+    assert vocab.base_ids == (7, 9)  # 7 ×3, 9 ×2; 11 and 12 left out
+    assert vocab.tag("en") == 3 and vocab.tag("sv") == 4 and vocab.offset == 5
+    assert vocab.encode([9, 11, 7]) == [6, UNK, 5]
+    assert vocab.decode([4, 6, UNK, 5, EOS, 6]) == [9, 7]  # tag/unk dropped, stops at </s>
+    assert vocab.coverage([[7, 9, 11, 12]]) == 0.5
+    assert CompactVocab.from_dict(vocab.to_dict()) == vocab
+    with pytest.raises(ConfigError, match="cannot translate into 'fi'"):
+        vocab.tag("fi")
+
+
+def test_vocab_ties_break_by_piece_id() -> None:
+    assert build_vocab([[5, 3, 4]], [], size=2).base_ids == (3, 4)
+
+
+# --- config -------------------------------------------------------------------------------
+
+
+def test_config_validation() -> None:
+    assert NmtConfig().optim.lr == 5e-4
+    with pytest.raises(ConfigError, match="unknown key"):
+        NmtConfig.from_dict({"model": {"layer": 2}})
+    with pytest.raises(ConfigError, match="directions"):
+        NmtConfig.from_dict({"data": {"directions": ["xx-yy"]}})
+    with pytest.raises(ConfigError, match="divisible"):
+        NmtModelConfig(hidden=10, heads=3)
+    assert NmtConfig().with_overrides(optim={"max_steps": 3}).optim.max_steps == 3
+
+
+def test_examples_read_pairs_in_both_directions() -> None:
+    pools = examples_from_bitext(_bitext(3), ["xx-en", "en-xx"])
+    assert sorted(pools) == ["en-fi", "en-sv", "fi-en", "sv-en"]
+    there, back = pools["fi-en"][0], pools["en-fi"][0]
+    assert (there.source, there.target) == (back.target, back.source)
+    assert there.direction == "fi-en" and back.target_lang == "fi"
+
+
+# --- model --------------------------------------------------------------------------------
+
+
+def _tiny_model(seed: int = 0) -> NmtModel:
+    torch.manual_seed(seed)
+    vocab = CompactVocab(("en", "fi"), tuple(range(100, 130)))
+    config = NmtModelConfig(layers=1, hidden=16, heads=2, ffn=32, vocab_size=30, dropout=0.0)
+    return NmtModel(config, vocab, encoder_dim=8).eval()
+
+
+def test_padding_is_masked_out_of_the_loss() -> None:
+    model = _tiny_model()
+    states = [np.random.default_rng(0).normal(size=(5, 8)).astype(np.float16)]
+    padded, mask = pad_states(states, 12)
+    wide, wide_mask = pad_states([*states, np.zeros((9, 8), np.float16)], 12)
+    short = pad_targets([[3, 10, 11, EOS]])
+    long = torch.cat([short, torch.full((1, 4), PAD)], dim=1)
+    a, n = sequence_loss(model, padded, mask, short)
+    b, m = sequence_loss(model, wide[:1], wide_mask[:1], long)
+    assert n == m == 3
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_generate_matches_step_by_step_greedy_and_beam_search_runs() -> None:
+    model = _tiny_model()
+    for module in model.modules():  # make outputs depend on the source
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.init.normal_(module.weight, std=0.5)
+    states = torch.randn(3, 4, 8)
+    mask = torch.ones(3, 4, dtype=torch.bool)
+    mask[0, 2:] = False
+    greedy = model.generate(states, mask, "fi", beams=1, max_new_tokens=6)
+    ids = torch.full((3, 1), model.vocab.tag("fi"))
+    with torch.no_grad():
+        for _ in range(6):
+            logits = model(states, mask, ids)[:, -1]
+            ids = torch.cat([ids, logits.argmax(-1, keepdim=True)], dim=1)
+    for row, seq in enumerate(greedy):
+        expected = []
+        for index in ids[row, 1:].tolist():
+            if index in (EOS, PAD):
+                break
+            expected.append(index)
+        assert seq == expected
+    beams = model.generate(states, mask, "fi", beams=4, max_new_tokens=6)
+    assert len(beams) == 3 and all(len(s) <= 6 for s in beams)
+    with pytest.raises(ConfigError):
+        model.generate(states, mask, "sv")
+
+
+# --- trainer ------------------------------------------------------------------------------
+
+
+def test_training_learns_the_tiny_translation(trained: Path) -> None:
+    model, info = load_nmt(trained)
+    assert info["steps"] == 300 and set(info["vocab"]["languages"]) == {"en", "fi", "sv"}
+    lines = [
+        line
+        for line in (trained.parent / "metrics.jsonl").read_text().splitlines()
+        if "validation" in line
+    ]
+    import json
+
+    first, last = (json.loads(lines[0])["validation"], json.loads(lines[-1])["validation"])
+    assert last["loss"] < 0.5 * first["loss"]
+    # held-out sentences of the word-by-word language: translated almost perfectly
+    assert last["chrF_xx-en"] > 70 and last["chrF_en-xx"] > 70
+
+
+def test_translator_contract(trained: Path, tmp_path: Path) -> None:
+    translator = build_translator("nmt", model=str(trained), cache=tmp_path)
+    assert translator.languages == ("en", "fi", "sv")
+    texts = ["le kato dormas", "le hundo vidas le domo", "un granda arbo"]
+    batch = translator.translate(texts, "fi", "en")
+    assert [t.source for t in batch] == texts
+    assert all(t.source_lang == "fi" and t.target_lang == "en" for t in batch)
+    one_by_one = [translator.translate([t], "fi", "en")[0].text for t in texts]
+    assert [t.text for t in batch] == one_by_one
+    expected = ["the cat sleeps", "the dog sees the house", "a big tree"]
+    assert sum(t.text == e for t, e in zip(batch, expected, strict=True)) >= 2
+    assert translator.translate([], "fi", "en") == []
+    with pytest.raises(ConfigError, match="cannot translate into 'de'"):
+        translator.translate(["the cat"], "en", "de")
+    beam = build_translator("nmt", model=str(trained), beams=3, cache=tmp_path)
+    assert beam.fingerprint() != translator.fingerprint()
+    cached = CachedTranslator(translator, root=tmp_path / "tr")
+    assert [t.text for t in cached.translate(texts, "fi", "en")] == [t.text for t in batch]
+    assert cached.translate(texts, "fi", "en") and cached.last_stats.hits == 3
+
+
+def test_resume_after_a_crash_equals_the_uninterrupted_run(
+    encoder_dir: Path, tmp_path: Path
+) -> None:
+    config = _config(encoder_dir, model={"dropout": 0.1})
+    whole = train_nmt(config, tmp_path / "whole", bitext=_bitext(), cache=tmp_path / "c")
+
+    def crash(step: int, record: dict) -> None:
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_nmt(
+            config, tmp_path / "cut", bitext=_bitext(), cache=tmp_path / "c", callbacks=[crash]
+        )
+    with pytest.raises(OpticalError, match="already holds checkpoints"):
+        train_nmt(config, tmp_path / "cut", bitext=_bitext(), cache=tmp_path / "c")
+    with pytest.raises(ConfigError, match="optim.lr"):
+        train_nmt(
+            config.with_overrides(optim={"lr": 1e-3}),
+            tmp_path / "cut",
+            resume=True,
+            bitext=_bitext(),
+            cache=tmp_path / "c",
+        )
+    resumed = train_nmt(
+        config, tmp_path / "cut", resume=True, bitext=_bitext(), cache=tmp_path / "c"
+    )
+    a, _ = load_nmt(whole)
+    b, _ = load_nmt(resumed)
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+
+
+def test_corrupt_model_is_detected(trained: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(trained, copy)
+    with open(copy / "model.safetensors", "r+b") as handle:
+        handle.seek(-8, 2)
+        handle.write(b"\x00" * 8)
+    with pytest.raises(OpticalError, match="SHA-256"):
+        load_nmt(copy)
+    with pytest.raises(OpticalError, match="not an NMT model folder"):
+        read_info(tmp_path)
