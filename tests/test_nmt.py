@@ -171,7 +171,7 @@ def test_generate_matches_step_by_step_greedy_and_beam_search_runs() -> None:
 
 
 def test_training_learns_the_tiny_translation(trained: Path) -> None:
-    model, info = load_nmt(trained)
+    _model, info = load_nmt(trained)
     assert info["steps"] == 300 and set(info["vocab"]["languages"]) == {"en", "fi", "sv"}
     lines = [
         line
@@ -223,7 +223,7 @@ def test_resume_after_a_crash_equals_the_uninterrupted_run(
         )
     with pytest.raises(OpticalError, match="already holds checkpoints"):
         train_nmt(config, tmp_path / "cut", bitext=_bitext(), cache=tmp_path / "c")
-    with pytest.raises(ConfigError, match="optim.lr"):
+    with pytest.raises(ConfigError, match=r"optim\.lr"):
         train_nmt(
             config.with_overrides(optim={"lr": 1e-3}),
             tmp_path / "cut",
