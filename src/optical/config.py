@@ -91,6 +91,35 @@ class DistillSettings:
     config: str = "configs/distill-quick.toml"
 
 
+@dataclass(frozen=True)
+class TranslateSettings:
+    """Machine translation in the experiment.
+
+    ``nmt``: the NMT config (path relative to the working directory) of the in-project
+    model that the ``tt-nmt-*`` and ``bt-*`` systems and the ``ntrex-mt`` rows use
+    (trained once and cached by config); ``beams``: its decoding (1 = greedy);
+    ``apertium_languages``: languages ``tt-apertium-dense`` translates with Apertium;
+    ``mt_quality``: score every backend on NTREX (BLEU / chrF, benchmark ``ntrex-mt``);
+    ``bt_pairs_per_language``: training pairs per language whose English side is
+    translated into the language for ``bt-synthetic-*``; ``roundtrip_pairs_per_language``:
+    training pairs whose English side is round-tripped (en→xx→en) into a paraphrase for
+    ``bt-roundtrip-*`` (0 = every training pair, for both).
+    """
+
+    nmt: str = "configs/nmt-quick.toml"
+    beams: int = 1
+    apertium_languages: tuple[str, ...] = ("es",)
+    mt_quality: bool = True
+    bt_pairs_per_language: int = 300
+    roundtrip_pairs_per_language: int = 300
+
+    def __post_init__(self) -> None:
+        if self.beams < 1:
+            raise ConfigError(f"translate.beams must be >= 1, not {self.beams}")
+        if self.bt_pairs_per_language < 0 or self.roundtrip_pairs_per_language < 0:
+            raise ConfigError("translate.*_pairs_per_language must be >= 0 (0 = all)")
+
+
 BENCHMARKS = ("xquad", "xor-tydi-heldout", "ntrex")
 
 
@@ -110,6 +139,7 @@ class ExperimentConfig:
     xor_tydi_heldout: XorHeldoutConfig = field(default_factory=XorHeldoutConfig)
     ntrex: NtrexConfig = field(default_factory=NtrexConfig)
     distill: DistillSettings = field(default_factory=DistillSettings)
+    translate: TranslateSettings = field(default_factory=TranslateSettings)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,6 +152,7 @@ _SECTIONS = {
     "xor-tydi-heldout": XorHeldoutConfig,
     "ntrex": NtrexConfig,
     "distill": DistillSettings,
+    "translate": TranslateSettings,
 }
 
 

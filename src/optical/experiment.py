@@ -30,9 +30,9 @@ from .io_utils import atomic_write_json
 from .report import HEADLINE
 from .runs import ranked, write_run
 from .settings import cache_dir, data_dir
-from .systems import resolve_systems
+from .systems import SystemNotApplicable, resolve_systems
 from .timing import Timer
-from .trained import MAXSIM_SUFFIX, base_system, ensure_student, is_trained
+from .trained import MAXSIM_SUFFIX, TRAINING_DATA, base_system, ensure_student, is_trained
 from .types import RetrievalBenchmark, Run, XorQuestion
 from .workbench import Workbench
 
@@ -127,7 +127,8 @@ SCORERS = {
 }
 # Systems that read the human English text: meaningless on bitext retrieval, where the
 # English sentence is the target itself (the oracle is kept as the trivial ceiling).
-ENGLISH_READERS = ("bm25-human-translation", "oracle@")
+ENGLISH_READERS = ("bm25-human-translation", "oracle@", "tt-oracle-")
+MT_BENCHMARK = "ntrex-mt"
 
 
 def rows_from_scores(scores: Scores) -> list[ResultRow]:
@@ -194,6 +195,89 @@ def draw_alignments(
     return paths
 
 
+def setup_translators(
+    wb: Workbench, cfg: ExperimentConfig, cache_root: Path, data: Path, trained: Sequence[str]
+) -> None:
+    """Build the translation backends the configured systems need into ``wb.translators``:
+    ``nmt`` (trained once per config, cached) for ``tt-nmt-*`` and the back-translation
+    students, ``oracle`` and ``apertium`` for their ``tt-*`` systems. Apertium missing
+    here is reported and its systems skipped, never faked."""
+    from .nmt.ensure import ensure_nmt
+    from .translate.base import BackendUnavailableError, build_translator
+    from .translate.cache import CachedTranslator
+    from .translate_test import backends_of
+
+    needed = set(backends_of(cfg.systems))
+    if any(TRAINING_DATA[name] != "bitext" for name in trained):
+        needed.add("nmt")
+    translations = cache_root / "translations"
+    if "nmt" in needed:
+        with wb.timer("train nmt"):
+            model = ensure_nmt(cfg.translate.nmt, cache_root, data)
+        nmt = build_translator(
+            "nmt",
+            model=str(model),
+            beams=cfg.translate.beams,
+            bf16=cfg.models.bf16,
+            cache=cache_root,
+        )
+        wb.translators["nmt"] = CachedTranslator(nmt, root=translations)
+    if "oracle" in needed:
+        wb.translators["oracle"] = build_translator("oracle", data_dir=data)
+    if "apertium" in needed:
+        try:
+            wb.translators["apertium"] = CachedTranslator(
+                build_translator("apertium"), root=translations
+            )
+        except BackendUnavailableError as exc:
+            print(f"[optical] apertium unavailable, its systems are skipped: {exc}")
+
+
+def backtranslated_bitext(wb: Workbench, cfg: ExperimentConfig, system: str, data: Path):
+    """The training pairs of a back-translation system (see :mod:`optical.backtranslation`)."""
+    from .backtranslation import chosen_pairs, roundtrip_bitext, synthetic_bitext
+    from .data.training import training_bitext
+    from .train.config import load_distill_config
+
+    dcfg = load_distill_config(cfg.distill.config)
+    bitext = training_bitext(data, dcfg.data.sources, list(dcfg.data.languages) or None)
+    translator = wb.translators["nmt"]
+    languages = [lang for lang in translator.translator.languages if lang != "en"]
+    mode = TRAINING_DATA[base_system(system)]
+    pairs = (
+        cfg.translate.bt_pairs_per_language
+        if mode == "synthetic"
+        else cfg.translate.roundtrip_pairs_per_language
+    )
+    chosen = chosen_pairs(
+        bitext, cfg.seed, pairs, dcfg.data.validation_pairs_per_language, languages
+    )
+    with wb.timer(f"back-translate ({mode})"):
+        if mode == "synthetic":
+            return synthetic_bitext(chosen, translator)
+        return roundtrip_bitext(bitext, chosen, translator)
+
+
+def mt_quality_rows(wb: Workbench, bench: RetrievalBenchmark) -> list[ResultRow]:
+    """``ntrex-mt`` rows: BLEU / chrF of every MT backend (not the oracle) per language and
+    direction, plus ``macro-xx-en`` / ``macro-en-xx`` means over languages."""
+    from .mt_quality import ntrex_mt_scores
+
+    backends = sorted(b for b in wb.translators if b != "oracle")
+    with wb.timer("evaluate MT"):
+        scores = ntrex_mt_scores(bench.queries, backends, wb.translate)
+    rows = [ResultRow(MT_BENCHMARK, s.backend, s.lang, s.measure, s.value, s.n) for s in scores]
+    groups: dict[tuple[str, str, str], list[float]] = {}
+    for row in rows:
+        kind = "xx-en" if row.lang.endswith("-en") else "en-xx"
+        groups.setdefault((row.system, kind, row.measure), []).append(row.value)
+    rows += [
+        ResultRow(MT_BENCHMARK, system, f"macro-{kind}", measure, statistics.fmean(v), len(v))
+        for (system, kind, measure), v in groups.items()
+    ]
+    return rows
+
+
 def run_experiment(
     cfg: ExperimentConfig, out_dir: Path, data: Path | None = None, cache: Path | None = None
 ) -> ExperimentResult:
@@ -224,15 +308,24 @@ def run_experiment(
             "xor-tydi-heldout scores agreement with the oracle: add 'oracle' "
             "to [experiment] systems"
         )
-    for trained in dict.fromkeys(base_system(s) for s in cfg.systems if is_trained(s)):
+    trained_systems = list(dict.fromkeys(base_system(s) for s in cfg.systems if is_trained(s)))
+    setup_translators(wb, cfg, cache_root, root, trained_systems)
+    for trained in trained_systems:
         with timer(f"train {trained}"):
-            wb.students[trained] = ensure_student(trained, cfg, cache_root, root)
+            wb.students[trained] = ensure_student(
+                trained,
+                cfg,
+                cache_root,
+                root,
+                make_bitext=lambda name=trained: backtranslated_bitext(wb, cfg, name, root),
+            )
     builders = {
         "xquad": xquad_benchmark,
         "xor-tydi-heldout": xor_heldout_benchmark,
         "ntrex": ntrex_benchmark,
     }
     scores: Scores = {}
+    mt_rows: list[ResultRow] = []
     alignment_examples: dict[str, tuple[str, str]] = {}
     for bench_name in cfg.benchmarks:
         with timer("load data"):
@@ -256,12 +349,18 @@ def run_experiment(
             for lang, queries in bench.queries.items():
                 if system.startswith("oracle") and lang == "en" and bench_name != "xquad":
                     continue
-                run = systems[system](wb, cfg, bench, queries)
+                try:
+                    run = systems[system](wb, cfg, bench, queries)
+                except SystemNotApplicable as exc:
+                    print(f"[optical] {bench_name}: {system} skipped for {lang}: {exc}")
+                    continue
                 if system == "oracle":
                     oracle_runs[lang] = run
                 write_run(out_dir / "runs" / bench_name / f"{system}.{lang}.trec", run, tag=system)
                 with timer("evaluate"):
                     SCORERS[bench_name](bench, system, lang, run, scores, oracle_runs.get(lang))
+        if bench_name == "ntrex" and cfg.translate.mt_quality:
+            mt_rows += mt_quality_rows(wb, bench)
     if "optical-ot" in wb.students and alignment_examples:
         with timer("alignment heatmaps"):
             draw_alignments(wb, cfg, alignment_examples, out_dir / "alignments")
@@ -269,7 +368,7 @@ def run_experiment(
         sig = significance_rows(
             scores, cfg.significance_baseline, cfg.significance_test, cfg.seed, measures=HEADLINE
         )
-    rows = rows_from_scores(scores)
+    rows = rows_from_scores(scores) + mt_rows
     atomic_write_json(out_dir / "results.json", [asdict(r) for r in rows])
     atomic_write_json(out_dir / "significance.json", [asdict(s) for s in sig])
     with timer("report"):

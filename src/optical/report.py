@@ -176,6 +176,55 @@ def teacher_choice(cfg: ExperimentConfig, rows: Sequence[ResultRow]) -> list[str
     ]
 
 
+def mt_quality_section(cfg: ExperimentConfig, rows: Sequence[ResultRow]) -> list[str]:
+    """BLEU and chrF of each MT backend on NTREX, languages × (backend, direction)."""
+    mt = [r for r in rows if r.benchmark == "ntrex-mt"]
+    if not mt:
+        return []
+    langs = sorted(
+        {
+            r.lang.split("-")[0] if r.lang.endswith("-en") else r.lang.split("-")[1]
+            for r in mt
+            if not r.lang.startswith("macro")
+        }
+    )
+    parts = [
+        "## MT quality on NTREX-128 (`ntrex-mt`)",
+        "",
+        f"Corpus BLEU and chrF (sacrebleu) of each MT backend; `nmt` is the in-project model "
+        f"of `{cfg.translate.nmt}` (frozen encoder + small decoder trained on the training "
+        "bitext only), decoded with "
+        + ("greedy search" if cfg.translate.beams == 1 else f"beam {cfg.translate.beams}")
+        + ". NTREX is news; the training bitext is mostly short questions and Tatoeba "
+        "sentences.",
+        "",
+    ]
+    if "quick" in Path(cfg.translate.nmt).stem:
+        parts += [
+            "**This is the quick-budget MT** (a few minutes of CPU training on a small "
+            "slice of the bitext): it exercises the translate-test and back-translation "
+            "pipelines end to end and is not the study's MT model.",
+            "",
+        ]
+    for measure in ("BLEU", "chrF"):
+        values = {(r.system, r.lang): r.value for r in mt if r.measure == measure}
+        systems = sorted({r.system for r in mt})
+        header = ["backend", "direction", *langs, "macro"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for system in systems:
+            for kind in ("xx-en", "en-xx"):
+                cells = [system, kind]
+                for lang in langs:
+                    key = f"{lang}-en" if kind == "xx-en" else f"en-{lang}"
+                    value = values.get((system, key))
+                    cells.append("" if value is None else f"{value:.1f}")
+                macro = values.get((system, f"macro-{kind}"))
+                cells.append("" if macro is None else f"{macro:.1f}")
+                lines.append("| " + " | ".join(cells) + " |")
+        parts += [f"### {measure}", "", *lines, ""]
+    return parts
+
+
 def write_report(
     cfg: ExperimentConfig,
     rows: Sequence[ResultRow],
@@ -229,6 +278,7 @@ def write_report(
         if _value_table(rows, benchmark, primary):
             chart = plot_benchmark(rows, benchmark, primary, out_dir / f"{benchmark}.png")
             parts += [f"![{benchmark} {primary}]({chart.name})", ""]
+    parts += mt_quality_section(cfg, rows)
     heatmaps = sorted((out_dir / "alignments").glob("*.png"))
     if heatmaps:
         parts += [

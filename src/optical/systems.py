@@ -15,6 +15,12 @@ from .trained import MAXSIM_SUFFIX, TRAINED_LOSSES, base_system, is_trained
 from .types import Query, RetrievalBenchmark, Run
 from .workbench import Workbench
 
+
+class SystemNotApplicable(OpticalError):
+    """A system that has nothing to run for one language (e.g. no MT pair): the cell is
+    skipped, with this message."""
+
+
 System = Callable[[Workbench, ExperimentConfig, RetrievalBenchmark, Sequence[Query]], Run]
 SYSTEMS: dict[str, System] = {}
 
@@ -157,6 +163,13 @@ def trained_system(name: str) -> System:
     return run
 
 
+def known_systems() -> list[str]:
+    """Every system name an experiment accepts."""
+    from . import translate_test  # noqa: F401 - registers the tt-* systems
+
+    return sorted([*SYSTEMS, *TRAINED_LOSSES, *(f"{t}{MAXSIM_SUFFIX}" for t in TRAINED_LOSSES)])
+
+
 def resolve_systems(cfg: ExperimentConfig) -> dict[str, System]:
     """The configured systems plus one ``oracle@<encoder>`` per oracle candidate other than
     the teacher (the teacher's oracle is ``oracle`` itself)."""
@@ -165,10 +178,8 @@ def resolve_systems(cfg: ExperimentConfig) -> dict[str, System]:
         if is_trained(name):
             chosen[name] = trained_system(name)
             continue
+        known = known_systems()
         if name not in SYSTEMS:
-            known = sorted(
-                [*SYSTEMS, *TRAINED_LOSSES, *(f"{t}{MAXSIM_SUFFIX}" for t in TRAINED_LOSSES)]
-            )
             raise ConfigError(f"unknown system {name!r}; known: {', '.join(known)}")
         chosen[name] = SYSTEMS[name]
     for candidate in cfg.models.oracle_candidates:

@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from .embed_cache import EmbeddingCache
+from .errors import OpticalError
 from .models.encoder import Encoded, Encoder, Kind
 from .models.registry import resolve_encoder
 from .search import BM25Index, DenseIndex
 from .timing import Timer
+from .translate.base import Translator
 from .types import RetrievalBenchmark
 
 
@@ -42,6 +44,18 @@ class Workbench:
         self._tokens: dict[tuple[str, str], dict[str, np.ndarray]] = {}
         self.students: dict[str, Path] = {}
         """Trained system id → its student folder (filled by the experiment)."""
+        self.translators: dict[str, Translator] = {}
+        """Backend name → its (cached) translator (filled by the experiment)."""
+
+    def translate(self, backend: str, texts: Sequence[str], source: str, target: str) -> list[str]:
+        """``texts`` translated by ``backend`` (through its translation cache)."""
+        if backend not in self.translators:
+            raise OpticalError(f"translator {backend!r} is not set up in this experiment")
+        with self.timer(f"translate ({backend})"):
+            done = self.translators[backend].translate(
+                texts, source, target, progress=f"{backend} {source}→{target}"
+            )
+        return [t.text for t in done]
 
     def encoder(self, name: str) -> Encoder:
         """The encoder called ``name`` (alias, folder or hub id), loaded once."""
