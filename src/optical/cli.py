@@ -194,6 +194,15 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    from .ablation import load_ablation_config, run_ablation
+
+    cfg = load_ablation_config(args.config)
+    run_ablation(cfg, Path(args.out), data_dir=args.data_dir, cache=args.cache_dir)
+    print((Path(args.out) / "ablation.md").read_text(encoding="utf-8"))
+    return 0
+
+
 def _cmd_train_nmt(args: argparse.Namespace) -> int:
     from .nmt.train import train_nmt
 
@@ -324,6 +333,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(distill)
     distill.set_defaults(func=_cmd_distill)
+
+    ablate = sub.add_parser(
+        "ablate", help="distillation ablations × seeds, scored on held-out training bitext"
+    )
+    ablate.add_argument("config", help="ablation TOML (e.g. configs/ablation.toml)")
+    ablate.add_argument("--out", required=True, help="output folder (ablation.json, ablation.md)")
+    common(ablate)
+    ablate.set_defaults(func=_cmd_ablate)
 
     nmt = sub.add_parser(
         "train-nmt",

@@ -14,6 +14,8 @@ from typing import Any
 from .errors import ConfigError
 
 SIGNIFICANCE_TESTS = ("randomization", "t-test")
+INT_LISTS = frozenset({"seeds"})
+"""List-valued keys whose items are integers (every other list holds strings)."""
 BASE_SYSTEMS = ("oracle", "zero-shot", "zero-shot-maxsim", "bm25-human-translation")
 
 
@@ -129,6 +131,9 @@ class ExperimentConfig:
 
     name: str = "experiment"
     seed: int = 0
+    seeds: tuple[int, ...] = ()
+    """Seeds of the trained systems (empty = just ``seed``); every other system is
+    deterministic and runs once. Results of several seeds are means, with ``std``."""
     benchmarks: tuple[str, ...] = ("xquad", "xor-tydi-heldout")
     systems: tuple[str, ...] = BASE_SYSTEMS
     significance_baseline: str = "zero-shot"
@@ -143,6 +148,11 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def run_seeds(self) -> tuple[int, ...]:
+        """The seeds trained systems run with."""
+        return self.seeds or (self.seed,)
 
 
 _SECTIONS = {
@@ -175,8 +185,11 @@ def _build(cls: type, values: Any, where: str) -> Any:
         if isinstance(default, tuple):
             if not isinstance(value, list):
                 raise ConfigError(f"{where}.{key}: expected a list, got {value!r}")
-            if not all(isinstance(item, str) for item in value):
-                raise ConfigError(f"{where}.{key}: expected a list of strings, got {value!r}")
+            item_type, label = (int, "integers") if key in INT_LISTS else (str, "strings")
+            if not all(
+                isinstance(item, item_type) and not isinstance(item, bool) for item in value
+            ):
+                raise ConfigError(f"{where}.{key}: expected a list of {label}, got {value!r}")
             value = tuple(value)
         elif default is not None and (
             not isinstance(value, type(default))

@@ -13,8 +13,9 @@
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -28,7 +29,7 @@ from .evaluate.significance import holm, paired_test
 from .evaluate.xor_metric import xor_recall
 from .io_utils import atomic_write_json
 from .report import HEADLINE
-from .runs import ranked, write_run
+from .runs import ranked
 from .settings import cache_dir, data_dir
 from .systems import SystemNotApplicable, resolve_systems
 from .timing import Timer
@@ -42,7 +43,11 @@ XOR_BUDGETS = (2000, 5000)
 
 @dataclass(frozen=True)
 class ResultRow:
-    """One number of the results table (``n`` = queries scored, or languages for macro)."""
+    """One number of the results table (``n`` = queries scored, or languages for macro).
+
+    A trained system run with several seeds has ``value`` = the mean over seeds,
+    ``std`` = their standard deviation and ``seeds`` = how many; both are None (and left
+    out of ``results.json``) otherwise."""
 
     benchmark: str
     system: str
@@ -50,6 +55,13 @@ class ResultRow:
     measure: str
     value: float
     n: int
+    std: float | None = None
+    seeds: int | None = None
+
+
+def row_dict(row: ResultRow) -> dict:
+    """A row as written to ``results.json`` (``std`` / ``seeds`` only when set)."""
+    return {k: v for k, v in asdict(row).items() if v is not None or k not in ("std", "seeds")}
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,8 @@ class ExperimentResult:
 
 Scores = dict[tuple[str, str, str, str], dict[str, float]]
 """(benchmark, system, lang, measure) → query id → value."""
+SeedScores = dict[tuple[str, str, str, str], dict[int | None, dict[str, float]]]
+"""(benchmark, system, lang, measure) → seed (None: an untrained system) → per query."""
 
 
 def judged_scorer(measures: Sequence[str]):
@@ -148,6 +162,63 @@ def rows_from_scores(scores: Scores) -> list[ResultRow]:
     return sorted(rows, key=lambda r: (r.benchmark, r.system, r.measure, r.lang))
 
 
+def mean_over_seeds(seed_scores: SeedScores) -> Scores:
+    """Per query, the mean over seeds (the scores significance tests compare)."""
+    out: Scores = {}
+    for key, by_seed in seed_scores.items():
+        runs = list(by_seed.values())
+        common = set(runs[0]).intersection(*runs[1:])
+        out[key] = {
+            qid: statistics.fmean(run[qid] for run in runs) for qid in runs[0] if qid in common
+        }
+    return out
+
+
+def rows_from_seed_scores(seed_scores: SeedScores) -> list[ResultRow]:
+    """:func:`rows_from_scores` over seeds: each seed's mean, then their mean and std
+    (macro: each seed's mean over the non-English languages, then mean and std)."""
+    single = {k: next(iter(v.values())) for k, v in seed_scores.items() if len(v) == 1}
+    rows = rows_from_scores(single)
+    multi = {k: v for k, v in seed_scores.items() if len(v) > 1}
+    per_seed: dict[tuple[str, str, str], dict[int | None, list[float]]] = {}
+    for (b, s, lang, m), by_seed in multi.items():
+        means = [statistics.fmean(v.values()) for v in by_seed.values() if v]
+        if not means:
+            continue
+        n = len(next(iter(by_seed.values())))
+        std = statistics.stdev(means) if len(means) > 1 else 0.0
+        rows.append(ResultRow(b, s, lang, m, statistics.fmean(means), n, std, len(means)))
+        if lang != "en":
+            for seed, values in by_seed.items():
+                if values:
+                    per_seed.setdefault((b, s, m), {}).setdefault(seed, []).append(
+                        statistics.fmean(values.values())
+                    )
+    for (b, s, m), by_seed in per_seed.items():
+        macros = [statistics.fmean(v) for v in by_seed.values()]
+        langs = len(next(iter(by_seed.values())))
+        std = statistics.stdev(macros) if len(macros) > 1 else 0.0
+        rows.append(ResultRow(b, s, "macro", m, statistics.fmean(macros), langs, std, len(macros)))
+    return sorted(rows, key=lambda r: (r.benchmark, r.system, r.measure, r.lang))
+
+
+def best_translate_test(rows: Sequence[ResultRow], benchmark: str) -> str | None:
+    """The translate-test system with the best macro headline measure on ``benchmark``,
+    leaving out ``tt-oracle-*`` (human translations are not a translate-test baseline a
+    user can deploy)."""
+    measure = HEADLINE.get(benchmark, ("",))[0]
+    candidates = [
+        r
+        for r in rows
+        if r.benchmark == benchmark
+        and r.measure == measure
+        and r.lang == "macro"
+        and r.system.startswith("tt-")
+        and not r.system.startswith("tt-oracle-")
+    ]
+    return max(candidates, key=lambda r: r.value).system if candidates else None
+
+
 def significance_rows(
     scores: Scores,
     baseline: str,
@@ -185,7 +256,7 @@ def draw_alignments(
     held-out question and its human English translation."""
     from .align import plot_alignment
 
-    student = wb.encoder(str(wb.students["optical-ot"]))
+    student = wb.encoder(str(wb.students[("optical-ot", cfg.run_seeds[0])]))
     teacher = wb.encoder(cfg.models.teacher)
     paths = []
     for lang, (source, english) in sorted(examples.items()):
@@ -203,17 +274,17 @@ def setup_translators(
     students, ``oracle`` and ``apertium`` for their ``tt-*`` systems. Apertium missing
     here is reported and its systems skipped, never faked."""
     from .nmt.ensure import ensure_nmt
+    from .trained import nmt_config_for, split_budget
     from .translate.base import BackendUnavailableError, build_translator
     from .translate.cache import CachedTranslator
     from .translate_test import backends_of
 
-    needed = set(backends_of(cfg.systems))
-    if any(TRAINING_DATA[name] != "bitext" for name in trained):
-        needed.add("nmt")
+    needed = set(backends_of([*cfg.systems, *trained]))
     translations = cache_root / "translations"
-    if "nmt" in needed:
+    for backend in sorted(b for b in needed if b.startswith("nmt")):
+        _, fraction = split_budget(backend)
         with wb.timer("train nmt"):
-            model = ensure_nmt(cfg.translate.nmt, cache_root, data)
+            model = ensure_nmt(nmt_config_for(cfg, fraction), cache_root, data)
         nmt = build_translator(
             "nmt",
             model=str(model),
@@ -221,7 +292,7 @@ def setup_translators(
             bf16=cfg.models.bf16,
             cache=cache_root,
         )
-        wb.translators["nmt"] = CachedTranslator(nmt, root=translations)
+        wb.translators[backend] = CachedTranslator(nmt, root=translations)
     if "oracle" in needed:
         wb.translators["oracle"] = build_translator("oracle", data_dir=data)
     if "apertium" in needed:
@@ -241,7 +312,9 @@ def backtranslated_bitext(wb: Workbench, cfg: ExperimentConfig, system: str, dat
 
     dcfg = load_distill_config(cfg.distill.config)
     bitext = training_bitext(data, dcfg.data.sources, list(dcfg.data.languages) or None)
-    translator = wb.translators["nmt"]
+    from .translate_test import backend_of
+
+    translator = wb.translators[backend_of(system)]
     languages = [lang for lang in translator.translator.languages if lang != "en"]
     mode = TRAINING_DATA[base_system(system)]
     pairs = (
@@ -278,11 +351,41 @@ def mt_quality_rows(wb: Workbench, bench: RetrievalBenchmark) -> list[ResultRow]
     return rows
 
 
+def _bench_section(cfg: ExperimentConfig, bench_name: str) -> dict:
+    section = {
+        "xquad": cfg.xquad,
+        "xor-tydi-heldout": cfg.xor_tydi_heldout,
+        "ntrex": cfg.ntrex,
+    }[bench_name]
+    return asdict(section)
+
+
+def system_settings(
+    wb: Workbench, cfg: ExperimentConfig, system: str, seed: int | None, cache_root: Path
+) -> dict:
+    """What (besides the data) determines a system's runs: the models and retrieval
+    settings, its student folder (which hashes its training config) or its translator."""
+    from .trained import student_folder
+    from .translate_test import backend_of
+
+    settings: dict = {"models": asdict(cfg.models), "retrieval": asdict(cfg.retrieval)}
+    if is_trained(system):
+        settings["student"] = student_folder(system, cfg, cache_root, seed)[0].name
+    backend = backend_of(system)
+    if backend is not None and backend in wb.translators:
+        settings["translator"] = wb.translators[backend].fingerprint()
+    return settings
+
+
 def run_experiment(
     cfg: ExperimentConfig, out_dir: Path, data: Path | None = None, cache: Path | None = None
 ) -> ExperimentResult:
-    """Run every configured benchmark × system × language and write the outputs."""
+    """Run every configured benchmark × system × language (× seed for trained systems)
+    and write the outputs. Finished cells (:mod:`optical.cells`) are read back, not
+    recomputed: an interrupted experiment resumes where it stopped."""
+    from .cells import Cell, cell_key, cell_settings, load_cell, save_cell
     from .report import write_report
+    from .trained import student_id
 
     timer = Timer()
     torch.manual_seed(cfg.seed)
@@ -293,7 +396,7 @@ def run_experiment(
     token_encoders = set()
     if "zero-shot-maxsim" in cfg.systems:
         token_encoders.add(cfg.models.student)
-    if any(is_trained(s) and s.endswith(MAXSIM_SUFFIX) for s in cfg.systems):
+    if any(is_trained(s) and MAXSIM_SUFFIX in s for s in cfg.systems):
         token_encoders.add(cfg.models.teacher)
     cache_root = cache_dir(cache)
     wb = Workbench(cache_root, bf16=cfg.models.bf16, timer=timer, token_encoders=token_encoders)
@@ -308,25 +411,31 @@ def run_experiment(
             "xor-tydi-heldout scores agreement with the oracle: add 'oracle' "
             "to [experiment] systems"
         )
-    trained_systems = list(dict.fromkeys(base_system(s) for s in cfg.systems if is_trained(s)))
-    setup_translators(wb, cfg, cache_root, root, trained_systems)
-    for trained in trained_systems:
-        with timer(f"train {trained}"):
-            wb.students[trained] = ensure_student(
-                trained,
-                cfg,
-                cache_root,
-                root,
-                make_bitext=lambda name=trained: backtranslated_bitext(wb, cfg, name, root),
-            )
+    seeds = cfg.run_seeds
+    students = list(dict.fromkeys(student_id(s) for s in cfg.systems if is_trained(s)))
+    setup_translators(wb, cfg, cache_root, root, students)
+    for sid in students:
+        for seed in seeds:
+            with timer(f"train {sid}"):
+                wb.students[(sid, seed)] = ensure_student(
+                    sid,
+                    cfg,
+                    cache_root,
+                    root,
+                    make_bitext=lambda name=sid, s=seed: backtranslated_bitext(
+                        wb, replace(cfg, seed=s), name, root
+                    ),
+                    seed=seed,
+                )
     builders = {
         "xquad": xquad_benchmark,
         "xor-tydi-heldout": xor_heldout_benchmark,
         "ntrex": ntrex_benchmark,
     }
-    scores: Scores = {}
+    seed_scores: SeedScores = {}
     mt_rows: list[ResultRow] = []
     alignment_examples: dict[str, tuple[str, str]] = {}
+    reused = computed = 0
     for bench_name in cfg.benchmarks:
         with timer("load data"):
             bench = builders[bench_name](cfg, root)
@@ -346,30 +455,60 @@ def run_experiment(
                 bench_name == "ntrex" and system.startswith(ENGLISH_READERS)
             ):
                 continue
-            for lang, queries in bench.queries.items():
-                if system.startswith("oracle") and lang == "en" and bench_name != "xquad":
-                    continue
-                try:
-                    run = systems[system](wb, cfg, bench, queries)
-                except SystemNotApplicable as exc:
-                    print(f"[optical] {bench_name}: {system} skipped for {lang}: {exc}")
-                    continue
-                if system == "oracle":
-                    oracle_runs[lang] = run
-                write_run(out_dir / "runs" / bench_name / f"{system}.{lang}.trec", run, tag=system)
-                with timer("evaluate"):
-                    SCORERS[bench_name](bench, system, lang, run, scores, oracle_runs.get(lang))
+            system_seeds = seeds if is_trained(system) else (None,)
+            for seed in system_seeds:
+                run_cfg = cfg if seed is None else replace(cfg, seed=seed)
+                settings = system_settings(wb, run_cfg, system, seed, cache_root)
+                settings["benchmark"] = _bench_section(cfg, bench_name)
+                for lang, queries in bench.queries.items():
+                    if system.startswith("oracle") and lang == "en" and bench_name != "xquad":
+                        continue
+                    cell = Cell(bench_name, system, lang, seed if len(seeds) > 1 else None)
+                    full = cell_settings(cell, settings, bench, queries)
+                    key = cell_key(full)
+                    done = load_cell(out_dir, cell, key)
+                    if done is not None:
+                        run, _ = done
+                        reused += 1
+                    else:
+                        started = time.perf_counter()
+                        try:
+                            run = systems[system](wb, run_cfg, bench, queries)
+                        except SystemNotApplicable as exc:
+                            print(f"[optical] {bench_name}: {system} skipped for {lang}: {exc}")
+                            continue
+                        save_cell(out_dir, cell, key, full, run, time.perf_counter() - started)
+                        computed += 1
+                    if system == "oracle":
+                        oracle_runs[lang] = run
+                    with timer("evaluate"):
+                        found: Scores = {}
+                        SCORERS[bench_name](bench, system, lang, run, found, oracle_runs.get(lang))
+                    for score_key, values in found.items():
+                        seed_scores.setdefault(score_key, {})[seed] = values
         if bench_name == "ntrex" and cfg.translate.mt_quality:
             mt_rows += mt_quality_rows(wb, bench)
-    if "optical-ot" in wb.students and alignment_examples:
+    print(f"[optical] cells: {computed} computed, {reused} read back from {out_dir}")
+    if any(sid == "optical-ot" for sid, _ in wb.students) and alignment_examples:
         with timer("alignment heatmaps"):
             draw_alignments(wb, cfg, alignment_examples, out_dir / "alignments")
+    scores = mean_over_seeds(seed_scores)
     with timer("significance"):
         sig = significance_rows(
             scores, cfg.significance_baseline, cfg.significance_test, cfg.seed, measures=HEADLINE
         )
-    rows = rows_from_scores(scores) + mt_rows
-    atomic_write_json(out_dir / "results.json", [asdict(r) for r in rows])
+        rows = rows_from_seed_scores(seed_scores) + mt_rows
+        for bench_name in cfg.benchmarks:
+            best = best_translate_test(rows, bench_name)
+            if best is not None:
+                sig += significance_rows(
+                    {k: v for k, v in scores.items() if k[0] == bench_name},
+                    best,
+                    cfg.significance_test,
+                    cfg.seed,
+                    measures=HEADLINE,
+                )
+    atomic_write_json(out_dir / "results.json", [row_dict(r) for r in rows])
     atomic_write_json(out_dir / "significance.json", [asdict(s) for s in sig])
     with timer("report"):
         write_report(cfg, rows, sig, timer, out_dir)

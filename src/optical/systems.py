@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from .config import ExperimentConfig
 from .errors import ConfigError, OpticalError
 from .search import maxsim_rerank
-from .trained import MAXSIM_SUFFIX, TRAINED_LOSSES, base_system, is_trained
+from .trained import MAXSIM_SUFFIX, TRAINED_LOSSES, is_trained, student_id
 from .types import Query, RetrievalBenchmark, Run
 from .workbench import Workbench
 
@@ -132,15 +132,15 @@ def trained_system(name: str) -> System:
     """A distilled student on the original question against the teacher's passage index:
     dense, or (``…-maxsim``) dense top-k re-ranked by MaxSim of the student's query tokens
     against the teacher's passage tokens (both in the teacher's space)."""
-    base = base_system(name)
-    maxsim = name.endswith(MAXSIM_SUFFIX)
+    sid = student_id(name)
+    maxsim = MAXSIM_SUFFIX in name
 
     def run(
         wb: Workbench, cfg: ExperimentConfig, bench: RetrievalBenchmark, queries: Sequence[Query]
     ) -> Run:
-        if base not in wb.students:
-            raise OpticalError(f"system {name}: its student has not been trained")
-        student = str(wb.students[base])
+        if (sid, cfg.seed) not in wb.students:
+            raise OpticalError(f"system {name}: its student (seed {cfg.seed}) has not been trained")
+        student = str(wb.students[(sid, cfg.seed)])
         teacher = cfg.models.teacher
         ids = [q.id for q in queries]
         index = wb.dense_index(teacher, bench)
@@ -179,9 +179,15 @@ def resolve_systems(cfg: ExperimentConfig) -> dict[str, System]:
             chosen[name] = trained_system(name)
             continue
         known = known_systems()
-        if name not in SYSTEMS:
-            raise ConfigError(f"unknown system {name!r}; known: {', '.join(known)}")
-        chosen[name] = SYSTEMS[name]
+        from .translate_test import budgeted
+
+        function = SYSTEMS.get(name) or budgeted(name)
+        if function is None:
+            raise ConfigError(
+                f"unknown system {name!r}; known: {', '.join(known)} "
+                "(trained and tt-* systems also take a -dataNN budget suffix)"
+            )
+        chosen[name] = function
     for candidate in cfg.models.oracle_candidates:
         if candidate == cfg.models.teacher:
             continue

@@ -29,7 +29,7 @@ def translated_queries(
     lang = queries[0].lang
     if lang == "en":
         return [q.text for q in queries]
-    if backend == "apertium" and lang not in cfg.translate.apertium_languages:
+    if backend.startswith("apertium") and lang not in cfg.translate.apertium_languages:
         raise SystemNotApplicable(
             f"apertium is not used for {lang} ([translate] apertium_languages)"
         )
@@ -77,6 +77,35 @@ for _backend in BACKENDS:
     register(f"tt-{_backend}-bm25")(tt_bm25(_backend))
 
 
+def backend_of(system: str) -> str | None:
+    """The translator a system reads: ``tt-nmt-dense`` → ``nmt``, ``tt-nmt-bm25-data10`` →
+    ``nmt-data10`` (the NMT model trained on 10 % of the bitext), a back-translation
+    student → its NMT model; None for the others."""
+    from .trained import TRAINING_DATA, base_system, budget_suffix, is_trained, split_budget
+
+    head, fraction = split_budget(system)
+    if head.startswith("tt-"):
+        return head.split("-")[1] + budget_suffix(fraction)
+    if is_trained(system) and TRAINING_DATA[base_system(system)] != "bitext":
+        return "nmt" + budget_suffix(fraction)
+    return None
+
+
 def backends_of(systems: Sequence[str]) -> list[str]:
-    """The translation backends the configured ``tt-*`` systems need."""
-    return sorted({s.split("-")[1] for s in systems if s.startswith("tt-")})
+    """The translation backends the configured systems need."""
+    return sorted({b for s in systems if (b := backend_of(s)) is not None})
+
+
+def budgeted(system: str):
+    """The system function of a ``tt-*-dataNN`` name (None when it is not one)."""
+    from .trained import budget_suffix, split_budget
+
+    head, fraction = split_budget(system)
+    if fraction is None or not head.startswith("tt-"):
+        return None
+    backend = head.split("-")[1] + budget_suffix(fraction)
+    if head.endswith("-dense"):
+        return tt_dense(backend)
+    if head.endswith("-bm25"):
+        return tt_bm25(backend)
+    return None

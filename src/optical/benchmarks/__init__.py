@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "ot-solver": "optical.benchmarks.ot_solver",
     "distill-step": "optical.benchmarks.distill_step",
     "encode": "optical.benchmarks.encode",
+    "translate": "optical.benchmarks.translate",
 }
 
 

@@ -136,6 +136,9 @@ class Distiller:
     loss_fn: DistillationLoss
     frozen_names: list[str]
     student: nn.Module = field(init=False)
+    student_idf: torch.Tensor | None = None
+    """``[V_student]`` token IDF (OT marginals ``"weights"``), set by :meth:`set_idf`."""
+    teacher_idf: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         self.student = self.core
@@ -148,6 +151,27 @@ class Distiller:
     def teacher_layer(self) -> int:
         layer = self.config.model.teacher_layer
         return self.config.model.layer if layer is None else layer
+
+    @property
+    def uses_token_weights(self) -> bool:
+        return self.config.loss.name == "ot" and (
+            self.config.loss.options.get("marginals") == "weights"
+        )
+
+    def set_idf(self, pairs: Sequence[BitextPair]) -> None:
+        """Token IDF of the sources (student tokenizer) and the English sides (teacher
+        tokenizer) of ``pairs`` (the training pool): the OT marginals when
+        ``marginals = "weights"`` (:mod:`optical.train.idf`)."""
+        from .idf import idf_table
+
+        student_vocab = int(self.student_encoder.model.config.vocab_size)
+        teacher_vocab = int(self.teacher.model.config.vocab_size)
+        self.student_idf = idf_table(
+            self.student_encoder.tokenizer, [p.source for p in pairs], student_vocab
+        )
+        self.teacher_idf = idf_table(
+            self.teacher.tokenizer, [p.english for p in pairs], teacher_vocab
+        )
 
     def alignment_mask(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """``[B, L]`` bool: the tokens that take part in the token alignment."""
@@ -191,6 +215,14 @@ class Distiller:
                 layer=self.layer,
             )
         n = len(pairs)
+        weights = {}
+        if self.uses_token_weights:
+            if self.student_idf is None or self.teacher_idf is None:
+                raise OpticalError("OT marginals 'weights' need token IDF: call set_idf first")
+            weights = {
+                "student_weights": self.student_idf[s_batch["input_ids"][:n]],
+                "teacher_weights": self.teacher_idf[t_batch["input_ids"]],
+            }
         pair = EncodedPair(
             student_tokens=s_tokens[:n],
             student_mask=self.alignment_mask(s_batch)[:n],
@@ -198,6 +230,7 @@ class Distiller:
             teacher_tokens=t_out.tokens,
             teacher_mask=self.alignment_mask(t_batch),
             teacher_pooled=t_out.pooled,
+            **weights,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OTConvergenceWarning)  # reported as `converged`
@@ -467,6 +500,8 @@ def _train(
         print(f"[distill] no training bitext for requested language(s) {', '.join(missing)}")
     sampler = TemperatureSampler(split.train, config.data.temperature, config.run.seed)
     distiller = build_distiller(config)
+    if distiller.uses_token_weights:
+        distiller.set_idf([p for pairs in split.train.values() for p in pairs])
     core = distiller.core
     optimizer = _optimizer(core, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(

@@ -1,0 +1,224 @@
+"""Ablations of the distillation recipe, chosen on held-out *training* bitext only.
+
+``optical ablate CONFIG --out DIR`` trains one student per (variant, seed): the base
+distillation config with the variant's overrides and the seed. Each student is scored
+by its own trainer's validation (:func:`optical.train.distill.validate`): bitext
+retrieval P@1 of the student's embedding of a held-out training source against the
+teacher's embeddings of all held-out English sides, and the validation loss. No
+benchmark text is read: NTREX, XQuAD and XOR-TyDi held-out/dev questions are never in
+the training bitext (:mod:`optical.data.training`), so choosing defaults here does not
+tune on test data.
+
+Students are cached by resolved config under ``<cache>/ablation/`` (an interrupted
+ablation resumes; a finished run is reused). Outputs: ``ablation.json`` (one row per
+run) and ``ablation.md`` (mean ± std over seeds per variant, difference to the
+baseline variant, the best variant by mean P@1).
+
+Config (TOML)::
+
+    name = "ablation"
+    base = "configs/distill-quick.toml"
+    seeds = [0, 1, 2]
+    baseline = "ot-eps-0.02"
+    [common.run]                           # overrides applied to every variant first
+    eval_at_start = false
+    [variants.ot-eps-0.02]                 # no overrides: the base config
+    [variants.ot-eps-0.01.loss.options]
+    eps = 0.01
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import read_toml
+from .errors import ConfigError
+from .io_utils import atomic_write_json, atomic_write_text
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    name: str
+    base: str
+    seeds: tuple[int, ...]
+    baseline: str
+    variants: dict[str, dict[str, Any]]
+    common: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class AblationRow:
+    """One trained student: validation P@1 (overall and per language), loss, time."""
+
+    variant: str
+    seed: int
+    p_at_1: float
+    loss: float
+    p_at_1_by_lang: dict[str, float]
+    train_seconds: float
+    student: str
+
+
+def load_ablation_config(path: str | Path) -> AblationConfig:
+    """Read and check an ablation TOML (every variant's overrides must build a valid
+    distillation config)."""
+    from .train.config import load_distill_config
+
+    raw = read_toml(path)
+    unknown = set(raw) - {"name", "base", "seeds", "baseline", "variants", "common"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+    variants = raw.get("variants") or {}
+    if not isinstance(variants, dict) or not variants:
+        raise ConfigError(f"{path}: [variants.NAME] tables are required")
+    seeds = raw.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+        raise ConfigError(f"{path}: seeds must be a non-empty list of integers")
+    baseline = raw.get("baseline", next(iter(variants)))
+    if baseline not in variants:
+        raise ConfigError(f"{path}: baseline {baseline!r} is not a variant")
+    cfg = AblationConfig(
+        str(raw.get("name", "ablation")),
+        str(raw.get("base", "")),
+        tuple(seeds),
+        baseline,
+        {name: dict(v) for name, v in variants.items()},
+        {section: dict(v) for section, v in (raw.get("common") or {}).items()},
+    )
+    base = load_distill_config(cfg.base)
+    for name in cfg.variants:
+        variant_config(cfg, name, base, seeds[0])
+    return cfg
+
+
+def variant_config(cfg: AblationConfig, name: str, base, seed: int):
+    """The :class:`DistillConfig` of one variant and seed (validated)."""
+    overrides = {k: dict(v) for k, v in cfg.common.items()}
+    for section, values in cfg.variants[name].items():
+        overrides[section] = {**overrides.get(section, {}), **values}
+    loss = overrides.get("loss", {})
+    same_loss = loss.get("name", base.loss.name) == base.loss.name
+    if "options" in loss or not same_loss:
+        # options merge into the base loss's; another loss starts from its own defaults
+        loss["options"] = {**(base.loss.options if same_loss else {}), **loss.get("options", {})}
+    run = {**overrides.pop("run", {}), "seed": seed}
+    try:
+        return base.with_overrides(name=f"{cfg.name}-{name}", **overrides, run=run)
+    except ConfigError as exc:
+        raise ConfigError(f"ablation variant {name!r}: {exc}") from exc
+
+
+def _folder(dcfg, cache_root: Path) -> Path:
+    payload = dcfg.to_dict()
+    payload["run"] = {k: v for k, v in payload["run"].items() if k != "progress"}
+    key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+    return cache_root / "ablation" / f"{dcfg.name}-s{dcfg.run.seed}-{key}"
+
+
+def run_ablation(
+    cfg: AblationConfig,
+    out_dir: Path,
+    data_dir: Path | None = None,
+    cache: Path | None = None,
+    bitext: dict | None = None,
+) -> list[AblationRow]:
+    """Train (or reuse) every (variant, seed) student; write ``ablation.json`` / ``.md``.
+    ``bitext`` replaces the training bitext (tests)."""
+    from .settings import cache_dir
+    from .train.config import load_distill_config
+    from .train.distill import train_distill
+    from .train.student import STUDENT_FILE
+
+    base = load_distill_config(cfg.base)
+    root = cache_dir(cache)
+    rows: list[AblationRow] = []
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in cfg.variants:
+        for seed in cfg.seeds:
+            dcfg = variant_config(cfg, name, base, seed)
+            folder = _folder(dcfg, root)
+            print(f"[ablate] {name} seed {seed} → {folder}")
+            student = train_distill(dcfg, folder, data_dir=data_dir, resume=True, bitext=bitext)
+            info = json.loads((student / STUDENT_FILE).read_text(encoding="utf-8"))
+            validation = info.get("validation") or {}
+            if "p_at_1" not in validation:
+                raise ConfigError(
+                    f"variant {name!r}: its student has no validation result (set "
+                    "run.eval_every > 0 and data.validation_pairs_per_language > 0)"
+                )
+            seconds = _train_seconds(folder / "metrics.jsonl")
+            rows.append(
+                AblationRow(
+                    name,
+                    seed,
+                    float(validation["p_at_1"]),
+                    float(validation["loss"]),
+                    dict(validation.get("p_at_1_by_lang", {})),
+                    seconds,
+                    str(student),
+                )
+            )
+            atomic_write_json(out_dir / "ablation.json", [asdict(r) for r in rows])
+    atomic_write_text(out_dir / "ablation.md", ablation_report(cfg, rows))
+    return rows
+
+
+def _train_seconds(metrics: Path) -> float:
+    """Sum of the logged step times × the logging interval (an estimate of training time)."""
+    records = []
+    if metrics.is_file():
+        for line in metrics.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            if "step_s" in record:
+                records.append(record)
+    if len(records) < 2:
+        return float(sum(r["step_s"] for r in records))
+    interval = records[1]["step"] - records[0]["step"]
+    return float(sum(r["step_s"] for r in records) * interval)
+
+
+def summarise(rows: list[AblationRow]) -> dict[str, dict[str, float]]:
+    """Per variant: mean and std (over seeds) of P@1 and loss, and the seed count."""
+    out: dict[str, dict[str, float]] = {}
+    for name in dict.fromkeys(r.variant for r in rows):
+        p = [r.p_at_1 for r in rows if r.variant == name]
+        loss = [r.loss for r in rows if r.variant == name]
+        out[name] = {
+            "p_at_1": statistics.fmean(p),
+            "p_at_1_std": statistics.stdev(p) if len(p) > 1 else 0.0,
+            "loss": statistics.fmean(loss),
+            "seeds": len(p),
+        }
+    return out
+
+
+def ablation_report(cfg: AblationConfig, rows: list[AblationRow]) -> str:
+    summary = summarise(rows)
+    base = summary.get(cfg.baseline, {}).get("p_at_1")
+    best = max(summary, key=lambda n: summary[n]["p_at_1"])
+    lines = [
+        f"# Ablation: {cfg.name}",
+        "",
+        f"Base config `{cfg.base}`, seeds {list(cfg.seeds)}. Criterion: validation P@1 on "
+        "held-out **training** bitext (the student's source embedding against the teacher's "
+        "embeddings of every held-out English side); no benchmark text is read. "
+        f"Δ = difference of the mean to `{cfg.baseline}`. Best variant: **{best}**.",
+        "",
+        "| variant | overrides | val P@1 (mean ± std) | Δ | val loss | seeds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, s in summary.items():
+        overrides = json.dumps(cfg.variants[name], sort_keys=True) if cfg.variants[name] else "—"
+        delta = "" if base is None else f"{s['p_at_1'] - base:+.4f}"
+        mark = " ★" if name == best else ""
+        lines.append(
+            f"| {name}{mark} | `{overrides}` | {s['p_at_1']:.4f} ± {s['p_at_1_std']:.4f} | "
+            f"{delta} | {s['loss']:.4f} | {int(s['seeds'])} |"
+        )
+    return "\n".join(lines) + "\n"

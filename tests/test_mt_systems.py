@@ -1,0 +1,230 @@
+"""Translate-test systems, back-translation data and MT quality, with a fake translator."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from optical.backtranslation import chosen_pairs, roundtrip_bitext, synthetic_bitext
+from optical.config import ExperimentConfig, ModelsConfig, TranslateSettings, load_config
+from optical.errors import ConfigError
+from optical.experiment import ENGLISH_READERS, mt_quality_rows
+from optical.mt_quality import bleu_tokenizer, corpus_scores, ntrex_mt_scores
+from optical.systems import SystemNotApplicable, resolve_systems
+from optical.trained import TRAINING_DATA, data_identity, student_folder
+from optical.translate.base import check_request, make_translations
+from optical.translate_test import backends_of, translated_queries
+from optical.types import BitextPair, Passage, Query, RetrievalBenchmark
+from optical.workbench import Workbench
+
+QUICK = Path(__file__).resolve().parents[1] / "configs" / "quick.toml"
+DICTIONARY = {
+    "kato dormas": "the cat sleeps",
+    "hundo manĝas": "the dog eats",
+    "the cat sleeps": "kato dormas",
+    "the dog eats": "hundo manĝas",
+    "the house is big": "domo granda",
+    "domo granda": "the big house",
+}
+
+
+class FakeTranslator:
+    """Dictionary lookups (``??`` for unknown text; empty output for ``"silence"``)."""
+
+    name = "fake"
+
+    def __init__(self, languages: tuple[str, ...] = ("en", "fi")) -> None:
+        self.languages = languages
+        self.calls: list[tuple[str, str, int]] = []
+
+    def fingerprint(self) -> str:
+        return "fake-1"
+
+    def translate(self, texts, source_lang, target_lang, progress=False):
+        items, source, target = check_request(texts, source_lang, target_lang)
+        if target not in self.languages:
+            raise ConfigError(f"fake cannot translate into {target!r}")
+        self.calls.append((source, target, len(items)))
+        outputs = ["" if t == "silence" else DICTIONARY.get(t, "??") for t in items]
+        return make_translations(items, outputs, source, target, self.name)
+
+
+# --- translate-test -----------------------------------------------------------------------
+
+
+def _bench() -> RetrievalBenchmark:
+    passages = (
+        Passage("p0", "the cat sleeps"),
+        Passage("p1", "the dog eats"),
+        Passage("p2", "a red tree under the house"),
+    )
+    queries = {
+        "fi": (Query("q0", "kato dormas", "fi"), Query("q1", "hundo manĝas", "fi")),
+        "en": (Query("q0", "the cat sleeps", "en"),),
+    }
+    return RetrievalBenchmark("tiny", passages, queries, {"q0": {"p0": 1}, "q1": {"p1": 1}})
+
+
+def test_tt_dense_and_bm25_retrieve_with_the_translation(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    cfg = ExperimentConfig(
+        systems=("oracle", "zero-shot", "tt-nmt-dense", "tt-nmt-bm25"),
+        models=ModelsConfig(
+            student=str(tiny_model_dir),
+            teacher=str(tiny_model_dir),
+            oracle_candidates=(str(tiny_model_dir),),
+            bf16=False,
+        ),
+    )
+    wb = Workbench(tmp_path, bf16=False)
+    fake = FakeTranslator()
+    wb.translators["nmt"] = fake
+    systems = resolve_systems(cfg)
+    bench = _bench()
+    dense = systems["tt-nmt-dense"](wb, cfg, bench, bench.queries["fi"])
+    bm25 = systems["tt-nmt-bm25"](wb, cfg, bench, bench.queries["fi"])
+    for run in (dense, bm25):
+        assert max(run["q0"], key=run["q0"].get) == "p0"
+        assert max(run["q1"], key=run["q1"].get) == "p1"
+    assert fake.calls == [("fi", "en", 2), ("fi", "en", 2)]
+    # English questions are not translated
+    systems["tt-nmt-dense"](wb, cfg, bench, bench.queries["en"])
+    assert len(fake.calls) == 2
+
+
+def test_translated_queries_fall_back_and_skip(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    cfg = ExperimentConfig(translate=TranslateSettings(apertium_languages=("es",)))
+    wb = Workbench(tmp_path, bf16=False)
+    wb.translators["nmt"] = FakeTranslator()
+    queries = (Query("q0", "kato dormas", "fi"), Query("q1", "silence", "fi"))
+    assert translated_queries(wb, cfg, "nmt", queries) == ["the cat sleeps", "silence"]
+    assert "1 empty translation" in capsys.readouterr().out
+    with pytest.raises(SystemNotApplicable, match="apertium is not used for fi"):
+        translated_queries(wb, cfg, "apertium", queries)
+    with pytest.raises(SystemNotApplicable, match="'oracle' is not available"):
+        translated_queries(wb, cfg, "oracle", queries)
+
+
+def test_system_names_and_backends() -> None:
+    cfg = load_config(QUICK)
+    systems = resolve_systems(cfg)
+    assert {"tt-nmt-dense", "tt-oracle-dense", "bt-synthetic-ot", "bt-roundtrip-ot"} <= set(systems)
+    assert backends_of(cfg.systems) == ["apertium", "nmt", "oracle"]
+    assert "tt-oracle-dense".startswith(ENGLISH_READERS)  # not run on NTREX
+    with pytest.raises(ConfigError, match="unknown system 'tt-google-dense'"):
+        resolve_systems(replace(cfg, systems=("oracle", "tt-google-dense")))
+
+
+# --- back-translation data ----------------------------------------------------------------
+
+
+def _bitext() -> dict[str, list[BitextPair]]:
+    english = ["the cat sleeps", "the dog eats", "the house is big"]
+    sources = ["kato dormas", "hundo manĝas", "domo estas granda"]
+    return {
+        "fi": [
+            BitextPair(s, e, "fi", f"fi-{i}", "test")
+            for i, (s, e) in enumerate(zip(sources, english, strict=True))
+        ],
+        "sv": [BitextPair("katten sover", "the cat sleeps", "sv", "sv-0", "test")],
+    }
+
+
+def test_chosen_pairs_are_training_pairs_of_translatable_languages() -> None:
+    chosen = chosen_pairs(
+        _bitext(), seed=0, pairs_per_language=2, validation_per_language=0, languages=["fi"]
+    )
+    assert list(chosen) == ["fi"] and len(chosen["fi"]) == 2
+    assert all(p in _bitext()["fi"] for p in chosen["fi"])
+    everything = chosen_pairs(_bitext(), 0, 0, 0, ["fi", "sv"])
+    assert {lang: len(p) for lang, p in everything.items()} == {"fi": 3, "sv": 1}
+
+
+def test_synthetic_bitext_replaces_the_source_with_the_translation() -> None:
+    chosen = {"fi": _bitext()["fi"]}
+    synthetic = synthetic_bitext(chosen, FakeTranslator(), progress=False)
+    pairs = synthetic["fi"]
+    assert [(p.source, p.english) for p in pairs] == [
+        ("kato dormas", "the cat sleeps"),
+        ("hundo manĝas", "the dog eats"),
+        ("domo granda", "the house is big"),
+    ]
+    assert all(p.origin == "bt-synthetic" and p.id.startswith("bt:") for p in pairs)
+
+
+def test_roundtrip_adds_paraphrases_that_differ() -> None:
+    bitext = _bitext()
+    out = roundtrip_bitext(bitext, {"fi": bitext["fi"]}, FakeTranslator(), progress=False)
+    assert out["sv"] == bitext["sv"]
+    added = [p for p in out["fi"] if p.origin == "bt-roundtrip"]
+    # the cat / the dog come back unchanged (not added); the house comes back paraphrased
+    assert [(p.source, p.english) for p in added] == [("domo estas granda", "the big house")]
+    assert out["fi"][:3] == bitext["fi"]
+
+
+# --- trained back-translation systems -----------------------------------------------------
+
+
+def test_bt_students_are_keyed_by_their_mt_data(tmp_path: Path) -> None:
+    cfg = load_config(QUICK)
+    assert TRAINING_DATA["bt-synthetic-ot"] == "synthetic"
+    assert (
+        TRAINING_DATA["bt-roundtrip-mse"] == "roundtrip" and TRAINING_DATA["optical-ot"] == "bitext"
+    )
+    assert data_identity("optical-ot", cfg, tmp_path) is None
+    identity = data_identity("bt-synthetic-ot", cfg, tmp_path)
+    assert identity["mode"] == "synthetic" and identity["nmt"].startswith("nmt-quick-")
+    a, _ = student_folder("bt-synthetic-ot", cfg, tmp_path)
+    b, _ = student_folder(
+        "bt-synthetic-ot", replace(cfg, translate=replace(cfg.translate, beams=4)), tmp_path
+    )
+    c, _ = student_folder("optical-ot", cfg, tmp_path)
+    assert len({a, b, c}) == 3
+
+
+# --- MT quality ---------------------------------------------------------------------------
+
+
+def test_corpus_scores_and_tokenizers() -> None:
+    perfect = corpus_scores(["the cat sleeps here"], ["the cat sleeps here"], "en")
+    assert perfect["BLEU"] == pytest.approx(100.0) and perfect["chrF"] == pytest.approx(100.0)
+    poor = corpus_scores(["a dog"], ["the cat sleeps here"], "en")
+    assert poor["BLEU"] < 10 and poor["chrF"] < 30
+    assert (bleu_tokenizer("zh"), bleu_tokenizer("ja"), bleu_tokenizer("fi")) == (
+        "zh",
+        "char",
+        "13a",
+    )
+
+
+def test_ntrex_mt_rows_per_direction_and_macro(tmp_path: Path) -> None:
+    queries = {
+        "fi": (
+            Query("n1", "kato dormas", "fi", english="the cat sleeps"),
+            Query("n2", "hundo manĝas", "fi", english="the dog eats"),
+        ),
+        "sv": (Query("n1", "katten sover", "sv", english="the cat sleeps"),),
+    }
+    scores = ntrex_mt_scores(
+        queries, ["fake"], lambda b, t, s, g: [x.text for x in FakeTranslator().translate(t, s, g)]
+    )
+    langs = {(s.lang, s.measure) for s in scores}
+    assert ("fi-en", "BLEU") in langs and ("en-fi", "chrF") in langs and ("sv-en", "BLEU") in langs
+    assert ("en-sv", "BLEU") not in langs  # the fake has no Swedish target: skipped
+    fi_en = next(s for s in scores if s.lang == "fi-en" and s.measure == "chrF")
+    assert fi_en.value == pytest.approx(100.0) and fi_en.n == 2
+
+    wb = Workbench(tmp_path, bf16=False)
+    wb.translators["nmt"] = FakeTranslator()
+    wb.translators["oracle"] = FakeTranslator()
+    bench = RetrievalBenchmark("ntrex", (), queries, {}, passage_role="query")
+    rows = mt_quality_rows(wb, bench)
+    assert {r.system for r in rows} == {"nmt"}  # the oracle is not an MT system to score
+    macro = {r.lang: r for r in rows if r.lang.startswith("macro") and r.measure == "chrF"}
+    assert set(macro) == {"macro-xx-en", "macro-en-xx"}
+    assert macro["macro-xx-en"].n == 2 and macro["macro-en-xx"].n == 1
