@@ -139,3 +139,13 @@ def test_budgets_are_nested_subsets() -> None:
     capped = split_bitext(_bitext(), 0, validation_per_language=10, max_pairs_per_language=5)
     assert capped.sizes() == {"xx": 5, "yy": 5, "zz": 5}
     assert capped.train["xx"] == pools[1.0].train["xx"][:5]
+
+
+def test_fraction_is_of_the_capped_pool() -> None:
+    """A 30 % budget under a cap of 100 pairs trains on 30 pairs, not min(30 % of all, 100)."""
+    capped = split_bitext(_bitext(), 0, validation_per_language=10, max_pairs_per_language=100)
+    part = split_bitext(
+        _bitext(), 0, validation_per_language=10, max_pairs_per_language=100, fraction=0.3
+    )
+    assert capped.sizes()["xx"] == 100 and part.sizes()["xx"] == 30
+    assert part.train["xx"] == capped.train["xx"][:30]

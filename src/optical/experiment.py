@@ -133,7 +133,7 @@ def _score_xor(
             }
 
 
-NTREX_MEASURES = ("P@1", "RR@10")
+NTREX_MEASURES = ("P@1", "RR@10", "AP")
 SCORERS = {
     "xquad": judged_scorer(DEFAULT_MEASURES),
     "xor-tydi-heldout": _score_xor,

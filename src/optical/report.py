@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .io_utils import atomic_write, atomic_write_text
+from .report_study import ap_section, budget_section, conclusion, gap_section
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
@@ -71,28 +72,47 @@ def gap_to_oracle(table: dict[str, dict[str, float]], system: str, lang: str) ->
 
 
 def markdown_table(
-    rows: Sequence[ResultRow], significance: Sequence[SignificanceRow], benchmark: str, measure: str
+    rows: Sequence[ResultRow],
+    significance: Sequence[SignificanceRow],
+    benchmark: str,
+    measure: str,
+    baseline: str = "zero-shot",
 ) -> str:
     """Systems × languages for one measure, with macro, macro gap to the oracle and marks.
 
-    ``▲``/``▼``: significantly above/below the baseline (Holm-corrected p < 0.05).
+    ``▲``/``▼``: significantly above/below ``baseline`` (Holm-corrected p < 0.05);
+    ``△``/``▽``: the same against any other baseline tested (the best translate-test
+    system). A multi-seed value shows as ``mean±std``.
     """
     table = _value_table(rows, benchmark, measure)
     if not table:
         return ""
     langs = _languages(table)
-    marks = {
-        (s.system, s.lang): ("▲" if s.diff > 0 else "▼")
-        for s in significance
-        if s.benchmark == benchmark and s.measure == measure and s.p_holm < ALPHA
+    stds = {
+        (r.system, r.lang): r.std
+        for r in rows
+        if r.benchmark == benchmark and r.measure == measure and r.std is not None
     }
+    marks: dict[tuple[str, str], str] = {}
+    for s in significance:
+        if s.benchmark == benchmark and s.measure == measure and s.p_holm < ALPHA:
+            up, down = ("▲", "▼") if s.baseline == baseline else ("△", "▽")
+            marks[(s.system, s.lang)] = marks.get((s.system, s.lang), "") + (
+                up if s.diff > 0 else down
+            )
     header = ["system", *langs, "macro", "gap to oracle"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for system in _system_order(list(table)):
         cells = [system]
         for lang in [*langs, "macro"]:
             value = table[system].get(lang)
-            cell = "" if value is None else _fmt(measure, value) + marks.get((system, lang), "")
+            std = stds.get((system, lang))
+            spread = "" if std is None else "±" + _fmt(measure, std)
+            cell = (
+                ""
+                if value is None
+                else _fmt(measure, value) + spread + marks.get((system, lang), "")
+            )
             cells.append(cell)
         gaps = [
             g
@@ -240,9 +260,12 @@ def write_report(
         f"{platform.machine()} ({platform.system()}), Python {platform.python_version()}. "
         f"Teacher: `{cfg.models.teacher}`; student: `{cfg.models.student}`; "
         f"bf16: {cfg.models.bf16}. Significance: paired {cfg.significance_test} test against "
-        f"`{cfg.significance_baseline}`, Holm-corrected per benchmark and measure; "
-        "▲/▼ = significantly better/worse (p < 0.05). `macro` averages the non-English "
-        "languages; `gap to oracle` is the macro of (oracle − system) per language.",
+        f"`{cfg.significance_baseline}` (▲/▼) and against the best translate-test system of "
+        "each benchmark (△/▽; `tt-oracle-*` excluded), Holm-corrected per benchmark, measure "
+        "and baseline; a mark = significantly better/worse (p < 0.05). `macro` averages the "
+        "non-English languages; `gap to oracle` is the macro of (oracle − system) per "
+        f"language. Trained systems: seeds {list(cfg.run_seeds)}"
+        + (", values are mean±std over seeds." if len(cfg.run_seeds) > 1 else "."),
         "",
     ]
     parts += teacher_choice(cfg, rows)
@@ -271,7 +294,9 @@ def write_report(
                 "",
             ]
         for measure in HEADLINE.get(benchmark, ()):
-            table = markdown_table(rows, significance, benchmark, measure)
+            table = markdown_table(
+                rows, significance, benchmark, measure, cfg.significance_baseline
+            )
             if table:
                 parts += [f"### {measure}", "", table, ""]
         primary = HEADLINE.get(benchmark, ("",))[0]
@@ -279,6 +304,9 @@ def write_report(
             chart = plot_benchmark(rows, benchmark, primary, out_dir / f"{benchmark}.png")
             parts += [f"![{benchmark} {primary}]({chart.name})", ""]
     parts += mt_quality_section(cfg, rows)
+    parts += gap_section(rows, cfg.benchmarks, out_dir)
+    parts += ap_section(rows, cfg.benchmarks)
+    parts += budget_section(rows, cfg.benchmarks, out_dir)
     heatmaps = sorted((out_dir / "alignments").glob("*.png"))
     if heatmaps:
         parts += [
@@ -290,5 +318,6 @@ def write_report(
             "",
         ]
         parts += [f"![{p.stem}](alignments/{p.name})" for p in heatmaps] + [""]
+    parts += conclusion(rows, cfg.benchmarks)
     parts += ["## Where the time went", "", "```", timer.table(), "```", ""]
     return atomic_write_text(out_dir / "report.md", "\n".join(parts))

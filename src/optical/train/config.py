@@ -130,9 +130,9 @@ class DataConfig:
     sources have. Per language, a seeded hash order of the pairs decides everything:
     the first ``validation_pairs_per_language`` (at most a fifth of the language) are
     held out for validation, together with every other pair sharing their English text
-    (any language); of the rest, the first ``ceil(fraction · n)`` pairs, capped at
-    ``max_pairs_per_language`` (0 = no cap), form the training pool — so smaller budgets
-    are subsets of larger ones. Languages are drawn with probability
+    (any language); of the rest, at most ``max_pairs_per_language`` (0 = no cap), and of
+    those the first ``ceil(fraction · capped)``, form the training pool — so smaller
+    budgets are subsets of larger ones. Languages are drawn with probability
     :math:`p_l \propto n_l^{1/T}` (``temperature`` T; 1 = proportional to the pool
     size, large = uniform).
     """

@@ -90,7 +90,8 @@ def split_bitext(
     English text has the lowest salted hash; every training pair (any language) whose
     English text equals a validation English text is dropped, so validation English
     never appears in training. Training pool: the remaining pairs in a salted hash order,
-    first ``min(ceil(fraction · n), max_pairs_per_language or ∞)``. Pairs with blank
+    first ``ceil(fraction · min(n, max_pairs_per_language or ∞))`` (the fraction is of
+    the capped pool, so a 10 % budget is 10 % of what the full budget trains on). Pairs with blank
     text are ignored. Languages with no training pair left are omitted from ``train``.
     """
     if not 0 < fraction <= 1:
@@ -113,9 +114,10 @@ def split_bitext(
     for lang, pairs in remaining.items():
         kept = [p for p in pairs if text_key(p.english) not in held_english]
         kept.sort(key=lambda p: _order_key(seed, "train", lang, p.source, p.english))
-        budget = math.ceil(fraction * len(kept))
+        budget = len(kept)
         if max_pairs_per_language:
             budget = min(budget, max_pairs_per_language)
+        budget = math.ceil(fraction * budget)
         if budget > 0:
             train[lang] = kept[:budget]
     return BitextSplit(train, validation)
