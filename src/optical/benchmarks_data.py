@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 from .config import ExperimentConfig
@@ -21,7 +23,22 @@ def xquad_benchmark(cfg: ExperimentConfig, data_dir: Path) -> RetrievalBenchmark
     """XQuAD-CLIR: configured languages plus English (the oracle's questions)."""
     distractors = wikipedia_vital(data_dir, cfg.xquad.distractors) if cfg.xquad.distractors else []
     languages = tuple(dict.fromkeys((*cfg.xquad.languages, "en")))
-    return load_xquad(data_dir, languages=languages, distractors=distractors)
+    bench = load_xquad(data_dir, languages=languages, distractors=distractors)
+    limit = cfg.xquad.max_questions_per_language
+    if not limit:
+        return bench
+    ids = {q.id for queries in bench.queries.values() for q in queries}
+    kept = set(sorted(ids, key=lambda qid: (_subset_score(qid), qid))[:limit])
+    return replace(
+        bench,
+        queries={lang: tuple(q for q in qs if q.id in kept) for lang, qs in bench.queries.items()},
+        qrels={qid: rels for qid, rels in bench.qrels.items() if qid in kept},
+    )
+
+
+def _subset_score(question_id: str) -> str:
+    """Salted hash that orders XQuAD questions for a fixed, language-independent subset."""
+    return hashlib.sha256(f"optical-xquad-subset/{question_id}".encode()).hexdigest()
 
 
 def xor_heldout_benchmark(cfg: ExperimentConfig, data_dir: Path) -> RetrievalBenchmark:

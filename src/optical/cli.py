@@ -203,6 +203,32 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_repro(args: argparse.Namespace) -> int:
+    from .reproduction import MATRIX, check_file, load_matrix, render_table
+
+    conditions = load_matrix(args.matrix or MATRIX)
+    if args.name not in conditions:
+        raise ConfigError(f"no condition {args.name!r}; known: {', '.join(conditions)}")
+    condition = conditions[args.name]
+    if args.repro_command == "render":
+        print(render_table(condition))
+        return 0
+    if args.run:
+        from .config import load_config
+        from .experiment import run_experiment
+
+        out = Path(args.results).parent if args.results else Path(condition.results).parent
+        run_experiment(load_config(condition.config), out, data=args.data_dir, cache=args.cache_dir)
+    problems = check_file(condition, args.results)
+    for problem in problems:
+        print(problem)
+    print(
+        f"{condition.name}: {len(condition.expect) - len(problems)} of {len(condition.expect)} "
+        "expected scores reproduced"
+    )
+    return 1 if problems else 0
+
+
 def _cmd_train_nmt(args: argparse.Namespace) -> int:
     from .nmt.train import train_nmt
 
@@ -341,6 +367,21 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--out", required=True, help="output folder (ablation.json, ablation.md)")
     common(ablate)
     ablate.set_defaults(func=_cmd_ablate)
+
+    repro = sub.add_parser("repro", help="the reproduction matrix (reproduction/matrix.toml)")
+    repro_sub = repro.add_subparsers(dest="repro_command", required=True)
+    for name, helptext in (
+        ("check", "compare a condition's results file with its expected scores"),
+        ("render", "print a condition's README table"),
+    ):
+        p = repro_sub.add_parser(name, help=helptext)
+        p.add_argument("name", help="condition name (e.g. smoke, study)")
+        p.add_argument("--matrix", help="matrix file (default reproduction/matrix.toml)")
+        if name == "check":
+            p.add_argument("--results", help="results.json to check (default: the condition's)")
+            p.add_argument("--run", action="store_true", help="run the condition's config first")
+            common(p)
+        p.set_defaults(func=_cmd_repro)
 
     nmt = sub.add_parser(
         "train-nmt",

@@ -1,0 +1,93 @@
+"""The reproduction matrix: parsing, checking, README rendering, and the smoke condition
+run for real at a small budget (slow), twice: the second run resumes every cell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from optical.errors import ConfigError
+from optical.reproduction import Condition, Expectation, check, load_matrix, render_table
+
+ROOT = Path(__file__).resolve().parents[1]
+MATRIX = ROOT / "reproduction" / "matrix.toml"
+
+
+def _condition() -> Condition:
+    return Condition(
+        "c",
+        "cmd",
+        "cfg.toml",
+        "out/results.json",
+        False,
+        (
+            Expectation("xquad", "zero-shot", "de", "RR@10", 0.90, 0.01),
+            Expectation("xquad", "oracle", "de", "RR@10", 0.95, 0.01),
+        ),
+    )
+
+
+def test_shipped_matrix_loads() -> None:
+    conditions = load_matrix(MATRIX)
+    assert "smoke" in conditions
+    smoke = conditions["smoke"]
+    assert (ROOT / smoke.config).is_file() and smoke.expect
+    assert all(e.tol > 0 for e in smoke.expect)
+
+
+def test_check_reports_missing_and_out_of_tolerance_rows() -> None:
+    rows = [
+        {
+            "benchmark": "xquad",
+            "system": "zero-shot",
+            "lang": "de",
+            "measure": "RR@10",
+            "value": 0.905,
+        },
+    ]
+    assert check(_condition(), rows) == ["c: no row for xquad/oracle/de/RR@10"]
+    rows.append(
+        {"benchmark": "xquad", "system": "oracle", "lang": "de", "measure": "RR@10", "value": 0.90}
+    )
+    problems = check(_condition(), rows)
+    assert len(problems) == 1 and "0.9000, expected 0.9500 ± 0.0100" in problems[0]
+    rows[1]["value"] = 0.955
+    assert check(_condition(), rows) == []
+
+
+def test_render_table_and_bad_matrix(tmp_path: Path) -> None:
+    table = render_table(_condition())
+    assert table.splitlines()[0] == "| system | xquad RR@10 (de) |"
+    assert "| oracle | 0.950 |" in table
+    bad = tmp_path / "m.toml"
+    bad.write_text('[[condition]]\nname = "x"\n')
+    with pytest.raises(ConfigError, match="condition 1"):
+        load_matrix(bad)
+
+
+def test_readme_tables_are_rendered_from_the_matrix() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for condition in load_matrix(MATRIX).values():
+        if condition.readme:
+            assert render_table(condition) in readme, condition.name
+
+
+@pytest.mark.slow
+def test_smoke_condition_reproduces_and_resumes(
+    tmp_path: Path, real_data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from optical.config import load_config
+    from optical.experiment import run_experiment
+
+    smoke = load_matrix(MATRIX)["smoke"]
+    cfg = load_config(ROOT / smoke.config)
+    out = tmp_path / "smoke"
+    run_experiment(cfg, out, data=real_data_dir)
+    first = json.loads((out / "results.json").read_text())
+    assert check(smoke, first) == []
+    assert "0 read back" in capsys.readouterr().out
+    run_experiment(cfg, out, data=real_data_dir)
+    assert "0 computed" in capsys.readouterr().out
+    assert json.loads((out / "results.json").read_text()) == first
