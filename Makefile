@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml requirements.lock requirements-nodeps.lock
 # External MT programs the configs ask for (Apertium for tt-apertium-*): installed with
 # apt-get when this user can, otherwise a message says how (the systems are then skipped).
 mt-deps:
-	scripts/install-mt-deps $(CONFIG) configs/full.toml
+	scripts/install-mt-deps $(CONFIG) configs/full.toml configs/study.toml
 
 test: $(STAMP) mt-deps
 	$(PY) -m pytest -q
@@ -47,6 +47,11 @@ full: $(STAMP) mt-deps
 # Distillation ablations (issue 3), 3 seeds, chosen on held-out training bitext (~45 min).
 ablation: $(STAMP)
 	$(VENV)/bin/optical ablate configs/ablation.toml --out results/ablation
+
+# The study (issue 5): every system, 3 seeds, data-budget curves; about two hours on
+# 2 cores, resumable (rerun to continue). Writes results/study/.
+study: $(STAMP) mt-deps
+	$(VENV)/bin/optical experiment configs/study.toml --out results/study
 
 bench: $(STAMP)
 	$(VENV)/bin/optical bench all

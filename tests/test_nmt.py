@@ -213,8 +213,8 @@ def test_resume_after_a_crash_equals_the_uninterrupted_run(
     config = _config(encoder_dir, model={"dropout": 0.1})
     whole = train_nmt(config, tmp_path / "whole", bitext=_bitext(), cache=tmp_path / "c")
 
-    def crash(step: int, record: dict) -> None:
-        if step == 3:
+    def crash(info) -> None:
+        if info.step == 3:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -238,6 +238,17 @@ def test_resume_after_a_crash_equals_the_uninterrupted_run(
     b, _ = load_nmt(resumed)
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert torch.equal(x, y), name
+
+
+def test_shipped_nmt_configs_load() -> None:
+    from optical.nmt.config import load_nmt_config
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    quick = load_nmt_config(root / "nmt-quick.toml")
+    study = load_nmt_config(root / "nmt-study.toml")
+    assert quick.data.directions == study.data.directions == ("xx-en", "en-xx")
+    assert study.optim.max_steps > quick.optim.max_steps
+    assert study.data.max_pairs_per_language > quick.data.max_pairs_per_language
 
 
 def test_corrupt_model_is_detected(trained: Path, tmp_path: Path) -> None:

@@ -169,3 +169,62 @@ def ddp_worker(rank: int, world: int, port: int, student: str, teacher: str, out
 
     train_distill(config, Path(out) / "run", bitext=tiny_bitext(), callbacks=[record])
     torch.save({"seen": seen, "weights": final}, Path(out) / f"rank{rank}.pt")
+
+
+def nmt_ddp_worker(rank: int, world: int, port: int, encoder: str, out: str) -> None:
+    """One rank of the NMT DDP test: train, record the examples seen and the final weights."""
+    import torch
+
+    from optical.nmt.config import NmtConfig
+    from optical.nmt.train import train_nmt
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        WORLD_SIZE=str(world),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+    )
+    torch.set_num_threads(1)
+    config = NmtConfig.from_dict(
+        {
+            "model": {
+                "encoder": encoder,
+                "layers": 1,
+                "hidden": 16,
+                "heads": 2,
+                "ffn": 32,
+                "vocab_size": 60,
+                "max_source_length": 12,
+                "max_target_length": 10,
+                "dropout": 0.0,
+                "bf16": False,
+            },
+            "data": {"validation_pairs_per_language": 4},
+            "optim": {"lr": 3e-3, "warmup_steps": 1, "max_steps": 3, "batch_size": 8},
+            "run": {"checkpoint_every": 0, "eval_every": 0, "progress": False},
+        }
+    )
+    seen: dict[int, list[str]] = {}
+    final: dict[str, Any] = {}
+
+    def record(info: Any) -> None:
+        seen[info.step] = [f"{e.direction}:{e.source}" for e in info.examples]
+        if info.step == config.optim.max_steps:
+            final.update({n: p.detach().clone() for n, p in info.model.state_dict().items()})
+
+    renamed = {"xx": "fi", "yy": "sv"}
+    bitext = {
+        renamed[lang]: [
+            BitextPair(p.source, p.english, renamed[lang], p.id, p.origin) for p in pairs
+        ]
+        for lang, pairs in tiny_bitext(30).items()
+    }
+    train_nmt(
+        config,
+        Path(out) / "run",
+        bitext=bitext,
+        cache=Path(out) / f"cache{rank}",
+        callbacks=[record],
+    )
+    torch.save({"seen": seen, "weights": final}, Path(out) / f"rank{rank}.pt")

@@ -14,7 +14,7 @@ from typing import Any
 from .errors import ConfigError
 
 SIGNIFICANCE_TESTS = ("randomization", "t-test")
-INT_LISTS = frozenset({"seeds"})
+INT_LISTS = frozenset({"seeds", "curve_seeds"})
 """List-valued keys whose items are integers (every other list holds strings)."""
 BASE_SYSTEMS = ("oracle", "zero-shot", "zero-shot-maxsim", "bm25-human-translation")
 
@@ -137,6 +137,8 @@ class ExperimentConfig:
     seeds: tuple[int, ...] = ()
     """Seeds of the trained systems (empty = just ``seed``); every other system is
     deterministic and runs once. Results of several seeds are means, with ``std``."""
+    curve_seeds: tuple[int, ...] = ()
+    """Seeds of the data-budget systems (``…-dataNN``); empty = the same as ``seeds``."""
     benchmarks: tuple[str, ...] = ("xquad", "xor-tydi-heldout")
     systems: tuple[str, ...] = BASE_SYSTEMS
     significance_baseline: str = "zero-shot"
@@ -156,6 +158,14 @@ class ExperimentConfig:
     def run_seeds(self) -> tuple[int, ...]:
         """The seeds trained systems run with."""
         return self.seeds or (self.seed,)
+
+    def seeds_for(self, system: str) -> tuple[int, ...]:
+        """The seeds of one trained system (data-budget systems: ``curve_seeds``)."""
+        from .trained import split_budget
+
+        if split_budget(system)[1] is not None and self.curve_seeds:
+            return self.curve_seeds
+        return self.run_seeds
 
 
 _SECTIONS = {

@@ -415,7 +415,7 @@ def run_experiment(
     students = list(dict.fromkeys(student_id(s) for s in cfg.systems if is_trained(s)))
     setup_translators(wb, cfg, cache_root, root, students)
     for sid in students:
-        for seed in seeds:
+        for seed in cfg.seeds_for(sid):
             with timer(f"train {sid}"):
                 wb.students[(sid, seed)] = ensure_student(
                     sid,
@@ -455,7 +455,7 @@ def run_experiment(
                 bench_name == "ntrex" and system.startswith(ENGLISH_READERS)
             ):
                 continue
-            system_seeds = seeds if is_trained(system) else (None,)
+            system_seeds = cfg.seeds_for(system) if is_trained(system) else (None,)
             for seed in system_seeds:
                 run_cfg = cfg if seed is None else replace(cfg, seed=seed)
                 settings = system_settings(wb, run_cfg, system, seed, cache_root)

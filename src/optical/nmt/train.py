@@ -58,7 +58,21 @@ from .package import is_nmt_folder, read_info, save_nmt
 from .states import SourceStates
 from .vocab import EOS, CompactVocab, build_vocab
 
-__all__ = ["NmtExample", "examples_from_bitext", "sequence_loss", "train_nmt"]
+__all__ = ["NmtExample", "NmtStepInfo", "examples_from_bitext", "train_nmt"]
+
+
+@dataclass(frozen=True)
+class NmtStepInfo:
+    """What a callback sees after each optimizer step (on every rank): steps done, the
+    step's record (loss, lr, grad norm, tokens, seconds), the examples this rank trained
+    on, the rank, the world size and the (unwrapped) model."""
+
+    step: int
+    record: dict[str, Any]
+    examples: tuple[NmtExample, ...]
+    rank: int
+    world_size: int
+    model: NmtModel
 
 
 @dataclass(frozen=True)
@@ -209,7 +223,7 @@ def train_nmt(
     *,
     bitext: Mapping[str, Sequence[BitextPair]] | None = None,
     cache: str | Path | None = None,
-    callbacks: Sequence[Callable[[int, dict[str, Any]], None]] = (),
+    callbacks: Sequence[Callable[[NmtStepInfo], None]] = (),
 ) -> Path:
     """Train the NMT model; return the saved model folder (``out_dir/model``).
 
@@ -217,8 +231,8 @@ def train_nmt(
     already hold it); ``data.languages`` still filters it. ``cache``: the cache root of
     the source states (default :func:`optical.settings.cache_dir`). ``resume``: continue
     from the newest checkpoint (without it, a folder with checkpoints is an error).
-    ``callbacks`` are called with ``(steps done, step record)`` after every optimizer
-    step; an exception from one stops training (the last checkpoint stays usable).
+    ``callbacks`` are called with an :class:`NmtStepInfo` after every optimizer step; an
+    exception from one stops training (the last checkpoint stays usable).
     """
     if not isinstance(config, NmtConfig):
         config = load_nmt_config(config)
@@ -261,7 +275,7 @@ def _train(
     resume: bool,
     bitext,
     cache,
-    callbacks: Sequence[Callable[[int, dict[str, Any]], None]],
+    callbacks: Sequence[Callable[[NmtStepInfo], None]],
     dist_info: DistInfo,
 ) -> Path:
     from tqdm.auto import tqdm
@@ -438,9 +452,10 @@ def _train(
             started = time.perf_counter()
             global_batch = sampler.next_batch(optim.batch_size)
             torch.manual_seed(derive_seed(run.seed, "dropout", step, rank))
-            losses, token_count = [], 0
+            losses, token_count, seen = [], 0, []
             for index, micro in enumerate(micro_batches(global_batch, optim.grad_accum)):
                 local = shard(micro, rank, world)
+                seen.extend(local)
                 sync = world == 1 or index == optim.grad_accum - 1
                 context = contextlib.nullcontext() if sync else module.no_sync()
                 with context:
@@ -486,8 +501,9 @@ def _train(
             ) and dist_info.main:
                 write_checkpoint(done, last_validation)
             barrier(dist_info)
+            info = NmtStepInfo(done, record, tuple(seen), rank, world, core)
             for callback in callbacks:
-                callback(done, record)
+                callback(info)
     finally:
         bar.close()
     folder = out_dir / "model"

@@ -1,0 +1,145 @@
+"""Study pieces: multi-seed rows, cells, resource-group gaps, MAP gain, budget curves,
+the conclusion and report marks — from hand-made rows and scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from optical.cells import Cell, cell_key, cell_settings, load_cell, save_cell
+from optical.config import ExperimentConfig, load_config
+from optical.experiment import (
+    ResultRow,
+    SignificanceRow,
+    best_translate_test,
+    mean_over_seeds,
+    row_dict,
+    rows_from_seed_scores,
+)
+from optical.report import markdown_table
+from optical.report_study import (
+    ap_gain,
+    ap_section,
+    budget_curves,
+    conclusion,
+    gap_section,
+    group_gaps,
+)
+from optical.trained import budget_suffix, split_budget, student_id
+from optical.types import Passage, Query, RetrievalBenchmark
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_budget_names() -> None:
+    assert split_budget("optical-ot-data10") == ("optical-ot", 0.1)
+    assert split_budget("optical-ot") == ("optical-ot", None)
+    assert budget_suffix(0.3) == "-data30" and budget_suffix(None) == ""
+    assert student_id("optical-ot-maxsim") == "optical-ot"
+    assert student_id("optical-ot-data10") == "optical-ot-data10"
+    cfg = load_config(ROOT / "configs" / "study.toml")
+    assert cfg.seeds_for("optical-ot") == (0, 1, 2) and cfg.seeds_for("optical-ot-data30") == (0,)
+    assert ExperimentConfig(seed=4).seeds_for("optical-ot") == (4,)
+
+
+def test_multi_seed_rows_have_mean_and_std() -> None:
+    seed_scores = {
+        ("b", "s", "xx", "M"): {0: {"q1": 1.0, "q2": 0.0}, 1: {"q1": 1.0, "q2": 1.0}},
+        ("b", "s", "yy", "M"): {0: {"q1": 0.0}, 1: {"q1": 1.0}},
+        ("b", "z", "xx", "M"): {None: {"q1": 0.5, "q2": 0.5}},
+    }
+    rows = {(r.system, r.lang): r for r in rows_from_seed_scores(seed_scores)}
+    xx = rows[("s", "xx")]
+    assert xx.value == pytest.approx(0.75) and xx.seeds == 2 and xx.n == 2
+    assert xx.std == pytest.approx(0.3536, abs=1e-3)
+    macro = rows[("s", "macro")]  # seed 0: (0.5 + 0) / 2, seed 1: (1 + 1) / 2
+    assert macro.value == pytest.approx(0.625) and macro.std == pytest.approx(0.5303, abs=1e-3)
+    single = rows[("z", "xx")]
+    assert single.std is None and set(row_dict(single)) == {
+        "benchmark",
+        "system",
+        "lang",
+        "measure",
+        "value",
+        "n",
+    }
+    assert set(row_dict(xx)) >= {"std", "seeds"}
+    assert mean_over_seeds(seed_scores)[("b", "s", "xx", "M")] == {"q1": 1.0, "q2": 0.5}
+
+
+def test_cells_round_trip_and_key_changes(tmp_path: Path) -> None:
+    bench = RetrievalBenchmark("b", (Passage("p1", "x"), Passage("p2", "y")), {}, {})
+    queries = (Query("q1", "hello", "xx"),)
+    cell = Cell("b", "optical-ot", "xx", seed=1)
+    settings = cell_settings(cell, {"student": "folder-a"}, bench, queries)
+    key = cell_key(settings)
+    assert load_cell(tmp_path, cell, key) is None
+    save_cell(tmp_path, cell, key, settings, {"q1": {"p1": 0.5, "p2": 0.25}}, 1.5)
+    run, seconds = load_cell(tmp_path, cell, key)
+    assert run == {"q1": {"p1": 0.5, "p2": 0.25}} and seconds == 1.5
+    assert cell.run_path(tmp_path).name == "optical-ot.seed1.xx.trec"
+    other = cell_key(cell_settings(cell, {"student": "folder-b"}, bench, queries))
+    assert other != key and load_cell(tmp_path, cell, other) is None
+    fewer = cell_key(cell_settings(cell, {"student": "folder-a"}, bench, ()))
+    assert fewer != key
+
+
+def _rows() -> list[ResultRow]:
+    rows = []
+    values = {
+        "oracle": {"ar": 0.9, "de": 0.9, "bn": 0.9, "te": 0.9},
+        "zero-shot": {"ar": 0.8, "de": 0.8, "bn": 0.5, "te": 0.6},
+        "optical-ot": {"ar": 0.82, "de": 0.8, "bn": 0.7, "te": 0.7},
+        "tt-nmt-dense": {"ar": 0.6, "de": 0.7, "bn": 0.4, "te": 0.4},
+        "tt-oracle-dense": {"ar": 0.9, "de": 0.9, "bn": 0.9, "te": 0.9},
+        "bt-synthetic-ot": {"ar": 0.7, "de": 0.75, "bn": 0.6, "te": 0.55},
+        "optical-ot-data10": {"ar": 0.7, "de": 0.7, "bn": 0.6, "te": 0.6},
+    }
+    for system, langs in values.items():
+        for lang, value in langs.items():
+            rows.append(ResultRow("ntrex", system, lang, "P@1", value, 10))
+            rows.append(ResultRow("ntrex", system, lang, "AP", value, 10))
+        rows.append(ResultRow("ntrex", system, "macro", "P@1", sum(langs.values()) / 4, 4))
+    return rows
+
+
+def test_group_gaps_ap_gain_and_budget_curves() -> None:
+    rows = _rows()
+    gaps = group_gaps(rows, "ntrex", "P@1")
+    assert gaps["zero-shot"]["high"] == pytest.approx(0.1)
+    assert gaps["zero-shot"]["low"] == pytest.approx(0.35)
+    assert gaps["optical-ot"]["low"] == pytest.approx(0.2)
+    assert "oracle" not in gaps
+    ours, theirs, langs = ap_gain(rows, "ntrex")
+    assert langs == ["bn", "te"] and ours == pytest.approx(0.7) and theirs == pytest.approx(0.4)
+    section = "\n".join(ap_section(rows, ["ntrex"]))
+    assert "+75.0 %" in section and "reproduced" in section
+    curves = budget_curves(rows, "ntrex", "P@1")
+    assert curves == {"optical-ot": {0.1: pytest.approx(0.65), 1.0: pytest.approx(0.755)}}
+    assert best_translate_test(rows, "ntrex") == "tt-nmt-dense"  # tt-oracle-* excluded
+
+
+def test_gap_section_and_conclusion(tmp_path: Path) -> None:
+    rows = _rows()
+    section = "\n".join(gap_section(rows, ["ntrex"], tmp_path))
+    assert "| optical-ot | 0.090 | 0.200 | 0.110 | 0.10 | 0.43 |" in section
+    assert (tmp_path / "gap-ntrex.png").stat().st_size > 0
+    text = "\n".join(conclusion(rows, ["ntrex"]))
+    assert "0.350 for zero-shot and 0.200 for OPTICAL" in text
+    assert "`bt-synthetic-ot`, leaves 0.325 — OPTICAL closes more of it." in text
+
+
+def test_marks_for_both_baselines_and_std() -> None:
+    rows = [
+        ResultRow("xquad", "zero-shot", "de", "RR@10", 0.8, 10),
+        ResultRow("xquad", "optical-ot", "de", "RR@10", 0.85, 10, 0.012, 3),
+    ]
+    sig = [
+        SignificanceRow("xquad", "RR@10", "de", "optical-ot", "zero-shot", 0.05, 0.01, 0.02, 10),
+        SignificanceRow(
+            "xquad", "RR@10", "de", "optical-ot", "tt-nmt-dense", -0.05, 0.01, 0.03, 10
+        ),
+    ]
+    table = markdown_table(rows, sig, "xquad", "RR@10", baseline="zero-shot")
+    assert "| optical-ot | 0.850±0.012▲▽ |" in table
