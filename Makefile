@@ -46,6 +46,9 @@ full: $(STAMP) mt-deps
 
 # Distillation ablations (issue 3), 3 seeds, chosen on held-out training bitext (~45 min).
 ablation: $(STAMP)
+	$(VENV)/bin/optical ablate configs/ablation.toml --out results/ablation --shard 0/2 & \
+	$(VENV)/bin/optical ablate configs/ablation.toml --out results/ablation --shard 1/2; \
+	wait
 	$(VENV)/bin/optical ablate configs/ablation.toml --out results/ablation
 
 # The study (issue 5): every system, 3 seeds, data-budget curves; about two hours on

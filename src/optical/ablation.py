@@ -114,8 +114,10 @@ def variant_config(cfg: AblationConfig, name: str, base, seed: int):
 
 
 def _folder(dcfg, cache_root: Path) -> Path:
+    from .train.config import RESUME_FREE_KEYS
+
     payload = dcfg.to_dict()
-    payload["run"] = {k: v for k, v in payload["run"].items() if k != "progress"}
+    payload["run"] = {k: v for k, v in payload["run"].items() if f"run.{k}" not in RESUME_FREE_KEYS}
     key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
     return cache_root / "ablation" / f"{dcfg.name}-s{dcfg.run.seed}-{key}"
 
@@ -126,9 +128,13 @@ def run_ablation(
     data_dir: Path | None = None,
     cache: Path | None = None,
     bitext: dict | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> list[AblationRow]:
     """Train (or reuse) every (variant, seed) student; write ``ablation.json`` / ``.md``.
-    ``bitext`` replaces the training bitext (tests)."""
+    ``bitext`` replaces the training bitext (tests). ``shard = (i, n)`` trains only the
+    runs whose index (variant-major, then seed) is ``i`` mod ``n`` — n processes with one
+    thread each share a machine better than one process — and writes its outputs as
+    ``ablation.shard-i-of-n.*``; a final run without ``shard`` reads every student back."""
     from .settings import cache_dir
     from .train.config import load_distill_config
     from .train.distill import train_distill
@@ -139,34 +145,55 @@ def run_ablation(
     rows: list[AblationRow] = []
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in cfg.variants:
-        for seed in cfg.seeds:
-            dcfg = variant_config(cfg, name, base, seed)
-            folder = _folder(dcfg, root)
+    index, count = shard
+    suffix = "" if count == 1 else f".shard-{index}-of-{count}"
+    runs = [(name, seed) for name in cfg.variants for seed in cfg.seeds]
+    for position, (name, seed) in enumerate(runs):
+        if position % count != index:
+            continue
+        dcfg = variant_config(cfg, name, base, seed)
+        folder = _folder(dcfg, root)
+        student = folder / "student"
+        if _finished(student, dcfg.optim.max_steps):
+            print(f"[ablate] {name} seed {seed}: reusing {student}")
+        else:
             print(f"[ablate] {name} seed {seed} → {folder}")
             student = train_distill(dcfg, folder, data_dir=data_dir, resume=True, bitext=bitext)
-            info = json.loads((student / STUDENT_FILE).read_text(encoding="utf-8"))
-            validation = info.get("validation") or {}
-            if "p_at_1" not in validation:
-                raise ConfigError(
-                    f"variant {name!r}: its student has no validation result (set "
-                    "run.eval_every > 0 and data.validation_pairs_per_language > 0)"
-                )
-            seconds = _train_seconds(folder / "metrics.jsonl")
-            rows.append(
-                AblationRow(
-                    name,
-                    seed,
-                    float(validation["p_at_1"]),
-                    float(validation["loss"]),
-                    dict(validation.get("p_at_1_by_lang", {})),
-                    seconds,
-                    str(student),
-                )
+        info = json.loads((student / STUDENT_FILE).read_text(encoding="utf-8"))
+        validation = info.get("validation") or {}
+        if "p_at_1" not in validation:
+            raise ConfigError(
+                f"variant {name!r}: its student has no validation result (set "
+                "run.eval_every > 0 and data.validation_pairs_per_language > 0)"
             )
-            atomic_write_json(out_dir / "ablation.json", [asdict(r) for r in rows])
-    atomic_write_text(out_dir / "ablation.md", ablation_report(cfg, rows))
+        seconds = _train_seconds(folder / "metrics.jsonl")
+        rows.append(
+            AblationRow(
+                name,
+                seed,
+                float(validation["p_at_1"]),
+                float(validation["loss"]),
+                dict(validation.get("p_at_1_by_lang", {})),
+                seconds,
+                str(student),
+            )
+        )
+        atomic_write_json(out_dir / f"ablation{suffix}.json", [asdict(r) for r in rows])
+    atomic_write_text(out_dir / f"ablation{suffix}.md", ablation_report(cfg, rows))
     return rows
+
+
+def _finished(student: Path, steps: int) -> bool:
+    from .train.student import STUDENT_FILE, is_student_folder
+
+    if not is_student_folder(student):
+        return False
+    try:
+        return (
+            json.loads((student / STUDENT_FILE).read_text(encoding="utf-8")).get("steps") == steps
+        )
+    except (OSError, json.JSONDecodeError):
+        return False
 
 
 def _train_seconds(metrics: Path) -> float:

@@ -198,8 +198,21 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     from .ablation import load_ablation_config, run_ablation
 
     cfg = load_ablation_config(args.config)
-    run_ablation(cfg, Path(args.out), data_dir=args.data_dir, cache=args.cache_dir)
-    print((Path(args.out) / "ablation.md").read_text(encoding="utf-8"))
+    index, count = 0, 1
+    if args.shard:
+        try:
+            index, count = (int(x) for x in args.shard.split("/"))
+        except ValueError:
+            raise ConfigError(f"--shard takes I/N (e.g. 0/2), not {args.shard!r}") from None
+        if not 0 <= index < count:
+            raise ConfigError(f"--shard {args.shard}: need 0 <= I < N")
+    rows = run_ablation(
+        cfg, Path(args.out), data_dir=args.data_dir, cache=args.cache_dir, shard=(index, count)
+    )
+    if count == 1:
+        print((Path(args.out) / "ablation.md").read_text(encoding="utf-8"))
+    else:
+        print(f"shard {index}/{count}: {len(rows)} runs; run without --shard to merge")
     return 0
 
 
@@ -365,6 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ablate.add_argument("config", help="ablation TOML (e.g. configs/ablation.toml)")
     ablate.add_argument("--out", required=True, help="output folder (ablation.json, ablation.md)")
+    ablate.add_argument(
+        "--shard", help="I/N: train only every N-th run from the I-th (parallel processes)"
+    )
     common(ablate)
     ablate.set_defaults(func=_cmd_ablate)
 
