@@ -133,3 +133,12 @@ def test_summary_and_best_variant() -> None:
     cfg = AblationConfig("x", "base.toml", (0, 1), "a", {"a": {}, "b": {"loss": {"x": 1}}}, {})
     report = ablation_report(cfg, rows)
     assert "| b ★" in report and "+0.2000" in report
+
+
+def test_cli_ablate_rejects_a_bad_shard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from optical.cli import main
+
+    config = str(ROOT / "configs" / "ablation.toml")
+    assert main(["ablate", config, "--out", str(tmp_path), "--shard", "2/2"]) == 2
+    assert "need 0 <= I < N" in capsys.readouterr().err
+    assert main(["ablate", config, "--out", str(tmp_path), "--shard", "x"]) == 2

@@ -263,3 +263,21 @@ def test_corrupt_model_is_detected(trained: Path, tmp_path: Path) -> None:
         load_nmt(copy)
     with pytest.raises(OpticalError, match="not an NMT model folder"):
         read_info(tmp_path)
+
+
+def test_cli_translate_and_train_nmt_errors(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from optical.cli import main
+
+    args = ["translate", "--model", str(trained), "--source", "fi", "--target", "en"]
+    assert main([*args, "le kato dormas", "--cache-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == "the cat sleeps"
+    assert main([*args, "--target", "de", "kato", "--cache-dir", str(tmp_path)]) == 2
+    assert "cannot translate into 'de'" in capsys.readouterr().err
+    assert main(["translate", "--source", "fi", "--target", "en", "x"]) == 2
+    assert "--backend nmt needs --model" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model]\nlayers = 0\n")
+    assert main(["train-nmt", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "model.layers must be >= 1" in capsys.readouterr().err

@@ -91,3 +91,29 @@ def test_smoke_condition_reproduces_and_resumes(
     run_experiment(cfg, out, data=real_data_dir)
     assert "0 computed" in capsys.readouterr().out
     assert json.loads((out / "results.json").read_text()) == first
+
+
+def test_cli_repro_check_and_render(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from optical.cli import main
+
+    smoke = load_matrix(MATRIX)["smoke"]
+    rows = [
+        {
+            "benchmark": e.benchmark,
+            "system": e.system,
+            "lang": e.lang,
+            "measure": e.measure,
+            "value": e.value,
+        }
+        for e in smoke.expect
+    ]
+    good = tmp_path / "results.json"
+    good.write_text(json.dumps(rows))
+    assert main(["repro", "check", "smoke", "--results", str(good)]) == 0
+    assert f"{len(smoke.expect)} of {len(smoke.expect)} expected" in capsys.readouterr().out
+    rows[0]["value"] += 0.5
+    good.write_text(json.dumps(rows))
+    assert main(["repro", "check", "smoke", "--results", str(good)]) == 1
+    assert main(["repro", "check", "nope"]) == 2
+    assert main(["repro", "render", "smoke"]) == 0
+    assert "| zero-shot |" in capsys.readouterr().out
