@@ -422,9 +422,9 @@ def run_experiment(
                     cfg,
                     cache_root,
                     root,
-                    make_bitext=lambda name=sid, s=seed: backtranslated_bitext(
-                        wb, replace(cfg, seed=s), name, root
-                    ),
+                    # the back-translated pool is the same for every seed (translated
+                    # once); each seed samples and splits it differently
+                    make_bitext=lambda name=sid: backtranslated_bitext(wb, cfg, name, root),
                     seed=seed,
                 )
     builders = {
