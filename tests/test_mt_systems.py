@@ -228,3 +228,22 @@ def test_ntrex_mt_rows_per_direction_and_macro(tmp_path: Path) -> None:
     macro = {r.lang: r for r in rows if r.lang.startswith("macro") and r.measure == "chrF"}
     assert set(macro) == {"macro-xx-en", "macro-en-xx"}
     assert macro["macro-xx-en"].n == 2 and macro["macro-en-xx"].n == 1
+
+
+def test_backends_of_budget_variants() -> None:
+    from optical.translate_test import backend_of, budgeted
+
+    assert backend_of("tt-nmt-dense") == "nmt"
+    assert backend_of("tt-nmt-bm25-data10") == "nmt-data10"
+    assert backend_of("bt-synthetic-ot-data30") == "nmt-data30"
+    assert backend_of("bt-roundtrip-ot") == "nmt"
+    assert backend_of("optical-ot") is None and backend_of("zero-shot") is None
+    assert backends_of(["tt-apertium-dense", "bt-synthetic-mse", "optical-ot-data10"]) == [
+        "apertium",
+        "nmt",
+    ]
+    assert budgeted("tt-nmt-dense-data10") is not None
+    assert budgeted("tt-nmt-dense") is None and budgeted("optical-ot-data10") is None
+    cfg = load_config(QUICK)
+    systems = resolve_systems(replace(cfg, systems=("oracle", "zero-shot", "tt-nmt-bm25-data30")))
+    assert "tt-nmt-bm25-data30" in systems
