@@ -436,6 +436,7 @@ def run_experiment(
     mt_rows: list[ResultRow] = []
     alignment_examples: dict[str, tuple[str, str]] = {}
     reused = computed = 0
+    skipped: dict[tuple[str, str, str], list[str]] = {}
     for bench_name in cfg.benchmarks:
         with timer("load data"):
             bench = builders[bench_name](cfg, root)
@@ -475,7 +476,7 @@ def run_experiment(
                         try:
                             run = systems[system](wb, run_cfg, bench, queries)
                         except SystemNotApplicable as exc:
-                            print(f"[optical] {bench_name}: {system} skipped for {lang}: {exc}")
+                            skipped.setdefault((bench_name, system, str(exc)), []).append(lang)
                             continue
                         save_cell(out_dir, cell, key, full, run, time.perf_counter() - started)
                         computed += 1
@@ -488,6 +489,8 @@ def run_experiment(
                         seed_scores.setdefault(score_key, {})[seed] = values
         if bench_name == "ntrex" and cfg.translate.mt_quality:
             mt_rows += mt_quality_rows(wb, bench)
+    for (bench_name, system, reason), langs in skipped.items():
+        print(f"[optical] {bench_name}: {system} skipped for {', '.join(langs)}: {reason}")
     print(f"[optical] cells: {computed} computed, {reused} read back from {out_dir}")
     if any(sid == "optical-ot" for sid, _ in wb.students) and alignment_examples:
         with timer("alignment heatmaps"):

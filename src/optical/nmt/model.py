@@ -126,11 +126,15 @@ class NmtModel(nn.Module):
         max_new_tokens: int = 64,
         bf16: bool = False,
     ) -> list[list[int]]:
-        """Decode into ``target_lang``: compact ids per sentence (tag and ``</s>`` removed)."""
+        """Decode into ``target_lang``: compact ids per sentence (tag and ``</s>`` removed),
+        at most ``min(max_new_tokens, 2 × longest source + 8)`` pieces."""
         from transformers import DynamicCache, EncoderDecoderCache
 
         start = torch.full((states.shape[0], 1), self.vocab.tag(target_lang), dtype=torch.long)
-        limit = min(max_new_tokens, self.config.max_target_length + 8 - 1)
+        # a translation is rarely much longer than its source: cap the batch at twice its
+        # longest source plus 8 pieces, so a looping model does not run to the limit
+        longest = int(states_mask.sum(dim=1).max()) if states_mask.numel() else 0
+        limit = min(max_new_tokens, self.config.max_target_length + 8 - 1, 2 * longest + 8)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out = self.decoder.generate(
                 input_ids=start,
