@@ -6,9 +6,11 @@ architecture on the real e5-small encoder (decoding then runs to the length limi
 worst case). 96 fixed sentences in six languages are translated into English:
 
 * greedy, translation cache cold (source states encoded, then decoded) — the baseline;
-* the same request again, translation cache warm — the candidate
-  (``ratio`` = warm speed / cold speed);
+* the same request from a new translator on the same cache folder, translation cache
+  warm (entries read from disk) — the candidate (``ratio`` = warm speed / cold speed);
 * beam search with 4 beams, translation cache cold (source states already cached).
+
+Models are loaded before the clock starts (a warm-up sentence).
 
 Speeds are sentences per second.
 """
@@ -70,21 +72,25 @@ def run() -> dict[str, Any]:
         root = Path(tmp)
         model, label = _model(root)
 
-        def timed(beams: int, translations: Path) -> tuple[float, CachedTranslator]:
+        def fresh(beams: int, translations: Path) -> CachedTranslator:
             translator = CachedTranslator(
                 NmtTranslator(model, beams=beams, cache=root / "states"), root=translations
             )
+            translator.translate(["Aufwärmen: zuerst die Modelle laden."], "de", "en")
+            return translator
+
+        def timed(translator: CachedTranslator) -> float:
             start = time.perf_counter()
             for lang in SENTENCES:
                 translator.translate([t for code, t in texts if code == lang], lang, "en")
-            return time.perf_counter() - start, translator
+            return time.perf_counter() - start
 
-        cold, translator = timed(1, root / "greedy")
-        start = time.perf_counter()
-        for lang in SENTENCES:
-            translator.translate([t for code, t in texts if code == lang], lang, "en")
-        warm = time.perf_counter() - start
-        beam, _ = timed(4, root / "beam")
+        cold = timed(fresh(1, root / "greedy"))
+        # warm: a new translator on the same cache folder reads the entries from disk
+        warm = timed(
+            CachedTranslator(NmtTranslator(model, cache=root / "states"), root=root / "greedy")
+        )
+        beam = timed(fresh(4, root / "beam"))
     n = len(texts)
     return {
         "name": "translate",
