@@ -25,14 +25,21 @@ def test_quick_config_loads() -> None:
     assert set(BASE_SYSTEMS) <= set(cfg.systems)
     assert {"optical-ot", "distill-mse", "distill-greedy"} <= set(cfg.systems)
     assert cfg.distill.config == "configs/distill-quick.toml"
-    assert len(cfg.ntrex.languages) == 15 and cfg.ntrex.max_sentences == 200
+    assert len(cfg.ntrex.languages) == 15 and cfg.ntrex.max_sentences == 100
+    assert {"tt-nmt-dense", "tt-apertium-dense", "bt-synthetic-ot", "bt-roundtrip-ot"} <= set(
+        cfg.systems
+    )
+    assert (
+        cfg.translate.nmt == "configs/nmt-quick.toml"
+        and cfg.xquad.max_questions_per_language == 200
+    )
     assert cfg.models.oracle_candidates == ("multilingual-e5-small", "all-MiniLM-L6-v2")
     assert cfg.models.bf16 is True
     assert cfg.retrieval.depth == 100 and cfg.retrieval.maxsim_depth == 20
     assert cfg.xquad.languages == ("ar", "de", "es", "hi", "ru", "zh")
     assert cfg.xor_tydi_heldout.languages == ("ar", "bn", "fi", "ja", "ko", "ru", "te")
     assert cfg.xor_tydi_heldout.max_questions_per_language == 100
-    assert cfg.xor_tydi_heldout.wikipedia_vital_passages == 2000
+    assert cfg.xor_tydi_heldout.wikipedia_vital_passages == 1000
     assert cfg.to_dict()["xquad"]["languages"] == ("ar", "de", "es", "hi", "ru", "zh")
 
 
