@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..train.config import OptimConfig, RunConfig, _build, _plain
+from ..train.config import OptimConfig, RunConfig, _plain, build_sections, overridden
 
 DIRECTIONS = ("xx-en", "en-xx")
 
@@ -149,39 +149,16 @@ class NmtConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "config") -> NmtConfig:
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{where}: expected a table, got {type(raw).__name__}")
-        raw = dict(raw)
-        unknown = set(raw) - set(_SECTIONS) - {"name"}
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown section(s) or key(s) {', '.join(sorted(unknown))}; "
-                f"known: name, {', '.join(_SECTIONS)}"
-            )
-        name = raw.pop("name", "nmt")
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"{where}.name: expected a non-empty string, got {name!r}")
-        defaults = cls()
-        sections = {}
-        for key, section_cls in _SECTIONS.items():
-            base = _plain(asdict(getattr(defaults, key)))
-            values = raw.get(key, {})
-            if not isinstance(values, dict):
-                raise ConfigError(f"{where}[{key}]: expected a table, got {values!r}")
-            sections[key] = _build(section_cls, {**base, **values}, f"{where}[{key}]")
+        """Build from a nested dict; missing keys keep :class:`NmtConfig`'s defaults (its
+        optimiser defaults differ from distillation's)."""
+        base = cls()
+        defaults = {key: _plain(asdict(getattr(base, key))) for key in _SECTIONS}
+        name, sections = build_sections(raw, _SECTIONS, where, "nmt", defaults)
         return cls(name=name, **sections)
 
     def with_overrides(self, **sections: Any) -> NmtConfig:
         """A copy with some keys of some sections replaced (validated like a file)."""
-        raw = self.to_dict()
-        for section, values in sections.items():
-            if section == "name":
-                raw["name"] = values
-                continue
-            if section not in _SECTIONS or not isinstance(values, dict):
-                raise ConfigError(f"unknown config section {section!r}")
-            raw[section] = {**raw[section], **values}
-        return NmtConfig.from_dict(raw, "overrides")
+        return NmtConfig.from_dict(overridden(self.to_dict(), _SECTIONS, sections), "overrides")
 
 
 def load_nmt_config(path: str | Path) -> NmtConfig:

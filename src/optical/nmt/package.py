@@ -8,14 +8,12 @@ complete or absent; loading checks the weights against the recorded SHA-256.
 from __future__ import annotations
 
 import json
-import shutil
-import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from ..errors import OpticalError
-from ..io_utils import sha256_file
+from ..io_utils import atomic_folder, sha256_file
 from ..train.config import _build
 from .config import NmtModelConfig
 from .model import NmtModel
@@ -37,11 +35,7 @@ def save_nmt(
     """Write ``model`` into ``folder`` (replacing it atomically)."""
     from safetensors.torch import save_model
 
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
-    staging.mkdir()
-    try:
+    with atomic_folder(folder) as staging:
         save_model(model, str(staging / WEIGHTS_FILE))
         info = {
             "format": FORMAT,
@@ -53,17 +47,7 @@ def save_nmt(
             **metadata,
         }
         (staging / INFO_FILE).write_text(json.dumps(info, ensure_ascii=False, default=str) + "\n")
-        old = None
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.old")
-            folder.rename(old)
-        staging.rename(folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return folder
+    return Path(folder)
 
 
 def read_info(folder: str | Path) -> dict[str, Any]:

@@ -268,36 +268,61 @@ class DistillConfig:
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "config") -> DistillConfig:
         """Build from a nested dict (as read from TOML or :meth:`to_dict`)."""
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{where}: expected a table, got {type(raw).__name__}")
-        raw = dict(raw)
-        unknown = set(raw) - set(_SECTIONS) - {"name"}
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown section(s) or key(s) {', '.join(sorted(unknown))}; "
-                f"known: name, {', '.join(_SECTIONS)}"
-            )
-        name = raw.pop("name", "distill")
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"{where}.name: expected a non-empty string, got {name!r}")
-        sections = {
-            key: _build(cls_, raw.get(key, {}), f"{where}[{key}]")
-            for key, cls_ in _SECTIONS.items()
-        }
+        name, sections = build_sections(raw, _SECTIONS, where, default_name="distill")
         return cls(name=name, **sections)
 
     def with_overrides(self, **sections: dict[str, Any]) -> DistillConfig:
         """A copy with some keys of some sections replaced, e.g.
         ``with_overrides(optim={"max_steps": 4})`` (validated like a file)."""
-        raw = self.to_dict()
-        for section, values in sections.items():
-            if section == "name":
-                raw["name"] = values
-                continue
-            if section not in _SECTIONS or not isinstance(values, dict):
-                raise ConfigError(f"unknown config section {section!r}")
-            raw[section] = {**raw[section], **values}
-        return DistillConfig.from_dict(raw, "overrides")
+        return DistillConfig.from_dict(overridden(self.to_dict(), _SECTIONS, sections), "overrides")
+
+
+def build_sections(
+    raw: Any,
+    sections: dict[str, type],
+    where: str,
+    default_name: str,
+    defaults: dict[str, dict[str, Any]] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """``(name, {section: dataclass})`` of a sectioned config dict: unknown sections,
+    a bad ``name`` and bad keys are :class:`ConfigError`; ``defaults`` (per section)
+    are filled in under the given keys."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table, got {type(raw).__name__}")
+    raw = dict(raw)
+    unknown = set(raw) - set(sections) - {"name"}
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown section(s) or key(s) {', '.join(sorted(unknown))}; "
+            f"known: name, {', '.join(sections)}"
+        )
+    name = raw.pop("name", default_name)
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where}.name: expected a non-empty string, got {name!r}")
+    built = {}
+    for key, section_cls in sections.items():
+        values = raw.get(key, {})
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}[{key}]: expected a table, got {values!r}")
+        built[key] = _build(
+            section_cls, {**(defaults or {}).get(key, {}), **values}, f"{where}[{key}]"
+        )
+    return name, built
+
+
+def overridden(
+    raw: dict[str, Any], sections: dict[str, type], overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """``raw`` (a ``to_dict()``) with some keys of some sections (and ``name``) replaced."""
+    raw = dict(raw)
+    for section, values in overrides.items():
+        if section == "name":
+            raw["name"] = values
+            continue
+        if section not in sections or not isinstance(values, dict):
+            raise ConfigError(f"unknown config section {section!r}")
+        raw[section] = {**raw[section], **values}
+    return raw
 
 
 def _plain(value: Any) -> Any:

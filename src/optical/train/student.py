@@ -28,8 +28,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import shutil
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -40,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, OpticalError
+from ..io_utils import atomic_folder
 from ..models.encoder import Encoder, Kind, TokenOutput, pool
 from ..models.registry import EncoderSpec, resolve_encoder
 
@@ -290,10 +289,7 @@ def save_student(
 
     hf_logging.disable_progress_bar()
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
-    staging.mkdir()
-    try:
+    with atomic_folder(folder) as staging:
         module.model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         files = sorted(p.name for p in staging.iterdir() if p.suffix == ".safetensors")
@@ -327,16 +323,6 @@ def save_student(
         (staging / STUDENT_FILE).write_text(
             json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n"
         )
-        old = None
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.old")
-            folder.rename(old)
-        staging.rename(folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
