@@ -19,13 +19,12 @@ plus a top-level ``name``. Unknown keys, wrong types and inconsistent values rai
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..train.config import OptimConfig, RunConfig, _plain, build_sections, overridden
+from ..train.config import DataConfig, OptimConfig, RunConfig, _plain, build_sections, overridden
 
 DIRECTIONS = ("xx-en", "en-xx")
 
@@ -68,39 +67,21 @@ class NmtModelConfig:
 
 
 @dataclass(frozen=True)
-class NmtDataConfig:
+class NmtDataConfig(DataConfig):
     """The training bitext, as for distillation (:class:`optical.train.config.DataConfig`),
     used in the ``directions`` asked: ``xx-en`` (into English, for translate-test) and
     ``en-xx`` (out of English, for back-translation). Every (direction, language) pool is
     sampled with :math:`p \\propto n^{1/T}`."""
 
-    sources: tuple[str, ...] = ("xor", "tatoeba", "mkqa")
-    languages: tuple[str, ...] = ()
     directions: tuple[str, ...] = DIRECTIONS
-    temperature: float = 3.0
-    fraction: float = 1.0
-    max_pairs_per_language: int = 0
-    validation_pairs_per_language: int = 32
 
     def __post_init__(self) -> None:
-        from ..data.training import _check_sources
-
-        if not self.sources:
-            raise ConfigError("data.sources is empty")
-        _check_sources(self.sources)
+        super().__post_init__()
         unknown = set(self.directions) - set(DIRECTIONS)
         if unknown or not self.directions:
             raise ConfigError(
                 f"data.directions must be a non-empty subset of {list(DIRECTIONS)}, "
                 f"not {list(self.directions)}"
-            )
-        if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise ConfigError(f"data.temperature must be > 0, not {self.temperature!r}")
-        if not 0 < self.fraction <= 1:
-            raise ConfigError(f"data.fraction must be in (0, 1], not {self.fraction!r}")
-        if self.max_pairs_per_language < 0 or self.validation_pairs_per_language < 0:
-            raise ConfigError(
-                "data.max_pairs_per_language and validation_pairs_per_language must be >= 0"
             )
 
 

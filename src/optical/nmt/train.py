@@ -39,7 +39,7 @@ from ..errors import ConfigError, OpticalError
 from ..io_utils import atomic_write_json
 from ..languages import normalize_lang
 from ..settings import cache_dir
-from ..train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ..train.checkpoint import load_checkpoint, save_checkpoint
 from ..train.config import RESUME_FREE_KEYS, config_differences
 from ..train.runtime import (
     DistInfo,
@@ -48,6 +48,7 @@ from ..train.runtime import (
     derive_seed,
     init_distributed,
     linear_schedule,
+    run_start,
     truncate_metrics,
 )
 from ..train.sampling import TemperatureSampler, micro_batches, shard, split_bitext
@@ -284,19 +285,8 @@ def _train(
 
     optim, run = config.optim, config.run
     rank, world = dist_info.rank, dist_info.world_size
-    per_rank, remainder = divmod(optim.batch_size, optim.grad_accum * world)
-    if remainder or per_rank < 1:
-        raise ConfigError(
-            f"optim.batch_size ({optim.batch_size}) must be a multiple of optim.grad_accum "
-            f"× world size ({optim.grad_accum} × {world})"
-        )
+    per_rank, checkpoint = run_start(optim.batch_size, optim.grad_accum, world, out_dir, resume)
     ckpt_dir = out_dir / "checkpoints"
-    checkpoint = latest_checkpoint(ckpt_dir)
-    if checkpoint is not None and not resume:
-        raise OpticalError(
-            f"{out_dir} already holds checkpoints ({checkpoint.name}): pass resume=True "
-            "(--resume) to continue that run, or choose another output folder"
-        )
     torch.manual_seed(run.seed)
     split = split_bitext(
         _load_pairs(config, data_dir, bitext),

@@ -62,7 +62,7 @@ from ..models.encoder import Encoder
 from ..models.registry import EncoderSpec, resolve_encoder
 from ..ot import OTConvergenceWarning
 from ..types import BitextPair
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .config import RESUME_FREE_KEYS, DistillConfig, config_differences, load_distill_config
 from .runtime import (
     DistInfo,
@@ -71,6 +71,7 @@ from .runtime import (
     derive_seed,
     init_distributed,
     linear_schedule,
+    run_start,
     truncate_metrics,
 )
 from .sampling import BitextSplit, TemperatureSampler, micro_batches, shard, split_bitext
@@ -471,19 +472,8 @@ def _train(
 
     optim, run = config.optim, config.run
     rank, world = dist_info.rank, dist_info.world_size
-    per_rank, remainder = divmod(optim.batch_size, optim.grad_accum * world)
-    if remainder or per_rank < 1:
-        raise ConfigError(
-            f"optim.batch_size ({optim.batch_size}) must be a multiple of optim.grad_accum "
-            f"× world size ({optim.grad_accum} × {world})"
-        )
+    per_rank, checkpoint = run_start(optim.batch_size, optim.grad_accum, world, out_dir, resume)
     ckpt_dir = out_dir / "checkpoints"
-    checkpoint = latest_checkpoint(ckpt_dir)
-    if checkpoint is not None and not resume:
-        raise OpticalError(
-            f"{out_dir} already holds checkpoints ({checkpoint.name}): pass resume=True "
-            "(--resume) to continue that run, or choose another output folder"
-        )
     torch.manual_seed(config.run.seed)
 
     split: BitextSplit = split_bitext(

@@ -22,6 +22,7 @@ __all__ = [
     "derive_seed",
     "init_distributed",
     "linear_schedule",
+    "run_start",
     "truncate_metrics",
 ]
 
@@ -96,3 +97,28 @@ def append_metrics(path: Path, record: dict[str, Any]) -> None:
     """Append one JSON record to a metrics log."""
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def run_start(
+    batch_size: int, grad_accum: int, world: int, out_dir: Path, resume: bool
+) -> tuple[int, Path | None]:
+    """Checks shared by the trainers before anything is loaded: the per-rank micro-batch
+    size (``batch_size / (grad_accum × world)``, a :class:`ConfigError` unless whole and
+    ≥ 1) and the newest checkpoint in ``out_dir/checkpoints`` (an :class:`OpticalError`
+    when there is one and ``resume`` is false)."""
+    from ..errors import ConfigError, OpticalError
+    from .checkpoint import latest_checkpoint
+
+    per_rank, remainder = divmod(batch_size, grad_accum * world)
+    if remainder or per_rank < 1:
+        raise ConfigError(
+            f"optim.batch_size ({batch_size}) must be a multiple of optim.grad_accum "
+            f"× world size ({grad_accum} × {world})"
+        )
+    checkpoint = latest_checkpoint(Path(out_dir) / "checkpoints")
+    if checkpoint is not None and not resume:
+        raise OpticalError(
+            f"{out_dir} already holds checkpoints ({checkpoint.name}): pass resume=True "
+            "(--resume) to continue that run, or choose another output folder"
+        )
+    return per_rank, checkpoint
