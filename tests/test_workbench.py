@@ -44,3 +44,17 @@ def test_encoders_are_loaded_once_and_tokens_are_float32_views(
         ["q"], np.ones((1, wb.encoder(name).dim), np.float32), 2
     )
     assert len(run["q"]) == 2
+
+
+def test_release_forgets_an_encoder_but_keeps_its_disk_cache(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    wb = Workbench(tmp_path, bf16=False)
+    name = str(tiny_model_dir)
+    bench = _bench("passage")
+    first = wb.dense_index(name, bench)
+    wb.release(name)
+    assert name not in wb._encoders and (name, bench.name) not in wb._dense
+    again = wb.dense_index(name, bench)  # reloaded, embeddings read back from disk
+    assert again is not first
+    assert wb.cache(name).last_stats.hits == len(bench.passages)

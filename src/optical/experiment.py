@@ -487,6 +487,9 @@ def run_experiment(
                         SCORERS[bench_name](bench, system, lang, run, found, oracle_runs.get(lang))
                     for score_key, values in found.items():
                         seed_scores.setdefault(score_key, {})[seed] = values
+                if is_trained(system) and (student_id(system), seed) in wb.students:
+                    # a study holds dozens of students: keep one in memory at a time
+                    wb.release(str(wb.students[(student_id(system), seed)]))
         if bench_name == "ntrex" and cfg.translate.mt_quality:
             mt_rows += mt_quality_rows(wb, bench)
     for (bench_name, system, reason), langs in skipped.items():

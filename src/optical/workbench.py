@@ -69,6 +69,17 @@ class Workbench:
                     self._encoders[name] = Encoder.load(resolve_encoder(name), bf16=self.bf16)
         return self._encoders[name]
 
+    def release(self, name: str) -> None:
+        """Forget encoder ``name`` and what was built with it (its embedding cache handle,
+        indexes, token tables), so its memory can be freed; it loads again on next use.
+        The on-disk caches are kept."""
+        self._encoders.pop(name, None)
+        self._caches.pop(name, None)
+        for key in [k for k in self._dense if k[0] == name]:
+            del self._dense[key]
+        for key in [k for k in self._tokens if k[0] == name]:
+            del self._tokens[key]
+
     def label(self, name: str) -> str:
         """Short display name: a student folder ``…/<system>-<hash>/student`` shows as
         ``<system>-<hash>``."""
