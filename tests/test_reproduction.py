@@ -117,3 +117,78 @@ def test_cli_repro_check_and_render(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["repro", "check", "nope"]) == 2
     assert main(["repro", "render", "smoke"]) == 0
     assert "| zero-shot |" in capsys.readouterr().out
+
+
+def test_record_writes_a_condition_and_the_readme_table(tmp_path: Path) -> None:
+    from optical.cli import main
+    from optical.reproduction import dump_matrix
+
+    matrix = tmp_path / "matrix.toml"
+    matrix.write_text(dump_matrix(load_matrix(MATRIX).values()))
+    rows = [
+        {
+            "benchmark": "xquad",
+            "system": "zero-shot",
+            "lang": "macro",
+            "measure": "RR@10",
+            "value": 0.84,
+            "n": 6,
+        },
+        {
+            "benchmark": "xquad",
+            "system": "zero-shot",
+            "lang": "de",
+            "measure": "RR@10",
+            "value": 0.9,
+            "n": 9,
+        },
+        {
+            "benchmark": "xquad",
+            "system": "optical-ot-data10",
+            "lang": "macro",
+            "measure": "RR@10",
+            "value": 0.8,
+            "n": 6,
+        },
+        {
+            "benchmark": "ntrex-mt",
+            "system": "nmt",
+            "lang": "macro-xx-en",
+            "measure": "BLEU",
+            "value": 3.5,
+            "n": 15,
+        },
+    ]
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(rows))
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- repro:study:start -->\nold\n<!-- repro:study:end -->\nend\n")
+    args = [
+        "repro",
+        "record",
+        "study",
+        "--results",
+        str(results),
+        "--command",
+        "make study",
+        "--config",
+        "configs/study.toml",
+        "--matrix",
+        str(matrix),
+        "--readme",
+        str(readme),
+    ]
+    assert main(args) == 0
+    conditions = load_matrix(matrix)
+    assert (
+        set(conditions) == {"smoke", "study"}
+        and conditions["smoke"] == load_matrix(MATRIX)["smoke"]
+    )
+    study = conditions["study"]
+    assert study.readme and [(e.system, e.lang, e.measure) for e in study.expect] == [
+        ("zero-shot", "macro", "RR@10"),
+        ("nmt", "macro-xx-en", "BLEU"),
+    ]
+    assert check(study, rows) == []
+    text = readme.read_text()
+    assert render_table(study) in text and "old" not in text and text.endswith("end\n")

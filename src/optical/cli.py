@@ -219,6 +219,24 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
 def _cmd_repro(args: argparse.Namespace) -> int:
     from .reproduction import MATRIX, check_file, load_matrix, render_table
 
+    if args.repro_command == "record":
+        from .reproduction import record_condition, update_readme
+
+        condition = record_condition(
+            args.matrix or MATRIX,
+            args.name,
+            args.command,
+            args.config,
+            args.results,
+            args.tol,
+            args.readme is not None,
+        )
+        print(f"{condition.name}: {len(condition.expect)} expected scores recorded")
+        if args.readme and not update_readme(args.readme, condition):
+            raise ConfigError(
+                f"{args.readme} has no <!-- repro:{args.name}:start --> / end markers"
+            )
+        return 0
     conditions = load_matrix(args.matrix or MATRIX)
     if args.name not in conditions:
         raise ConfigError(f"no condition {args.name!r}; known: {', '.join(conditions)}")
@@ -398,6 +416,17 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--run", action="store_true", help="run the condition's config first")
             common(p)
         p.set_defaults(func=_cmd_repro)
+    record = repro_sub.add_parser(
+        "record", help="write a condition's expected scores from a run's results.json"
+    )
+    record.add_argument("name", help="condition name (e.g. study)")
+    record.add_argument("--results", required=True, help="the run's results.json")
+    record.add_argument("--command", required=True, help="the command that produced it")
+    record.add_argument("--config", required=True, help="the experiment config it ran")
+    record.add_argument("--tol", type=float, default=0.01, help="tolerance (default 0.01)")
+    record.add_argument("--readme", help="also render the table into this README's markers")
+    record.add_argument("--matrix", help="matrix file (default reproduction/matrix.toml)")
+    record.set_defaults(func=_cmd_repro)
 
     nmt = sub.add_parser(
         "train-nmt",

@@ -154,3 +154,92 @@ def expectations_from(
         for b, s, lang, m in keys
         if (b, s, lang, m) in found
     ]
+
+
+HEADER = """# The reproduction matrix: each condition, the command that produces it and the scores
+# expected from it (value ± tol). `optical repro check NAME` compares a results file with
+# them; tests/test_reproduction.py runs the "smoke" condition and checks it; the README's
+# results table is rendered from the condition marked readme = true
+# (`optical repro render NAME`). `optical repro record` writes a condition from a run.
+"""
+
+
+def _toml_string(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def dump_matrix(conditions: Iterable[Condition]) -> str:
+    """The TOML text of a matrix (the inverse of :func:`load_matrix`)."""
+    parts = [HEADER]
+    for c in conditions:
+        parts.append(
+            "[[condition]]\n"
+            f"name = {_toml_string(c.name)}\n"
+            f"command = {_toml_string(c.command)}\n"
+            f"config = {_toml_string(c.config)}\n"
+            f"results = {_toml_string(c.results)}\n"
+            f"readme = {'true' if c.readme else 'false'}\n"
+        )
+        for e in c.expect:
+            parts.append(
+                "[[condition.expect]]\n"
+                f"benchmark = {_toml_string(e.benchmark)}\n"
+                f"system = {_toml_string(e.system)}\n"
+                f"lang = {_toml_string(e.lang)}\n"
+                f"measure = {_toml_string(e.measure)}\n"
+                f"value = {e.value!r}\n"
+                f"tol = {e.tol!r}\n"
+            )
+    return "\n".join(parts)
+
+
+def headline_keys(rows: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """The macro headline numbers of a run: every benchmark's primary measure for every
+    system (data-budget variants and alternative oracles left out) and the MT macros."""
+    from .report_study import PRIMARY
+    from .trained import split_budget
+
+    keys = []
+    for r in rows:
+        system = r["system"]
+        if system.startswith("oracle@") or split_budget(system)[1] is not None:
+            continue
+        if r["benchmark"] in PRIMARY and r["measure"] == PRIMARY[r["benchmark"]]:
+            if r["lang"] == "macro":
+                keys.append((r["benchmark"], system, "macro", r["measure"]))
+        elif r["benchmark"] == "ntrex-mt" and r["lang"].startswith("macro-"):
+            keys.append((r["benchmark"], system, r["lang"], r["measure"]))
+    return keys
+
+
+def record_condition(
+    matrix: str | Path,
+    name: str,
+    command: str,
+    config: str,
+    results: str | Path,
+    tol: float,
+    readme: bool,
+) -> Condition:
+    """Add (or replace) condition ``name`` with the headline scores of ``results``."""
+    rows = json.loads(Path(results).read_text(encoding="utf-8"))
+    expect = tuple(Expectation(**e) for e in expectations_from(rows, headline_keys(rows), tol))
+    condition = Condition(name, command, config, str(results), readme, expect)
+    conditions = dict(load_matrix(matrix)) if Path(matrix).is_file() else {}
+    conditions[name] = condition
+    Path(matrix).write_text(dump_matrix(conditions.values()), encoding="utf-8")
+    return condition
+
+
+def update_readme(readme: str | Path, condition: Condition) -> bool:
+    """Replace the text between ``<!-- repro:NAME:start -->`` and ``<!-- repro:NAME:end -->``
+    in ``readme`` with the condition's table; False when the markers are absent."""
+    path = Path(readme)
+    text = path.read_text(encoding="utf-8")
+    start, end = f"<!-- repro:{condition.name}:start -->", f"<!-- repro:{condition.name}:end -->"
+    if start not in text or end not in text:
+        return False
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{start}\n{render_table(condition)}\n{end}{tail}", encoding="utf-8")
+    return True
