@@ -247,3 +247,29 @@ def test_backends_of_budget_variants() -> None:
     cfg = load_config(QUICK)
     systems = resolve_systems(replace(cfg, systems=("oracle", "zero-shot", "tt-nmt-bm25-data30")))
     assert "tt-nmt-bm25-data30" in systems
+
+
+def test_setup_translators_skips_a_missing_apertium(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from optical import experiment
+    from optical.translate import base
+
+    def unavailable(name: str, **options):
+        if name == "apertium":
+            raise base.BackendUnavailableError("apertium is not installed")
+        return FakeTranslator()
+
+    monkeypatch.setattr(base, "build_translator", unavailable)
+    cfg = ExperimentConfig(systems=("oracle", "zero-shot", "tt-apertium-dense", "tt-oracle-dense"))
+    wb = Workbench(tmp_path, bf16=False)
+    experiment.setup_translators(wb, cfg, tmp_path, tmp_path, [])
+    assert set(wb.translators) == {"oracle"}
+    assert "apertium unavailable, its systems are skipped" in capsys.readouterr().out
+    with pytest.raises(SystemNotApplicable):
+        translated_queries(
+            wb,
+            replace(cfg, translate=TranslateSettings(apertium_languages=("fi",))),
+            "apertium",
+            (Query("q0", "kato dormas", "fi"),),
+        )
