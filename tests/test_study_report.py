@@ -115,6 +115,7 @@ def test_group_gaps_ap_gain_and_budget_curves() -> None:
     assert langs == ["bn", "te"] and ours == pytest.approx(0.7) and theirs == pytest.approx(0.4)
     section = "\n".join(ap_section(rows, ["ntrex"]))
     assert "+75.0 %" in section and "reproduced" in section
+    assert "| 0.700 | 0.400 | 0.550 | +75.0 %" in section  # zero-shot MAP beside it
     curves = budget_curves(rows, "ntrex", "P@1")
     assert curves == {"optical-ot": {0.1: pytest.approx(0.65), 1.0: pytest.approx(0.755)}}
     assert best_translate_test(rows, "ntrex") == "tt-nmt-dense"  # tt-oracle-* excluded
