@@ -51,8 +51,8 @@ ablation: $(STAMP)
 	wait
 	$(VENV)/bin/optical ablate configs/ablation.toml --out results/ablation
 
-# The study (issue 5): every system, 3 seeds, data-budget curves; about two hours on
-# 2 cores, resumable (rerun to continue). Writes results/study/.
+# The study (issue 5): every system, 3 seeds, data-budget curves; estimated at about two
+# hours on 2 cores, resumable (rerun to continue). Writes results/study/.
 study: $(STAMP) mt-deps
 	$(VENV)/bin/optical experiment configs/study.toml --out results/study
 
