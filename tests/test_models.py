@@ -317,7 +317,8 @@ def test_encode_nothing(tiny_encoder: Encoder) -> None:
     assert out.pooled.shape == (0, tiny_encoder.dim) and out.tokens == []
 
 
-def test_bf16_close_to_fp32(tiny_encoder: Encoder) -> None:
+def test_bf16_close_to_fp32(tiny_encoder: Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPTICAL_BF16", "on")  # bf16 even on a CPU without native bf16
     fast = Encoder(tiny_encoder.spec, tiny_encoder.model, tiny_encoder.tokenizer, bf16=True)
     a = tiny_encoder.encode(TEXTS, "passage").pooled
     b = fast.encode(TEXTS, "passage").pooled

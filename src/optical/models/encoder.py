@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import OpticalError
+from ..precision import use_bf16
 from .registry import EncoderSpec
 
 Kind = Literal["query", "passage"]
@@ -75,7 +76,8 @@ class Encoder:
         self.spec = spec
         self.model = model
         self.tokenizer = tokenizer
-        self.bf16 = bf16
+        # a request: honoured where the CPU has native bf16 (optical.precision)
+        self.bf16 = use_bf16(bf16)
 
     @classmethod
     def load(cls, spec: EncoderSpec, bf16: bool = False) -> Encoder:

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..precision import use_bf16
 from .config import NmtModelConfig
 from .vocab import EOS, PAD, CompactVocab
 
@@ -135,7 +136,7 @@ class NmtModel(nn.Module):
         # longest source plus 8 pieces, so a looping model does not run to the limit
         longest = int(states_mask.sum(dim=1).max()) if states_mask.numel() else 0
         limit = min(max_new_tokens, self.config.max_target_length + 8 - 1, 2 * longest + 8)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(bf16)):
             out = self.decoder.generate(
                 input_ids=start,
                 attention_mask=torch.ones_like(start),
@@ -172,7 +173,7 @@ def sequence_loss(
     then ``<pad>``) through ``module`` (an :class:`NmtModel` or its DDP wrapper), and the
     number of predicted tokens."""
     inputs, labels = targets[:, :-1], targets[:, 1:]
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(bf16)):
         logits = module(states, states_mask, inputs)
     loss = F.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]),

@@ -61,6 +61,7 @@ from ..losses import DistillationLoss, EncodedPair, anchor_mse, build_loss
 from ..models.encoder import Encoder
 from ..models.registry import EncoderSpec, resolve_encoder
 from ..ot import OTConvergenceWarning
+from ..precision import use_bf16
 from ..types import BitextPair
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import RESUME_FREE_KEYS, DistillConfig, config_differences, load_distill_config
@@ -208,7 +209,7 @@ class Distiller:
         texts = sources + english if anchor else sources
         s_batch = tokenize_with_prefix(self.student_encoder, texts, "query", cfg.model.max_length)
         t_batch, t_out = teacher if teacher is not None else self.teacher_outputs(english)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.model.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(cfg.model.bf16)):
             s_tokens, s_pooled = (module or self.student)(
                 s_batch["input_ids"],
                 s_batch["attention_mask"],

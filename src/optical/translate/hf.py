@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..languages import NAMES, is_known, normalize_lang
+from ..precision import use_bf16
 from ..types import Translation
 from .base import BackendUnavailableError, Progress, check_request, make_translations
 
@@ -186,7 +187,8 @@ class HFTranslator:
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.max_input_tokens = max_input_tokens
-        self.bf16 = bf16
+        # on CPU a request, honoured where the CPU has native bf16 (optical.precision)
+        self.bf16 = use_bf16(bf16) if device.startswith("cpu") else bf16
         self.device = device
         self.revision = revision
         self.local_files_only = self.is_local if local_files_only is None else local_files_only

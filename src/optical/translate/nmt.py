@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..precision import use_bf16
 from ..types import Translation
 from .base import Progress, check_request, make_translations
 
@@ -46,7 +47,7 @@ class NmtTranslator:
         if self.beams < 1 or self.max_new_tokens < 1 or batch_size < 1:
             raise ConfigError("nmt translator: beams, max_new_tokens and batch_size must be >= 1")
         self.batch_size = batch_size
-        self.bf16 = bf16
+        self.bf16 = use_bf16(bf16)
         self.cache = cache
         self._model = None
         self._states = None
