@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -152,10 +153,14 @@ def test_corrupt_shard_is_rebuilt(tmp_path: Path, encoder: CountingEncoder, dama
 
 
 def test_leftover_staging_folder_is_removed(tmp_path: Path, encoder: CountingEncoder) -> None:
+    import os
+
     cache = EmbeddingCache(tmp_path, encoder)
     staging = cache.folder / "shard-deadbeef.tmp"
     staging.mkdir()
     (staging / "keys.npy").write_bytes(b"half written")
+    long_ago = time.time() - 7 * 3600  # a killed run's debris, not a live writer's
+    os.utime(staging, (long_ago, long_ago))
     with warnings.catch_warnings():
         warnings.simplefilter("error", CorruptCacheWarning)
         EmbeddingCache(tmp_path, encoder)
@@ -228,3 +233,22 @@ def test_large_requests_are_split_into_shards(
     reopened = EmbeddingCache(tmp_path, encoder)
     assert_same(reopened.encode(TEXTS, "passage", with_tokens=True), out)
     assert reopened.last_stats.hits == len(TEXTS)
+
+
+def test_staging_folders_of_other_writers_are_kept_stale_ones_removed(
+    tmp_path: Path, encoder: CountingEncoder
+) -> None:
+    """A young ``shard-*.tmp`` may be another process writing into the same cache: opening
+    the cache must not delete it under that writer; debris of a killed run is removed."""
+    import os
+
+    folder = EmbeddingCache(tmp_path, encoder).folder
+    young = folder / "shard-young.tmp"
+    old = folder / "shard-old.tmp"
+    young.mkdir()
+    old.mkdir()
+    long_ago = time.time() - 7 * 3600
+    os.utime(old, (long_ago, long_ago))
+    cache = EmbeddingCache(tmp_path, encoder)
+    assert young.is_dir() and not old.exists()
+    assert cache.encode(TEXTS[:2], "query").pooled.shape[0] == 2

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -27,6 +28,9 @@ from .io_utils import sha256_file
 from .models.encoder import Encoded, Encoder, Kind
 
 SHARD_TEXTS = 2048
+STALE_STAGING_S = 6 * 3600
+"""A ``shard-*.tmp`` staging folder older than this is debris of a killed run and is
+removed; a younger one may belong to another process writing into the same cache."""
 
 
 def text_key(kind: str, text: str) -> str:
@@ -55,6 +59,13 @@ class CacheStats:
     encoded: int
 
 
+def _age_s(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:  # removed meanwhile by its writer
+        return 0.0
+
+
 class EmbeddingCache:
     """Embeddings of one encoder, persisted under ``root``."""
 
@@ -70,7 +81,8 @@ class EmbeddingCache:
     def _load(self) -> None:
         for path in sorted(self.folder.glob("shard-*")):
             if path.name.endswith(".tmp"):
-                shutil.rmtree(path, ignore_errors=True)
+                if _age_s(path) > STALE_STAGING_S:
+                    shutil.rmtree(path, ignore_errors=True)
                 continue
             shard = self._open(path)
             if shard is None:
