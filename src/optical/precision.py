@@ -19,8 +19,6 @@ from __future__ import annotations
 import functools
 import os
 
-import torch
-
 from .errors import ConfigError
 
 BF16_ENV = "OPTICAL_BF16"
@@ -30,6 +28,8 @@ _MODES = ("auto", "on", "off")
 @functools.cache
 def native_bf16() -> bool:
     """True when this CPU computes bf16 natively (AVX512-BF16 or AMX)."""
+    import torch  # here, not at module level: importing optical.translate stays cheap
+
     cpu = getattr(torch, "cpu", None)
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     for name in checks:
