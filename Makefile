@@ -51,10 +51,11 @@ ablation: $(STAMP)
 	wait
 	$(VENV)/bin/optical ablate configs/ablation.toml --out results/ablation
 
-# The study (issue 5): every system, 3 seeds, data-budget curves; estimated at about two
-# hours on 2 cores, resumable (rerun to continue). Writes results/study/.
+# The study (issue 5): every system, 3 seeds, data-budget curves; resumable (rerun to
+# continue). Writes results/study/. In parts: make study STUDY_ARGS="--only-seeds 0".
+STUDY_ARGS ?=
 study: $(STAMP) mt-deps
-	$(VENV)/bin/optical experiment configs/study.toml --out results/study
+	$(VENV)/bin/optical experiment configs/study.toml --out results/study $(STUDY_ARGS)
 
 bench: $(STAMP)
 	$(VENV)/bin/optical bench all

@@ -23,12 +23,32 @@ def _cmd_data_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _name_list(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of names")
+    return names
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in _name_list(text)]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers: {text!r}") from exc
+
+
 def _cmd_experiment(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .experiment import run_experiment
+    from .experiment import RunScope, run_experiment
 
     cfg = load_config(args.config)
-    result = run_experiment(cfg, Path(args.out), data=args.data_dir, cache=args.cache_dir)
+    scope = RunScope(
+        systems=tuple(args.only_systems) if args.only_systems else None,
+        seeds=tuple(args.only_seeds) if args.only_seeds else None,
+    )
+    result = run_experiment(
+        cfg, Path(args.out), data=args.data_dir, cache=args.cache_dir, scope=scope
+    )
     from .report import markdown_table
 
     for benchmark in cfg.benchmarks:
@@ -344,6 +364,18 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("experiment", help="run benchmarks × systems × languages, write a report")
     exp.add_argument("config", help="experiment TOML (e.g. configs/quick.toml)")
     exp.add_argument("--out", required=True, help="output directory")
+    exp.add_argument(
+        "--only-systems",
+        type=_name_list,
+        metavar="A,B,…",
+        help="run only these configured systems now (a study in parts; cells are reused)",
+    )
+    exp.add_argument(
+        "--only-seeds",
+        type=_int_list,
+        metavar="0,1,…",
+        help="train and run the trained systems with only these of the configured seeds",
+    )
     common(exp)
     exp.set_defaults(func=_cmd_experiment)
 

@@ -42,6 +42,64 @@ XOR_BUDGETS = (2000, 5000)
 
 
 @dataclass(frozen=True)
+class RunScope:
+    """The part of a configured experiment one invocation runs (``optical experiment
+    --only-systems … --only-seeds …``): a long study done in parts. Cell names and keys
+    are those of the whole configuration, so a later run of the whole reads these cells
+    back; the report and ``config.resolved.json`` say the run was partial."""
+
+    systems: tuple[str, ...] | None = None
+    seeds: tuple[int, ...] | None = None
+
+    @property
+    def partial(self) -> bool:
+        return self.systems is not None or self.seeds is not None
+
+    def check(self, cfg: ExperimentConfig) -> None:
+        unknown = [s for s in self.systems or () if s not in cfg.systems]
+        if unknown:
+            raise ConfigError(
+                f"--only-systems: {', '.join(unknown)} not among the configured systems: "
+                + ", ".join(cfg.systems)
+            )
+        seeds = {seed for system in cfg.systems for seed in cfg.seeds_for(system)}
+        seeds |= set(cfg.run_seeds)
+        stray = [seed for seed in self.seeds or () if seed not in seeds]
+        if stray:
+            raise ConfigError(
+                f"--only-seeds: {', '.join(map(str, stray))} not among the configured seeds: "
+                + ", ".join(map(str, sorted(seeds)))
+            )
+
+    def systems_of(self, cfg: ExperimentConfig) -> list[str]:
+        """The configured systems this run covers (the significance baseline and the
+        oracle always, since other cells are scored against them)."""
+        if self.systems is None:
+            return list(cfg.systems)
+        keep = {*self.systems, cfg.significance_baseline, "oracle"}
+        return [s for s in cfg.systems if s in keep]
+
+    def seeds_of(self, cfg: ExperimentConfig, system: str) -> tuple[int, ...]:
+        seeds = cfg.seeds_for(system)
+        return seeds if self.seeds is None else tuple(s for s in seeds if s in self.seeds)
+
+    def describe(self, cfg: ExperimentConfig) -> str | None:
+        """One sentence for the report, or None for a whole run."""
+        if not self.partial:
+            return None
+        ran = self.systems_of(cfg)
+        left = [s for s in cfg.systems if s not in ran]
+        seeds = sorted({seed for s in ran if is_trained(s) for seed in self.seeds_of(cfg, s)})
+        text = (
+            f"**Partial run** of `{cfg.name}`: {len(ran)} of {len(cfg.systems)} configured "
+            f"systems, trained systems with seeds {seeds} of {list(cfg.run_seeds)}"
+        )
+        if left:
+            text += "; not run yet: " + ", ".join(f"`{s}`" for s in left)
+        return text + ". Rerunning without `--only-*` completes it (finished cells are reused)."
+
+
+@dataclass(frozen=True)
 class ResultRow:
     """One number of the results table (``n`` = queries scored, or languages for macro).
 
@@ -267,7 +325,12 @@ def draw_alignments(
 
 
 def setup_translators(
-    wb: Workbench, cfg: ExperimentConfig, cache_root: Path, data: Path, trained: Sequence[str]
+    wb: Workbench,
+    cfg: ExperimentConfig,
+    cache_root: Path,
+    data: Path,
+    trained: Sequence[str],
+    systems: Sequence[str] | None = None,
 ) -> None:
     """Build the translation backends the configured systems need into ``wb.translators``:
     ``nmt`` (trained once per config, cached) for ``tt-nmt-*`` and the back-translation
@@ -279,7 +342,7 @@ def setup_translators(
     from .translate.cache import CachedTranslator
     from .translate_test import backends_of
 
-    needed = set(backends_of([*cfg.systems, *trained]))
+    needed = set(backends_of([*(cfg.systems if systems is None else systems), *trained]))
     translations = cache_root / "translations"
     for backend in sorted(b for b in needed if b.startswith("nmt")):
         _, fraction = split_budget(backend)
@@ -378,11 +441,16 @@ def system_settings(
 
 
 def run_experiment(
-    cfg: ExperimentConfig, out_dir: Path, data: Path | None = None, cache: Path | None = None
+    cfg: ExperimentConfig,
+    out_dir: Path,
+    data: Path | None = None,
+    cache: Path | None = None,
+    scope: RunScope | None = None,
 ) -> ExperimentResult:
     """Run every configured benchmark × system × language (× seed for trained systems)
     and write the outputs. Finished cells (:mod:`optical.cells`) are read back, not
-    recomputed: an interrupted experiment resumes where it stopped."""
+    recomputed: an interrupted experiment resumes where it stopped. ``scope`` restricts
+    this run to some systems / seeds (:class:`RunScope`)."""
     from .cells import Cell, cell_key, cell_settings, load_cell, save_cell
     from .report import write_report
     from .trained import student_id
@@ -392,7 +460,13 @@ def run_experiment(
     root = data_dir(data)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / "config.resolved.json", cfg.to_dict())
+    scope = scope or RunScope()
+    scope.check(cfg)
+    resolved = cfg.to_dict()
+    if scope.partial:
+        resolved["scope"] = {"systems": scope.systems_of(cfg), "seeds": scope.seeds}
+    atomic_write_json(out_dir / "config.resolved.json", resolved)
+    chosen = scope.systems_of(cfg)
     token_encoders = set()
     if "zero-shot-maxsim" in cfg.systems:
         token_encoders.add(cfg.models.student)
@@ -400,7 +474,11 @@ def run_experiment(
         token_encoders.add(cfg.models.teacher)
     cache_root = cache_dir(cache)
     wb = Workbench(cache_root, bf16=cfg.models.bf16, timer=timer, token_encoders=token_encoders)
-    systems = resolve_systems(cfg)
+    systems = {
+        name: function
+        for name, function in resolve_systems(cfg).items()
+        if name in chosen or name.startswith("oracle@")
+    }
     if cfg.significance_baseline not in systems:
         raise ConfigError(
             f"significance_baseline {cfg.significance_baseline!r} is not among the systems "
@@ -412,10 +490,10 @@ def run_experiment(
             "to [experiment] systems"
         )
     seeds = cfg.run_seeds
-    students = list(dict.fromkeys(student_id(s) for s in cfg.systems if is_trained(s)))
-    setup_translators(wb, cfg, cache_root, root, students)
+    students = list(dict.fromkeys(student_id(s) for s in chosen if is_trained(s)))
+    setup_translators(wb, cfg, cache_root, root, students, systems=chosen)
     for sid in students:
-        for seed in cfg.seeds_for(sid):
+        for seed in scope.seeds_of(cfg, sid):
             with timer(f"train {sid}"):
                 wb.students[(sid, seed)] = ensure_student(
                     sid,
@@ -456,7 +534,7 @@ def run_experiment(
                 bench_name == "ntrex" and system.startswith(ENGLISH_READERS)
             ):
                 continue
-            system_seeds = cfg.seeds_for(system) if is_trained(system) else (None,)
+            system_seeds = scope.seeds_of(cfg, system) if is_trained(system) else (None,)
             for seed in system_seeds:
                 run_cfg = cfg if seed is None else replace(cfg, seed=seed)
                 settings = system_settings(wb, run_cfg, system, seed, cache_root)
@@ -517,5 +595,5 @@ def run_experiment(
     atomic_write_json(out_dir / "results.json", [row_dict(r) for r in rows])
     atomic_write_json(out_dir / "significance.json", [asdict(s) for s in sig])
     with timer("report"):
-        write_report(cfg, rows, sig, timer, out_dir)
+        write_report(cfg, rows, sig, timer, out_dir, scope_note=scope.describe(cfg))
     return ExperimentResult(rows, sig, dict(timer.seconds), timer.total, out_dir)

@@ -251,8 +251,10 @@ def write_report(
     significance: Sequence[SignificanceRow],
     timer: Timer,
     out_dir: Path,
+    scope_note: str | None = None,
 ) -> Path:
-    """Write ``report.md`` and the charts into ``out_dir``."""
+    """Write ``report.md`` and the charts into ``out_dir`` (``scope_note``: says what a
+    partial run left out)."""
     parts = [
         f"# optical experiment: {cfg.name}",
         "",
@@ -268,6 +270,8 @@ def write_report(
         + (", values are mean±std over seeds." if len(cfg.run_seeds) > 1 else "."),
         "",
     ]
+    if scope_note:
+        parts += [scope_note, ""]
     parts += teacher_choice(cfg, rows)
     for benchmark in cfg.benchmarks:
         parts += [f"## {BENCHMARK_TITLES.get(benchmark, benchmark)}", ""]

@@ -1,0 +1,117 @@
+"""A study in parts: ``optical experiment --only-systems/--only-seeds`` (RunScope)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from optical.config import ExperimentConfig, ModelsConfig, XquadConfig
+from optical.errors import ConfigError
+from optical.experiment import RunScope
+
+STUDY = ExperimentConfig(
+    name="study",
+    seeds=(0, 1, 2),
+    curve_seeds=(0,),
+    systems=(
+        "oracle",
+        "zero-shot",
+        "optical-ot",
+        "distill-mse",
+        "tt-nmt-dense",
+        "optical-ot-data10",
+    ),
+)
+
+
+def test_whole_run_is_not_partial() -> None:
+    scope = RunScope()
+    assert not scope.partial and scope.describe(STUDY) is None
+    assert scope.systems_of(STUDY) == list(STUDY.systems)
+    assert scope.seeds_of(STUDY, "optical-ot") == (0, 1, 2)
+    assert scope.seeds_of(STUDY, "optical-ot-data10") == (0,)
+
+
+def test_systems_keep_config_order_and_the_systems_others_are_scored_against() -> None:
+    scope = RunScope(systems=("tt-nmt-dense", "optical-ot"))
+    # zero-shot (the significance baseline) and the oracle (XOR agreement) always run
+    assert scope.systems_of(STUDY) == ["oracle", "zero-shot", "optical-ot", "tt-nmt-dense"]
+
+
+def test_seeds_are_intersected_with_each_systems_seeds() -> None:
+    scope = RunScope(seeds=(1, 2))
+    assert scope.seeds_of(STUDY, "optical-ot") == (1, 2)
+    assert scope.seeds_of(STUDY, "optical-ot-data10") == ()  # curves run with seed 0 only
+
+
+def test_describe_names_what_is_left() -> None:
+    note = RunScope(systems=("optical-ot",), seeds=(0,)).describe(STUDY)
+    assert note is not None
+    assert "3 of 6 configured systems" in note and "seeds [0] of [0, 1, 2]" in note
+    assert "`distill-mse`, `tt-nmt-dense`, `optical-ot-data10`" in note
+
+
+@pytest.mark.parametrize(
+    ("scope", "message"),
+    [
+        (RunScope(systems=("optical-mse",)), r"--only-systems: optical-mse not among"),
+        (RunScope(seeds=(0, 5)), r"--only-seeds: 5 not among the configured seeds: 0, 1, 2"),
+    ],
+)
+def test_unknown_systems_or_seeds_are_errors(scope: RunScope, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        scope.check(STUDY)
+
+
+def test_cli_parses_the_lists() -> None:
+    from optical.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["experiment", "c.toml", "--out", "o", "--only-systems", "a, b", "--only-seeds", "0,2"]
+    )
+    assert args.only_systems == ["a", "b"] and args.only_seeds == [0, 2]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["experiment", "c.toml", "--out", "o", "--only-seeds", "x"])
+
+
+@pytest.mark.slow
+def test_partial_run_then_whole_run_reuses_the_cells(
+    tmp_path: Path, real_data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real e5-small, 50 XQuAD questions in de: the part's cells are read back by the whole."""
+    import torch
+
+    from optical.experiment import run_experiment
+
+    torch.set_num_threads(1)
+    cfg = ExperimentConfig(
+        name="parts",
+        benchmarks=("xquad",),
+        systems=("oracle", "zero-shot", "bm25-human-translation"),
+        models=ModelsConfig(oracle_candidates=("multilingual-e5-small",)),
+        xquad=XquadConfig(languages=("de",), max_questions_per_language=50),
+    )
+    out = tmp_path / "out"
+    run_experiment(cfg, out, data=real_data_dir, scope=RunScope(systems=("zero-shot",)))
+    rows = json.loads((out / "results.json").read_text())
+    assert {r["system"] for r in rows} == {"oracle", "zero-shot"}
+    assert "**Partial run** of `parts`" in (out / "report.md").read_text()
+    assert json.loads((out / "config.resolved.json").read_text())["scope"]["systems"] == [
+        "oracle",
+        "zero-shot",
+    ]
+    capsys.readouterr()
+
+    run_experiment(cfg, out, data=real_data_dir)
+    printed = capsys.readouterr().out
+    computed, reused = map(
+        int, re.search(r"cells: (\d+) computed, (\d+) read back", printed).groups()
+    )
+    assert (computed, reused) == (2, 4)  # bm25 de + en computed; oracle, zero-shot read back
+    rows = json.loads((out / "results.json").read_text())
+    assert {r["system"] for r in rows} == {"oracle", "zero-shot", "bm25-human-translation"}
+    assert "Partial run" not in (out / "report.md").read_text()
+    assert "scope" not in json.loads((out / "config.resolved.json").read_text())
