@@ -595,5 +595,9 @@ def run_experiment(
     atomic_write_json(out_dir / "results.json", [row_dict(r) for r in rows])
     atomic_write_json(out_dir / "significance.json", [asdict(s) for s in sig])
     with timer("report"):
-        write_report(cfg, rows, sig, timer, out_dir, scope_note=scope.describe(cfg))
+        shown = cfg
+        if scope.partial:  # the header names the seeds this run covered, not the config's
+            ran = {seed for s in chosen if is_trained(s) for seed in scope.seeds_of(cfg, s)}
+            shown = replace(cfg, seeds=tuple(sorted(ran)) or cfg.run_seeds)
+        write_report(shown, rows, sig, timer, out_dir, scope_note=scope.describe(cfg))
     return ExperimentResult(rows, sig, dict(timer.seconds), timer.total, out_dir)

@@ -173,7 +173,9 @@ def ap_section(rows: Sequence[ResultRow], benchmarks: Sequence[str]) -> list[str
         )
         gain = 100 * (ours - theirs) / theirs if theirs else float("nan")
         verdict = (
-            "reproduced (at least as large)"
+            "not a test of the claim: the NMT baseline is below zero-shot"
+            if zero_map is not None and theirs < zero_map
+            else "reproduced (at least as large)"
             if gain >= PAPER_LOW_RESOURCE_MAP_GAIN
             else "same direction, smaller"
             if gain > 0
@@ -305,6 +307,11 @@ def conclusion(rows: Sequence[ResultRow], benchmarks: Sequence[str]) -> list[str
             )
         else:
             text += "."
+        text += (
+            " OPTICAL narrows zero-shot's low-resource gap."
+            if low[OPTICAL] < low["zero-shot"]
+            else " OPTICAL does not narrow zero-shot's low-resource gap."
+        )
         high = gaps[OPTICAL]["high"]
         if high is not None and gaps["zero-shot"]["high"] is not None:
             text += (
