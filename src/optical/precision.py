@@ -2,9 +2,10 @@
 
 bf16 autocast is about 4× faster than fp32 on CPUs with native bf16 arithmetic
 (AVX512-BF16 or AMX tiles), and several times *slower* where bf16 is emulated
-(measured on a 2-core AVX2-only AMD EPYC: e5-small query encoding 1,600 tok/s in fp32,
-250 tok/s under bf16 autocast). A configuration's ``bf16 = true`` is therefore a
-request, honoured where the hardware has native bf16; ``$OPTICAL_BF16`` overrides:
+(``optical bench encode --json`` on a 2-core AVX2-only AMD EPYC: e5-small passage
+encoding 1,350 tok/s in fp32, 226 tok/s under bf16 autocast). A configuration's
+``bf16 = true`` is therefore a request, honoured where the hardware has native bf16;
+``$OPTICAL_BF16`` overrides:
 
 * ``auto`` (default): bf16 only when the CPU has native bf16;
 * ``on``: bf16 whenever it is requested (slow without native support);

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .io_utils import atomic_write, atomic_write_text
+from .precision import use_bf16
 from .report_study import ap_section, budget_section, conclusion, gap_section
 
 if TYPE_CHECKING:
@@ -261,7 +262,9 @@ def write_report(
         f"Generated {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} on "
         f"{platform.machine()} ({platform.system()}), Python {platform.python_version()}. "
         f"Teacher: `{cfg.models.teacher}`; student: `{cfg.models.student}`; "
-        f"bf16: {cfg.models.bf16}. Significance: paired {cfg.significance_test} test against "
+        f"precision: {'bf16' if use_bf16(cfg.models.bf16) else 'fp32'} (bf16 requested: "
+        f"{cfg.models.bf16}; honoured only on CPUs with native bf16). Significance: paired "
+        f"{cfg.significance_test} test against "
         f"`{cfg.significance_baseline}` (▲/▼) and against the best translate-test system of "
         "each benchmark (△/▽; `tt-oracle-*` excluded), Holm-corrected per benchmark, measure "
         "and baseline; a mark = significantly better/worse (p < 0.05). `macro` averages the "
