@@ -192,3 +192,52 @@ def test_record_writes_a_condition_and_the_readme_table(tmp_path: Path) -> None:
     assert check(study, rows) == []
     text = readme.read_text()
     assert render_table(study) in text and "old" not in text and text.endswith("end\n")
+
+
+def test_seed_spread_is_recorded_round_trips_and_renders(tmp_path: Path) -> None:
+    from optical.reproduction import dump_matrix, expectations_from
+
+    rows = [
+        {
+            "benchmark": "xquad",
+            "system": "optical-ot",
+            "lang": "macro",
+            "measure": "RR@10",
+            "value": 0.84512,
+            "n": 6,
+            "std": 0.00437,
+            "seeds": 3,
+        },
+        {
+            "benchmark": "xquad",
+            "system": "zero-shot",
+            "lang": "macro",
+            "measure": "RR@10",
+            "value": 0.846,
+            "n": 6,
+        },
+        # one seed: a zero spread says nothing, so none is recorded
+        {
+            "benchmark": "xquad",
+            "system": "distill-mse",
+            "lang": "macro",
+            "measure": "RR@10",
+            "value": 0.859,
+            "n": 6,
+            "std": 0.0,
+            "seeds": 1,
+        },
+    ]
+    keys = [(r["benchmark"], r["system"], r["lang"], r["measure"]) for r in rows]
+    recorded = expectations_from(rows, keys, tol=0.01)
+    assert [e.get("std") for e in recorded] == [0.0044, None, None]
+    condition = Condition(
+        "s", "cmd", "cfg.toml", "r.json", True, tuple(Expectation(**e) for e in recorded)
+    )
+    matrix = tmp_path / "m.toml"
+    matrix.write_text(dump_matrix([condition]))
+    assert load_matrix(matrix)["s"] == condition
+    table = render_table(condition)
+    assert "| optical-ot | 0.845±0.004 |" in table
+    assert "| zero-shot | 0.846 |" in table and "| distill-mse | 0.859 |" in table
+    assert check(condition, rows) == []

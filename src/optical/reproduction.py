@@ -16,6 +16,7 @@ expected from it with a tolerance (as Pyserini's two-click reproductions).
     measure = "RR@10"
     value = 0.90
     tol = 0.02
+    std = 0.004                               # optional: the seed spread of a multi-seed mean
 
 :func:`check` compares result rows with the expectations; :func:`render_table` writes
 the README table of a condition from its expectations (so the README and the matrix
@@ -44,6 +45,7 @@ class Expectation:
     measure: str
     value: float
     tol: float
+    std: float | None = None  # spread over seeds when the value is a multi-seed mean
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ def load_matrix(path: str | Path = MATRIX) -> dict[str, Condition]:
                     str(e["measure"]),
                     float(e["value"]),
                     float(e.get("tol", 0.0)),
+                    None if e.get("std") is None else float(e["std"]),
                 )
                 for e in item.get("expect", [])
             )
@@ -119,20 +122,27 @@ def check_file(condition: Condition, results: str | Path | None = None) -> list[
     return check(condition, json.loads(path.read_text(encoding="utf-8")))
 
 
+def _format(measure: str, value: float) -> str:
+    return f"{value:.1f}" if measure.endswith("kt") else f"{value:.3f}"
+
+
 def render_table(condition: Condition) -> str:
-    """Markdown: one row per system, one column per (benchmark, measure, lang) expected."""
+    """Markdown: one row per system, one column per (benchmark, measure, lang) expected;
+    a multi-seed mean shows as ``mean±std``."""
     columns = list(dict.fromkeys((e.benchmark, e.measure, e.lang) for e in condition.expect))
     systems = list(dict.fromkeys(e.system for e in condition.expect))
-    values = {(e.system, e.benchmark, e.measure, e.lang): e.value for e in condition.expect}
+    found = {(e.system, e.benchmark, e.measure, e.lang): e for e in condition.expect}
     header = ["system", *(f"{b} {m} ({lang})" for b, m, lang in columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for system in systems:
         cells = [system]
         for b, m, lang in columns:
-            value = values.get((system, b, m, lang))
-            cells.append(
-                "" if value is None else (f"{value:.1f}" if m.endswith("kt") else f"{value:.3f}")
-            )
+            e = found.get((system, b, m, lang))
+            if e is None:
+                cells.append("")
+            else:
+                spread = "" if e.std is None else "±" + _format(m, e.std)
+                cells.append(_format(m, e.value) + spread)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -140,10 +150,20 @@ def render_table(condition: Condition) -> str:
 def expectations_from(
     rows: Iterable[Mapping[str, Any]], keys: Iterable[tuple[str, str, str, str]], tol: float
 ) -> list[dict[str, Any]]:
-    """Expectation tables for ``keys`` from a results file's rows (to record a reference run)."""
+    """Expectation tables for ``keys`` from a results file's rows (to record a reference
+    run); a row averaged over several seeds keeps its spread as ``std``."""
+    rows = list(rows)
     found = _index(rows)
-    return [
-        {
+    spread = {
+        (r["benchmark"], r["system"], r["lang"], r["measure"]): float(r["std"])
+        for r in rows
+        if r.get("std") is not None and int(r.get("seeds") or 0) > 1
+    }
+    expectations = []
+    for b, s, lang, m in keys:
+        if (b, s, lang, m) not in found:
+            continue
+        e = {
             "benchmark": b,
             "system": s,
             "lang": lang,
@@ -151,9 +171,10 @@ def expectations_from(
             "value": round(found[(b, s, lang, m)], 4),
             "tol": tol,
         }
-        for b, s, lang, m in keys
-        if (b, s, lang, m) in found
-    ]
+        if (b, s, lang, m) in spread:
+            e["std"] = round(spread[(b, s, lang, m)], 4)
+        expectations.append(e)
+    return expectations
 
 
 HEADER = """# The reproduction matrix: each condition, the command that produces it and the scores
@@ -188,7 +209,7 @@ def dump_matrix(conditions: Iterable[Condition]) -> str:
                 f"lang = {_toml_string(e.lang)}\n"
                 f"measure = {_toml_string(e.measure)}\n"
                 f"value = {e.value!r}\n"
-                f"tol = {e.tol!r}\n"
+                f"tol = {e.tol!r}\n" + ("" if e.std is None else f"std = {e.std!r}\n")
             )
     return "\n".join(parts)
 
