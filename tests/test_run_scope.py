@@ -95,7 +95,8 @@ def test_partial_run_then_whole_run_reuses_the_cells(
         xquad=XquadConfig(languages=("de",), max_questions_per_language=50),
     )
     out = tmp_path / "out"
-    run_experiment(cfg, out, data=real_data_dir, scope=RunScope(systems=("zero-shot",)))
+    part = RunScope(systems=("zero-shot",))
+    run_experiment(cfg, out, data=real_data_dir, scope=part, command="optical experiment part")
     rows = json.loads((out / "results.json").read_text())
     assert {r["system"] for r in rows} == {"oracle", "zero-shot"}
     assert "**Partial run** of `parts`" in (out / "report.md").read_text()
@@ -115,3 +116,32 @@ def test_partial_run_then_whole_run_reuses_the_cells(
     assert {r["system"] for r in rows} == {"oracle", "zero-shot", "bm25-human-translation"}
     assert "Partial run" not in (out / "report.md").read_text()
     assert "scope" not in json.loads((out / "config.resolved.json").read_text())
+    # both invocations are recorded and the report lists them
+    from optical.provenance import load_invocations
+
+    first, second = load_invocations(out)
+    assert (first.command, first.scope) == ("optical experiment part", "systems oracle,zero-shot")
+    assert (first.cells_computed, first.cells_read_back) == (4, 0)
+    assert (second.command, second.scope) == ("run_experiment('parts')", None)
+    assert (second.cells_computed, second.cells_read_back) == (2, 4)
+    assert first.wall_s > 0 and second.hardware.cores >= 1
+    report = (out / "report.md").read_text()
+    assert "## How this was produced" in report and "`optical experiment part`" in report
+
+
+def test_cli_passes_the_command_as_typed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import optical.experiment
+    from optical.cli import main
+
+    seen = {}
+
+    def fake_run(cfg, out, **kwargs):
+        seen.update(kwargs)
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(optical.experiment, "run_experiment", fake_run)
+    config = Path(__file__).resolve().parents[1] / "configs" / "study.toml"
+    argv = ["experiment", str(config), "--out", str(tmp_path), "--only-seeds", "1,2"]
+    assert main(argv) == 2
+    assert seen["command"] == f"optical experiment {config} --out {tmp_path} --only-seeds 1,2"
+    assert seen["scope"] == RunScope(seeds=(1, 2))

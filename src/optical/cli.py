@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,7 +48,12 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
         seeds=tuple(args.only_seeds) if args.only_seeds else None,
     )
     result = run_experiment(
-        cfg, Path(args.out), data=args.data_dir, cache=args.cache_dir, scope=scope
+        cfg,
+        Path(args.out),
+        data=args.data_dir,
+        cache=args.cache_dir,
+        scope=scope,
+        command=shlex.join(["optical", *args.argv]),
     )
     from .report import markdown_table
 
@@ -515,7 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # the command as typed, recorded with the outputs it produces
     try:
         return int(args.func(args))
     except OpticalError as exc:

@@ -16,6 +16,7 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -28,6 +29,8 @@ from .evaluate.measures import DEFAULT_MEASURES, per_query
 from .evaluate.significance import holm, paired_test
 from .evaluate.xor_metric import xor_recall
 from .io_utils import atomic_write_json
+from .precision import use_bf16
+from .provenance import Invocation, provenance_section, record_invocation, this_hardware
 from .report import HEADLINE
 from .runs import ranked
 from .settings import cache_dir, data_dir
@@ -82,6 +85,13 @@ class RunScope:
     def seeds_of(self, cfg: ExperimentConfig, system: str) -> tuple[int, ...]:
         seeds = cfg.seeds_for(system)
         return seeds if self.seeds is None else tuple(s for s in seeds if s in self.seeds)
+
+    def summary(self, cfg: ExperimentConfig) -> str | None:
+        """``"systems a,b; seeds 0"`` for a partial run, None for a whole one."""
+        if not self.partial:
+            return None
+        text = f"systems {','.join(self.systems_of(cfg))}"
+        return text + ("" if self.seeds is None else f"; seeds {','.join(map(str, self.seeds))}")
 
     def describe(self, cfg: ExperimentConfig) -> str | None:
         """One sentence for the report, or None for a whole run."""
@@ -446,16 +456,20 @@ def run_experiment(
     data: Path | None = None,
     cache: Path | None = None,
     scope: RunScope | None = None,
+    command: str | None = None,
 ) -> ExperimentResult:
     """Run every configured benchmark × system × language (× seed for trained systems)
     and write the outputs. Finished cells (:mod:`optical.cells`) are read back, not
     recomputed: an interrupted experiment resumes where it stopped. ``scope`` restricts
-    this run to some systems / seeds (:class:`RunScope`)."""
+    this run to some systems / seeds (:class:`RunScope`). Each finished invocation is
+    recorded (``command``, wall time, hardware: :mod:`optical.provenance`) and the report
+    lists every recorded invocation of ``out_dir``."""
     from .cells import Cell, cell_key, cell_settings, load_cell, save_cell
     from .report import write_report
     from .trained import student_id
 
     timer = Timer()
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     torch.manual_seed(cfg.seed)
     root = data_dir(data)
     out_dir = Path(out_dir)
@@ -594,10 +608,31 @@ def run_experiment(
                 )
     atomic_write_json(out_dir / "results.json", [row_dict(r) for r in rows])
     atomic_write_json(out_dir / "significance.json", [asdict(s) for s in sig])
+    invocations = record_invocation(
+        out_dir,
+        Invocation(
+            command=command or f"run_experiment({cfg.name!r})",
+            started=started,
+            wall_s=round(timer.total, 1),
+            cells_computed=computed,
+            cells_read_back=reused,
+            scope=scope.summary(cfg),
+            precision="bf16" if use_bf16(cfg.models.bf16) else "fp32",
+            hardware=this_hardware(),
+        ),
+    )
     with timer("report"):
         shown = cfg
         if scope.partial:  # the header names the seeds this run covered, not the config's
             ran = {seed for s in chosen if is_trained(s) for seed in scope.seeds_of(cfg, s)}
             shown = replace(cfg, seeds=tuple(sorted(ran)) or cfg.run_seeds)
-        write_report(shown, rows, sig, timer, out_dir, scope_note=scope.describe(cfg))
+        write_report(
+            shown,
+            rows,
+            sig,
+            timer,
+            out_dir,
+            scope_note=scope.describe(cfg),
+            provenance=provenance_section(invocations),
+        )
     return ExperimentResult(rows, sig, dict(timer.seconds), timer.total, out_dir)

@@ -253,9 +253,11 @@ def write_report(
     timer: Timer,
     out_dir: Path,
     scope_note: str | None = None,
+    provenance: Sequence[str] = (),
 ) -> Path:
     """Write ``report.md`` and the charts into ``out_dir`` (``scope_note``: says what a
-    partial run left out)."""
+    partial run left out; ``provenance``: the markdown lines recording how the outputs
+    were produced, :func:`optical.provenance.provenance_section`)."""
     parts = [
         f"# optical experiment: {cfg.name}",
         "",
@@ -326,5 +328,14 @@ def write_report(
         ]
         parts += [f"![{p.stem}](alignments/{p.name})" for p in heatmaps] + [""]
     parts += conclusion(rows, cfg.benchmarks)
-    parts += ["## Where the time went", "", "```", timer.table(), "```", ""]
+    parts += list(provenance)
+    parts += ["## Where the time went", ""]
+    if provenance:
+        parts += ["This invocation's stages:", ""]
+    parts += [
+        "```",
+        timer.table(),
+        "```",
+        "",
+    ]
     return atomic_write_text(out_dir / "report.md", "\n".join(parts))
