@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from optical import precision
@@ -49,3 +51,28 @@ def test_encoder_records_the_precision_it_runs(
     assert Encoder(spec, model, tok, bf16=True).bf16 is True
     monkeypatch.setenv("OPTICAL_BF16", "off")
     assert Encoder(spec, model, tok, bf16=True).bf16 is False
+
+
+def test_trained_model_keys_follow_the_precision_actually_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fp32 keeps the keys models had before precision was keyed; bf16 gets its own."""
+    import hashlib
+    import json
+
+    from optical.config import ExperimentConfig
+    from optical.nmt.ensure import nmt_folder
+    from optical.trained import distill_config_for, nmt_config_for, student_folder
+
+    cfg = ExperimentConfig(name="k", systems=("optical-ot",))
+    monkeypatch.setenv("OPTICAL_BF16", "off")
+    fp32_student, _ = student_folder("optical-ot", cfg, tmp_path)
+    fp32_nmt, _ = nmt_folder(nmt_config_for(cfg), tmp_path)
+    payload = dict(distill_config_for("optical-ot", cfg).to_dict())
+    payload["run"] = {k: v for k, v in payload["run"].items() if k != "progress"}
+    legacy = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+    assert fp32_student.name == f"optical-ot-{legacy}"
+    monkeypatch.setenv("OPTICAL_BF16", "on")
+    bf16_student, _ = student_folder("optical-ot", cfg, tmp_path)
+    bf16_nmt, _ = nmt_folder(nmt_config_for(cfg), tmp_path)
+    assert bf16_student != fp32_student and bf16_nmt != fp32_nmt

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .config import ExperimentConfig
 from .errors import ConfigError, OpticalError
+from .precision import precision_key
 from .types import BitextPair
 
 TRAINED_LOSSES: dict[str, str] = {
@@ -140,6 +141,7 @@ def student_folder(
     data = data_identity(system, cfg, cache_root)
     if data is not None:
         payload["training_data"] = data
+    payload.update(precision_key(dcfg.model.bf16))
     key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
     return Path(cache_root) / "students" / f"{student_id(system)}-{key}", dcfg
 

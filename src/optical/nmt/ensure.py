@@ -12,6 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from ..precision import precision_key
 from ..train.config import RESUME_FREE_KEYS
 from .config import NmtConfig, load_nmt_config
 from .package import is_nmt_folder, read_info
@@ -24,6 +25,7 @@ def nmt_folder(config: NmtConfig | str | Path, cache_root: Path) -> tuple[Path, 
     payload = config.to_dict()
     payload["run"] = {k: v for k, v in payload["run"].items() if f"run.{k}" not in RESUME_FREE_KEYS}
     payload.pop("name")
+    payload.update(precision_key(config.model.bf16))
     key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
     return Path(cache_root) / "nmt" / f"{config.name}-{key}", config
 
