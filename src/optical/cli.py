@@ -275,7 +275,13 @@ def _cmd_repro(args: argparse.Namespace) -> int:
         from .experiment import run_experiment
 
         out = Path(args.results).parent if args.results else Path(condition.results).parent
-        run_experiment(load_config(condition.config), out, data=args.data_dir, cache=args.cache_dir)
+        run_experiment(
+            load_config(condition.config),
+            out,
+            data=args.data_dir,
+            cache=args.cache_dir,
+            command=shlex.join(["optical", *args.argv]),
+        )
     problems = check_file(condition, args.results)
     for problem in problems:
         print(problem)

@@ -29,7 +29,7 @@ from .evaluate.measures import DEFAULT_MEASURES, per_query
 from .evaluate.significance import holm, paired_test
 from .evaluate.xor_metric import xor_recall
 from .io_utils import atomic_write_json
-from .precision import use_bf16
+from .precision import precision_name
 from .provenance import Invocation, provenance_section, record_invocation, this_hardware
 from .report import HEADLINE
 from .runs import ranked
@@ -617,7 +617,7 @@ def run_experiment(
             cells_computed=computed,
             cells_read_back=reused,
             scope=scope.summary(cfg),
-            precision="bf16" if use_bf16(cfg.models.bf16) else "fp32",
+            precision=precision_name(cfg.models.bf16),
             hardware=this_hardware(),
         ),
     )

@@ -64,9 +64,15 @@ def use_bf16(requested: bool) -> bool:
     return native_bf16()
 
 
+def precision_name(requested: bool) -> str:
+    """``"bf16"`` or ``"fp32"``: the precision actually used for a ``requested`` bf16."""
+    return "bf16" if use_bf16(requested) else "fp32"
+
+
 def precision_key(requested: bool) -> dict[str, str]:
     """What a trained model's cache key adds for its precision: ``{"precision": "bf16"}``
     when bf16 is actually used, nothing in fp32 (so fp32 keys are those of models trained
     before precision was part of the key). A model trained under bf16 on one CPU is not
     reused on a CPU that runs fp32, nor the other way round."""
-    return {"precision": "bf16"} if use_bf16(requested) else {}
+    name = precision_name(requested)
+    return {"precision": name} if name == "bf16" else {}

@@ -42,7 +42,7 @@ class Invocation:
     """One run of the experiment runner over an output folder."""
 
     command: str
-    started: str  # ISO 8601, UTC
+    started: str  # "YYYY-MM-DD HH:MM", UTC
     wall_s: float
     cells_computed: int
     cells_read_back: int

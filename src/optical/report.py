@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .io_utils import atomic_write, atomic_write_text
-from .precision import use_bf16
+from .precision import precision_name
 from .report_study import ap_section, budget_section, conclusion, gap_section
 
 if TYPE_CHECKING:
@@ -264,7 +264,7 @@ def write_report(
         f"Generated {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} on "
         f"{platform.machine()} ({platform.system()}), Python {platform.python_version()}. "
         f"Teacher: `{cfg.models.teacher}`; student: `{cfg.models.student}`; "
-        f"precision: {'bf16' if use_bf16(cfg.models.bf16) else 'fp32'} (bf16 requested: "
+        f"precision: {precision_name(cfg.models.bf16)} (bf16 requested: "
         f"{cfg.models.bf16}; honoured only on CPUs with native bf16). Significance: paired "
         f"{cfg.significance_test} test against "
         f"`{cfg.significance_baseline}` (▲/▼) and against the best translate-test system of "
@@ -332,10 +332,5 @@ def write_report(
     parts += ["## Where the time went", ""]
     if provenance:
         parts += ["This invocation's stages:", ""]
-    parts += [
-        "```",
-        timer.table(),
-        "```",
-        "",
-    ]
+    parts += ["```", timer.table(), "```", ""]
     return atomic_write_text(out_dir / "report.md", "\n".join(parts))
