@@ -23,6 +23,7 @@ from optical.report_study import (
     ap_gain,
     ap_section,
     budget_curves,
+    budget_section,
     conclusion,
     gap_section,
     group_gaps,
@@ -127,6 +128,19 @@ def test_group_gaps_ap_gain_and_budget_curves() -> None:
     curves = budget_curves(rows, "ntrex", "P@1")
     assert curves == {"optical-ot": {0.1: pytest.approx(0.65), 1.0: pytest.approx(0.755)}}
     assert best_translate_test(rows, "ntrex") == "tt-nmt-dense"  # tt-oracle-* excluded
+
+
+def test_budget_section_shows_seed_spread(tmp_path: Path) -> None:
+    rows = [
+        replace(r, std=0.012, seeds=3)
+        if (r.system, r.lang, r.measure) == ("optical-ot", "macro", "P@1")
+        else r
+        for r in _rows()
+    ]
+    section = "\n".join(budget_section(rows, ["ntrex"], tmp_path))
+    assert "| optical-ot | 0.650 | 0.755±0.012 |" in section  # 10 % one seed, 100 % three
+    assert (tmp_path / "budget-ntrex.png").stat().st_size > 0
+    assert budget_section(rows, ["xquad"], tmp_path) == []  # no curve run there
 
 
 def test_gap_section_and_conclusion(tmp_path: Path) -> None:

@@ -63,6 +63,13 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def _point(row: ResultRow | None) -> str:
+    """A macro value, with ``±std`` when it is a mean over several seeds."""
+    if row is None:
+        return ""
+    return _fmt(row.value) + (f"±{row.std:.3f}" if row.std is not None else "")
+
+
 def gap_section(rows: Sequence[ResultRow], benchmarks: Sequence[str], out_dir: Path) -> list[str]:
     """Tables of the gap to the oracle by resource group, and one figure per benchmark."""
     parts = [
@@ -227,11 +234,16 @@ def budget_section(
         curves = budget_curves(rows, benchmark, measure) if measure else {}
         if not curves:
             continue
+        spread = {
+            (split_budget(r.system)[0], split_budget(r.system)[1] or 1.0): r
+            for r in rows
+            if r.benchmark == benchmark and r.measure == measure and r.lang == "macro"
+        }
         fractions = sorted({f for c in curves.values() for f in c})
         header = ["method", *(f"{round(f * 100)} %" for f in fractions)]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for method in sorted(curves):
-            cells = [method, *(_fmt(curves[method].get(f)) for f in fractions)]
+            cells = [method, *(_point(spread.get((method, f))) for f in fractions)]
             lines.append("| " + " | ".join(cells) + " |")
         figure = plot_budget(curves, benchmark, measure, out_dir / f"budget-{benchmark}.png")
         parts += [
@@ -249,7 +261,8 @@ def budget_section(
         "",
         "Each trained method with 10 %, 30 % and 100 % of the training bitext (the NMT "
         "model of the back-translation and translate-test systems too); macro over the "
-        "benchmark's languages.",
+        "benchmark's languages. A point run with several seeds is their mean ± std (the "
+        "figure plots the mean); the others are one seed.",
         "",
         *parts,
     ]
