@@ -44,6 +44,11 @@ def test_a_bad_line_names_the_file_and_line_and_keeps_the_file(tmp_path: Path) -
     with pytest.raises(DataFormatError, match=rf"{INVOCATIONS}:2: not an invocation record"):
         record_invocation(tmp_path, _invocation("c", 1.0))
     assert path.read_text() == before
+    # a start that is not a UTC timestamp (a clock reading) is refused the same way
+    clock = json.loads(before.splitlines()[0]) | {"started": 25908.3}
+    path.write_text(json.dumps(clock) + "\n")
+    with pytest.raises(DataFormatError, match=rf"{INVOCATIONS}:1: .*started must be"):
+        load_invocations(tmp_path)
 
 
 def test_section_lists_every_invocation_and_the_total() -> None:

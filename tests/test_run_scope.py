@@ -125,6 +125,7 @@ def test_partial_run_then_whole_run_reuses_the_cells(
     assert (second.command, second.scope) == ("run_experiment('parts')", None)
     assert (second.cells_computed, second.cells_read_back) == (2, 4)
     assert first.wall_s > 0 and second.hardware.cores >= 1
+    assert first.started <= second.started and first.started.startswith("20")  # UTC, not a clock
     report = (out / "report.md").read_text()
     assert "## How this was produced" in report and "`optical experiment part`" in report
 

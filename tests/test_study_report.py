@@ -27,6 +27,7 @@ from optical.report_study import (
     conclusion,
     gap_section,
     group_gaps,
+    step_budget_note,
 )
 from optical.trained import budget_suffix, split_budget, student_id
 from optical.types import Passage, Query, RetrievalBenchmark
@@ -141,6 +142,9 @@ def test_budget_section_shows_seed_spread(tmp_path: Path) -> None:
     assert "| optical-ot | 0.650 | 0.755±0.012 |" in section  # 10 % one seed, 100 % three
     assert (tmp_path / "budget-ntrex.png").stat().st_size > 0
     assert budget_section(rows, ["xquad"], tmp_path) == []  # no curve run there
+    note = step_budget_note(150, 32, 600, 64)
+    assert "4,800 pairs" in note and "38,400" in note
+    assert note in "\n".join(budget_section(rows, ["ntrex"], tmp_path, note))
 
 
 def test_gap_section_and_conclusion(tmp_path: Path) -> None:

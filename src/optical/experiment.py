@@ -564,13 +564,14 @@ def run_experiment(
                         run, _ = done
                         reused += 1
                     else:
-                        started = time.perf_counter()
+                        cell_started = time.perf_counter()
                         try:
                             run = systems[system](wb, run_cfg, bench, queries)
                         except SystemNotApplicable as exc:
                             skipped.setdefault((bench_name, system, str(exc)), []).append(lang)
                             continue
-                        save_cell(out_dir, cell, key, full, run, time.perf_counter() - started)
+                        cell_seconds = time.perf_counter() - cell_started
+                        save_cell(out_dir, cell, key, full, run, cell_seconds)
                         computed += 1
                     if system == "oracle":
                         oracle_runs[lang] = run

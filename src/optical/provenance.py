@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from .errors import DataFormatError
 from .io_utils import atomic_write_text
 
 INVOCATIONS = "invocations.jsonl"
+STARTED_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class Invocation:
     scope: str | None  # None: the whole configuration
     precision: str  # "bf16" | "fp32", the precision actually used
     hardware: Hardware
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.started, str) or not STARTED_FORMAT.fullmatch(self.started):
+            raise ValueError(f"started must be 'YYYY-MM-DD HH:MM' (UTC), got {self.started!r}")
 
 
 def _cpu_model() -> str:
@@ -93,7 +99,7 @@ def load_invocations(out_dir: str | Path) -> list[Invocation]:
         try:
             raw = json.loads(line)
             found.append(Invocation(**{**raw, "hardware": Hardware(**raw["hardware"])}))
-        except (json.JSONDecodeError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError) as exc:  # JSONDecodeError is a ValueError
             raise DataFormatError(path, number, f"not an invocation record: {exc!r}") from exc
     return found
 

@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .errors import OpticalError
 from .io_utils import atomic_write, atomic_write_text
 from .precision import precision_name
-from .report_study import ap_section, budget_section, conclusion, gap_section
+from .report_study import ap_section, budget_section, conclusion, gap_section, step_budget_note
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
@@ -246,6 +247,19 @@ def mt_quality_section(cfg: ExperimentConfig, rows: Sequence[ResultRow]) -> list
     return parts
 
 
+def _step_budgets(cfg: ExperimentConfig) -> str | None:
+    """The training draws of the study's students and NMT model (None if unreadable)."""
+    from .nmt.config import load_nmt_config
+    from .train.config import load_distill_config
+
+    try:
+        student = load_distill_config(cfg.distill.config).optim
+        nmt = load_nmt_config(cfg.translate.nmt).optim
+    except (OSError, OpticalError):
+        return None
+    return step_budget_note(student.max_steps, student.batch_size, nmt.max_steps, nmt.batch_size)
+
+
 def write_report(
     cfg: ExperimentConfig,
     rows: Sequence[ResultRow],
@@ -315,7 +329,7 @@ def write_report(
     parts += mt_quality_section(cfg, rows)
     parts += gap_section(rows, cfg.benchmarks, out_dir)
     parts += ap_section(rows, cfg.benchmarks)
-    parts += budget_section(rows, cfg.benchmarks, out_dir)
+    parts += budget_section(rows, cfg.benchmarks, out_dir, _step_budgets(cfg))
     heatmaps = sorted((out_dir / "alignments").glob("*.png"))
     if heatmaps:
         parts += [

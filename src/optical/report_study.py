@@ -226,8 +226,15 @@ def budget_curves(
 
 
 def budget_section(
-    rows: Sequence[ResultRow], benchmarks: Sequence[str], out_dir: Path
+    rows: Sequence[ResultRow],
+    benchmarks: Sequence[str],
+    out_dir: Path,
+    step_budgets: str | None = None,
 ) -> list[str]:
+    """Per benchmark, a table and figure of macro value against the bitext share.
+
+    ``step_budgets`` (e.g. from :func:`step_budget_note`) says how many pairs the
+    models draw whatever the share, so a reader can tell a data limit from a step limit."""
     parts: list[str] = []
     for benchmark in benchmarks:
         measure = PRIMARY.get(benchmark)
@@ -262,10 +269,21 @@ def budget_section(
         "Each trained method with 10 %, 30 % and 100 % of the training bitext (the NMT "
         "model of the back-translation and translate-test systems too); macro over the "
         "benchmark's languages. A point run with several seeds is their mean ± std (the "
-        "figure plots the mean); the others are one seed.",
+        "figure plots the mean); the others are one seed."
+        + (f" {step_budgets}" if step_budgets else ""),
         "",
         *parts,
     ]
+
+
+def step_budget_note(student_steps: int, student_batch: int, nmt_steps: int, nmt_batch: int) -> str:
+    """The fixed number of training draws behind every point of a budget curve."""
+    return (
+        f"Every budget trains for the same number of steps: a student draws "
+        f"{student_steps} × {student_batch} = {student_steps * student_batch:,} pairs and the "
+        f"NMT model {nmt_steps} × {nmt_batch} = {nmt_steps * nmt_batch:,}, so where a "
+        "share's pool is larger than that, the curve measures the step budget, not the data."
+    )
 
 
 def plot_budget(
