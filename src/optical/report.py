@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .display import format_score
 from .errors import OpticalError
 from .io_utils import atomic_write, atomic_write_text
 from .precision import precision_name
@@ -108,12 +109,11 @@ def markdown_table(
         cells = [system]
         for lang in [*langs, "macro"]:
             value = table[system].get(lang)
-            std = stds.get((system, lang))
-            spread = "" if std is None else "±" + _fmt(measure, std)
             cell = (
                 ""
                 if value is None
-                else _fmt(measure, value) + spread + marks.get((system, lang), "")
+                else format_score(measure, value, stds.get((system, lang)))
+                + marks.get((system, lang), "")
             )
             cells.append(cell)
         gaps = [
@@ -122,13 +122,9 @@ def markdown_table(
             if lang != "en"
             if (g := gap_to_oracle(table, system, lang)) is not None
         ]
-        cells.append(_fmt(measure, sum(gaps) / len(gaps)) if gaps else "")
+        cells.append(format_score(measure, sum(gaps) / len(gaps)) if gaps else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def _fmt(measure: str, value: float) -> str:
-    return f"{value:.1f}" if measure.endswith("kt") else f"{value:.3f}"
 
 
 def plot_benchmark(rows: Sequence[ResultRow], benchmark: str, measure: str, path: Path) -> Path:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .display import format_score
 from .io_utils import atomic_write
 from .languages import HIGH_RESOURCE, LOW_RESOURCE
 from .trained import split_budget
@@ -61,13 +62,6 @@ def group_gaps(
 
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "" if value is None else f"{value:.{digits}f}"
-
-
-def _point(row: ResultRow | None) -> str:
-    """A macro value, with ``±std`` when it is a mean over several seeds."""
-    if row is None:
-        return ""
-    return _fmt(row.value) + (f"±{row.std:.3f}" if row.std is not None else "")
 
 
 def gap_section(rows: Sequence[ResultRow], benchmarks: Sequence[str], out_dir: Path) -> list[str]:
@@ -212,17 +206,28 @@ def ap_section(rows: Sequence[ResultRow], benchmarks: Sequence[str]) -> list[str
     ]
 
 
-def budget_curves(
+def budget_points(
     rows: Sequence[ResultRow], benchmark: str, measure: str
-) -> dict[str, dict[float, float]]:
-    """Method → bitext fraction → macro value, for methods run at several budgets."""
-    curves: dict[str, dict[float, float]] = {}
+) -> dict[str, dict[float, ResultRow]]:
+    """Method → bitext fraction → its macro row, for methods run at several budgets."""
+    points: dict[str, dict[float, ResultRow]] = {}
     for row in rows:
         if row.benchmark != benchmark or row.measure != measure or row.lang != "macro":
             continue
         head, fraction = split_budget(row.system)
-        curves.setdefault(head, {})[fraction if fraction is not None else 1.0] = row.value
-    return {m: c for m, c in curves.items() if len(c) > 1}
+        points.setdefault(head, {})[fraction if fraction is not None else 1.0] = row
+    return {m: p for m, p in points.items() if len(p) > 1}
+
+
+def budget_curves(
+    rows: Sequence[ResultRow], benchmark: str, measure: str
+) -> dict[str, dict[float, float]]:
+    """Method → bitext fraction → macro value, for methods run at several budgets."""
+    return _point_values(budget_points(rows, benchmark, measure))
+
+
+def _point_values(points: dict[str, dict[float, ResultRow]]) -> dict[str, dict[float, float]]:
+    return {m: {f: row.value for f, row in p.items()} for m, p in points.items()}
 
 
 def budget_section(
@@ -238,21 +243,21 @@ def budget_section(
     parts: list[str] = []
     for benchmark in benchmarks:
         measure = PRIMARY.get(benchmark)
-        curves = budget_curves(rows, benchmark, measure) if measure else {}
-        if not curves:
+        points = budget_points(rows, benchmark, measure) if measure else {}
+        if not points:
             continue
-        spread = {
-            (split_budget(r.system)[0], split_budget(r.system)[1] or 1.0): r
-            for r in rows
-            if r.benchmark == benchmark and r.measure == measure and r.lang == "macro"
-        }
-        fractions = sorted({f for c in curves.values() for f in c})
+        fractions = sorted({f for p in points.values() for f in p})
         header = ["method", *(f"{round(f * 100)} %" for f in fractions)]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for method in sorted(curves):
-            cells = [method, *(_point(spread.get((method, f))) for f in fractions)]
+        for method in sorted(points):
+            cells = [method]
+            for f in fractions:
+                row = points[method].get(f)
+                cells.append("" if row is None else format_score(measure, row.value, row.std))
             lines.append("| " + " | ".join(cells) + " |")
-        figure = plot_budget(curves, benchmark, measure, out_dir / f"budget-{benchmark}.png")
+        figure = plot_budget(
+            _point_values(points), benchmark, measure, out_dir / f"budget-{benchmark}.png"
+        )
         parts += [
             f"### {benchmark} (macro {measure})",
             "",

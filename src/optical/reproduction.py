@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import read_toml
+from .display import format_score
 from .errors import ConfigError
 
 MATRIX = Path("reproduction/matrix.toml")
@@ -122,10 +123,6 @@ def check_file(condition: Condition, results: str | Path | None = None) -> list[
     return check(condition, json.loads(path.read_text(encoding="utf-8")))
 
 
-def _format(measure: str, value: float) -> str:
-    return f"{value:.1f}" if measure.endswith("kt") else f"{value:.3f}"
-
-
 def render_table(condition: Condition) -> str:
     """Markdown: one row per system, one column per (benchmark, measure, lang) expected;
     a multi-seed mean shows as ``mean±std``."""
@@ -138,11 +135,7 @@ def render_table(condition: Condition) -> str:
         cells = [system]
         for b, m, lang in columns:
             e = found.get((system, b, m, lang))
-            if e is None:
-                cells.append("")
-            else:
-                spread = "" if e.std is None else "±" + _format(m, e.std)
-                cells.append(_format(m, e.value) + spread)
+            cells.append("" if e is None else format_score(m, e.value, e.std))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
