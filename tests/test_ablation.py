@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from optical.ablation import (
+from optical.experiment.ablation import (
     AblationRow,
     ablation_report,
     load_ablation_config,
@@ -128,7 +128,7 @@ def test_summary_and_best_variant() -> None:
     assert summary["a"]["p_at_1"] == pytest.approx(0.6)
     assert summary["a"]["p_at_1_std"] == pytest.approx(0.1414, abs=1e-3)
     assert summary["b"]["p_at_1_std"] == 0.0
-    from optical.ablation import AblationConfig
+    from optical.experiment.ablation import AblationConfig
 
     cfg = AblationConfig("x", "base.toml", (0, 1), "a", {"a": {}, "b": {"loss": {"x": 1}}}, {})
     report = ablation_report(cfg, rows)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from optical.benchmarks_data import ntrex_benchmark, xor_heldout_benchmark
-from optical.config import ExperimentConfig, NtrexConfig, XorHeldoutConfig
+from optical.experiment.benchmarks import ntrex_benchmark, xor_heldout_benchmark
+from optical.experiment.config import ExperimentConfig, NtrexConfig, XorHeldoutConfig
 from optical.data.heldout import is_heldout
 
 

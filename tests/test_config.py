@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from optical.config import BASE_SYSTEMS, ExperimentConfig, load_config
+from optical.experiment.config import BASE_SYSTEMS, ExperimentConfig, load_config
 from optical.errors import ConfigError
 
 QUICK = Path(__file__).resolve().parents[1] / "configs" / "quick.toml"
@@ -126,8 +126,8 @@ def test_missing_and_invalid_files(tmp_path: Path) -> None:
 
 
 def test_every_shipped_experiment_config_loads_and_resolves() -> None:
-    from optical.systems import resolve_systems
-    from optical.trained import distill_config_for, is_trained
+    from optical.experiment.systems import resolve_systems
+    from optical.experiment.artifacts import distill_config_for, is_trained
 
     for path in sorted(QUICK.parent.glob("*.toml")):
         if path.name.startswith(("distill-", "nmt-", "ablation")):

@@ -9,20 +9,20 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from optical.config import ExperimentConfig, ModelsConfig, XquadConfig
-from optical.experiment import ResultRow, rows_from_scores, significance_rows
+from optical.experiment.config import ExperimentConfig, ModelsConfig, XquadConfig
+from optical.experiment.results import ResultRow, ScoreKey, rows_from_scores, significance_rows
 
 # --------------------------------------------------------------------------- rows
 
 
 def test_rows_from_scores_means_and_macro() -> None:
     scores = {
-        ("xquad", "zero-shot", "de", "RR@10"): {"d1": 1.0, "d2": 0.5},
-        ("xquad", "zero-shot", "es", "RR@10"): {"e1": 0.0, "e2": 0.25, "e3": 0.5},
-        ("xquad", "zero-shot", "en", "RR@10"): {"n1": 1.0},
-        ("xquad", "zero-shot", "ar", "RR@10"): {},  # nothing scored: no row, not in macro
-        ("xquad", "oracle", "de", "RR@10"): {"d1": 1.0, "d2": 1.0},
-        ("xquad", "zero-shot", "de", "nDCG@10"): {"d1": 0.2, "d2": 0.4},
+        ScoreKey("xquad", "zero-shot", "de", "RR@10"): {"d1": 1.0, "d2": 0.5},
+        ScoreKey("xquad", "zero-shot", "es", "RR@10"): {"e1": 0.0, "e2": 0.25, "e3": 0.5},
+        ScoreKey("xquad", "zero-shot", "en", "RR@10"): {"n1": 1.0},
+        ScoreKey("xquad", "zero-shot", "ar", "RR@10"): {},  # nothing scored: no row, not in macro
+        ScoreKey("xquad", "oracle", "de", "RR@10"): {"d1": 1.0, "d2": 1.0},
+        ScoreKey("xquad", "zero-shot", "de", "nDCG@10"): {"d1": 0.2, "d2": 0.4},
     }
     rows = rows_from_scores(scores)
     table = {(r.system, r.lang, r.measure): (r.value, r.n) for r in rows}
@@ -42,7 +42,7 @@ def test_rows_from_scores_means_and_macro() -> None:
 
 
 def test_rows_from_scores_english_only_has_no_macro() -> None:
-    rows = rows_from_scores({("xquad", "oracle", "en", "RR@10"): {"q": 1.0}})
+    rows = rows_from_scores({ScoreKey("xquad", "oracle", "en", "RR@10"): {"q": 1.0}})
     assert [(r.lang, r.value) for r in rows] == [("en", 1.0)]
 
 
@@ -72,18 +72,18 @@ B_DE = [0.1, 0.25, 0.3, 0.45, 0.5, 0.7]
 @pytest.fixture
 def scores() -> dict:
     return {
-        ("xquad", "zero-shot", "de", "RR@10"): as_scores(BASE_DE, "d"),
-        ("xquad", "zero-shot", "es", "RR@10"): as_scores(BASE_ES, "e"),
-        ("xquad", "A", "de", "RR@10"): as_scores(A_DE, "d"),
-        ("xquad", "A", "es", "RR@10"): as_scores(A_ES, "e"),
-        ("xquad", "B", "de", "RR@10"): as_scores(B_DE, "d"),
+        ScoreKey("xquad", "zero-shot", "de", "RR@10"): as_scores(BASE_DE, "d"),
+        ScoreKey("xquad", "zero-shot", "es", "RR@10"): as_scores(BASE_ES, "e"),
+        ScoreKey("xquad", "A", "de", "RR@10"): as_scores(A_DE, "d"),
+        ScoreKey("xquad", "A", "es", "RR@10"): as_scores(A_ES, "e"),
+        ScoreKey("xquad", "B", "de", "RR@10"): as_scores(B_DE, "d"),
         # other query ids than the baseline: not testable, skipped
-        ("xquad", "C", "de", "RR@10"): as_scores(B_DE, "x"),
+        ScoreKey("xquad", "C", "de", "RR@10"): as_scores(B_DE, "x"),
         # no baseline for this language: skipped
-        ("xquad", "A", "ru", "RR@10"): as_scores(A_DE, "r"),
+        ScoreKey("xquad", "A", "ru", "RR@10"): as_scores(A_DE, "r"),
         # another measure: its own Holm family
-        ("xquad", "zero-shot", "de", "nDCG@10"): as_scores(BASE_DE, "d"),
-        ("xquad", "A", "de", "nDCG@10"): as_scores(A_DE, "d"),
+        ScoreKey("xquad", "zero-shot", "de", "nDCG@10"): as_scores(BASE_DE, "d"),
+        ScoreKey("xquad", "A", "de", "nDCG@10"): as_scores(A_DE, "d"),
     }
 
 
@@ -146,7 +146,7 @@ def test_xquad_de_end_to_end(tmp_path: Path, real_data_dir: Path) -> None:
     """
     import torch
 
-    from optical.experiment import run_experiment
+    from optical.experiment.run import run_experiment
 
     torch.set_num_threads(1)
     cfg = ExperimentConfig(

@@ -7,17 +7,23 @@ from pathlib import Path
 
 import pytest
 
-from optical.backtranslation import chosen_pairs, roundtrip_bitext, synthetic_bitext
-from optical.config import ExperimentConfig, ModelsConfig, TranslateSettings, load_config
 from optical.errors import ConfigError
-from optical.experiment import ENGLISH_READERS, mt_quality_rows
+from optical.experiment.artifacts import data_identity, student_folder, translators_needed
+from optical.experiment.backtranslation import chosen_pairs, roundtrip_bitext, synthetic_bitext
+from optical.experiment.benchmarks import NTREX
+from optical.experiment.config import ExperimentConfig, ModelsConfig, TranslateSettings, load_config
+from optical.experiment.names import METHODS, SystemSpec
+from optical.experiment.run import mt_quality_rows
+from optical.experiment.systems import (
+    SystemNotApplicable,
+    resolve_systems,
+    run_system,
+    translated_queries,
+)
+from optical.experiment.workbench import Workbench
 from optical.mt_quality import bleu_tokenizer, corpus_scores, ntrex_mt_scores
-from optical.systems import SystemNotApplicable, resolve_systems
-from optical.trained import TRAINING_DATA, data_identity, student_folder
 from optical.translate.base import check_request, make_translations
-from optical.translate_test import backends_of, translated_queries
 from optical.types import BitextPair, Passage, Query, RetrievalBenchmark
-from optical.workbench import Workbench
 
 QUICK = Path(__file__).resolve().parents[1] / "configs" / "quick.toml"
 DICTIONARY = {
@@ -84,26 +90,26 @@ def test_tt_dense_and_bm25_retrieve_with_the_translation(
     wb.translators["nmt"] = fake
     systems = resolve_systems(cfg)
     bench = _bench()
-    dense = systems["tt-nmt-dense"](wb, cfg, bench, bench.queries["fi"])
-    bm25 = systems["tt-nmt-bm25"](wb, cfg, bench, bench.queries["fi"])
+    dense = run_system(systems["tt-nmt-dense"], wb, cfg, bench, bench.queries["fi"])
+    bm25 = run_system(systems["tt-nmt-bm25"], wb, cfg, bench, bench.queries["fi"])
     for run in (dense, bm25):
         assert max(run["q0"], key=run["q0"].get) == "p0"
         assert max(run["q1"], key=run["q1"].get) == "p1"
     assert fake.calls == [("fi", "en", 2), ("fi", "en", 2)]
     # English questions are not translated
-    systems["tt-nmt-dense"](wb, cfg, bench, bench.queries["en"])
+    run_system(systems["tt-nmt-dense"], wb, cfg, bench, bench.queries["en"])
     assert len(fake.calls) == 2
 
 
 def test_translated_queries_fall_back_and_skip(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     cfg = ExperimentConfig(translate=TranslateSettings(apertium_languages=("es",)))
     wb = Workbench(tmp_path, bf16=False)
     wb.translators["nmt"] = FakeTranslator()
     queries = (Query("q0", "kato dormas", "fi"), Query("q1", "silence", "fi"))
     assert translated_queries(wb, cfg, "nmt", queries) == ["the cat sleeps", "silence"]
-    assert "1 empty translation" in capsys.readouterr().out
+    assert "1 empty translation" in caplog.text
     with pytest.raises(SystemNotApplicable, match="apertium is not used for fi"):
         translated_queries(wb, cfg, "apertium", queries)
     with pytest.raises(SystemNotApplicable, match="'oracle' is not available"):
@@ -114,10 +120,11 @@ def test_system_names_and_backends() -> None:
     cfg = load_config(QUICK)
     systems = resolve_systems(cfg)
     assert {"tt-nmt-dense", "tt-oracle-dense", "bt-synthetic-ot", "bt-roundtrip-ot"} <= set(systems)
-    assert backends_of(cfg.systems) == ["apertium", "nmt", "oracle"]
-    assert "tt-oracle-dense".startswith(ENGLISH_READERS)  # not run on NTREX
+    assert translators_needed(cfg.systems) == ["apertium", "nmt", "oracle"]
+    tt_oracle = SystemSpec.parse("tt-oracle-dense")
+    assert tt_oracle.reads_english and not NTREX.english_readers  # not run on NTREX
     with pytest.raises(ConfigError, match="unknown system 'tt-google-dense'"):
-        resolve_systems(replace(cfg, systems=("oracle", "tt-google-dense")))
+        replace(cfg, systems=("oracle", "tt-google-dense"))
 
 
 # --- back-translation data ----------------------------------------------------------------
@@ -172,18 +179,17 @@ def test_roundtrip_adds_paraphrases_that_differ() -> None:
 
 def test_bt_students_are_keyed_by_their_mt_data(tmp_path: Path) -> None:
     cfg = load_config(QUICK)
-    assert TRAINING_DATA["bt-synthetic-ot"] == "synthetic"
+    assert METHODS["bt-synthetic-ot"].data == "synthetic"
     assert (
-        TRAINING_DATA["bt-roundtrip-mse"] == "roundtrip" and TRAINING_DATA["optical-ot"] == "bitext"
+        METHODS["bt-roundtrip-mse"].data == "roundtrip" and METHODS["optical-ot"].data == "bitext"
     )
-    assert data_identity("optical-ot", cfg, tmp_path) is None
-    identity = data_identity("bt-synthetic-ot", cfg, tmp_path)
+    bt, ot = SystemSpec.parse("bt-synthetic-ot"), SystemSpec.parse("optical-ot")
+    assert data_identity(ot, cfg, tmp_path) is None
+    identity = data_identity(bt, cfg, tmp_path)
     assert identity["mode"] == "synthetic" and identity["nmt"].startswith("nmt-quick-")
-    a, _ = student_folder("bt-synthetic-ot", cfg, tmp_path)
-    b, _ = student_folder(
-        "bt-synthetic-ot", replace(cfg, translate=replace(cfg.translate, beams=4)), tmp_path
-    )
-    c, _ = student_folder("optical-ot", cfg, tmp_path)
+    a = student_folder(bt, cfg, tmp_path)
+    b = student_folder(bt, replace(cfg, translate=replace(cfg.translate, beams=4)), tmp_path)
+    c = student_folder(ot, cfg, tmp_path)
     assert len({a, b, c}) == 3
 
 
@@ -231,28 +237,27 @@ def test_ntrex_mt_rows_per_direction_and_macro(tmp_path: Path) -> None:
 
 
 def test_backends_of_budget_variants() -> None:
-    from optical.translate_test import backend_of, budgeted
+    def backend_of(name: str) -> str | None:
+        return SystemSpec.parse(name).translator
 
     assert backend_of("tt-nmt-dense") == "nmt"
     assert backend_of("tt-nmt-bm25-data10") == "nmt-data10"
     assert backend_of("bt-synthetic-ot-data30") == "nmt-data30"
     assert backend_of("bt-roundtrip-ot") == "nmt"
     assert backend_of("optical-ot") is None and backend_of("zero-shot") is None
-    assert backends_of(["tt-apertium-dense", "bt-synthetic-mse", "optical-ot-data10"]) == [
-        "apertium",
-        "nmt",
+    specs = [
+        SystemSpec.parse(s) for s in ("tt-apertium-dense", "bt-synthetic-mse", "optical-ot-data10")
     ]
-    assert budgeted("tt-nmt-dense-data10") is not None
-    assert budgeted("tt-nmt-dense") is None and budgeted("optical-ot-data10") is None
+    assert translators_needed(specs) == ["apertium", "nmt"]
     cfg = load_config(QUICK)
     systems = resolve_systems(replace(cfg, systems=("oracle", "zero-shot", "tt-nmt-bm25-data30")))
     assert "tt-nmt-bm25-data30" in systems
 
 
 def test_setup_translators_skips_a_missing_apertium(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from optical import experiment
+    from optical.experiment.artifacts import setup_translators
     from optical.translate import base
 
     def unavailable(name: str, **options):
@@ -263,9 +268,9 @@ def test_setup_translators_skips_a_missing_apertium(
     monkeypatch.setattr(base, "build_translator", unavailable)
     cfg = ExperimentConfig(systems=("oracle", "zero-shot", "tt-apertium-dense", "tt-oracle-dense"))
     wb = Workbench(tmp_path, bf16=False)
-    experiment.setup_translators(wb, cfg, tmp_path, tmp_path, [])
+    setup_translators(wb, cfg, tmp_path, tmp_path, cfg.systems)
     assert set(wb.translators) == {"oracle"}
-    assert "apertium unavailable, its systems are skipped" in capsys.readouterr().out
+    assert "apertium unavailable, its systems are skipped" in caplog.text
     with pytest.raises(SystemNotApplicable):
         translated_queries(
             wb,

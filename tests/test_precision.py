@@ -60,9 +60,9 @@ def test_trained_model_keys_follow_the_precision_actually_used(
     import hashlib
     import json
 
-    from optical.config import ExperimentConfig
+    from optical.experiment.config import ExperimentConfig
     from optical.nmt.ensure import nmt_folder
-    from optical.trained import distill_config_for, nmt_config_for, student_folder
+    from optical.experiment.artifacts import distill_config_for, nmt_config_for, student_folder
 
     cfg = ExperimentConfig(name="k", systems=("optical-ot",))
     monkeypatch.setenv("OPTICAL_BF16", "off")

@@ -1,4 +1,4 @@
-"""Invocation records (optical.provenance): append, round trip, bad lines, the report section."""
+"""Invocation records (optical.experiment.provenance): append, round trip, bad lines, the report section."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from optical.errors import DataFormatError
-from optical.provenance import (
+from optical.experiment.provenance import (
     INVOCATIONS,
     Hardware,
     Invocation,

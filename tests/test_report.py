@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from optical.experiment import ResultRow, SignificanceRow
-from optical.report import gap_to_oracle, markdown_table, plot_benchmark
+from optical.experiment.report import gap_to_oracle, markdown_table, plot_benchmark
+from optical.experiment.results import ResultRow, SignificanceRow
 
 
 def _rows() -> list[ResultRow]:

@@ -4,12 +4,20 @@ run for real at a small budget (slow), twice: the second run resumes every cell.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from optical.errors import ConfigError
-from optical.reproduction import Condition, Expectation, check, load_matrix, render_table
+from optical.experiment.reproduction import (
+    Condition,
+    Expectation,
+    check,
+    load_matrix,
+    render_table,
+)
+from optical.experiment.results import ResultRow, read_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 MATRIX = ROOT / "reproduction" / "matrix.toml"
@@ -38,22 +46,12 @@ def test_shipped_matrix_loads() -> None:
 
 
 def test_check_reports_missing_and_out_of_tolerance_rows() -> None:
-    rows = [
-        {
-            "benchmark": "xquad",
-            "system": "zero-shot",
-            "lang": "de",
-            "measure": "RR@10",
-            "value": 0.905,
-        },
-    ]
+    rows = [ResultRow("xquad", "zero-shot", "de", "RR@10", 0.905, 10)]
     assert check(_condition(), rows) == ["c: no row for xquad/oracle/de/RR@10"]
-    rows.append(
-        {"benchmark": "xquad", "system": "oracle", "lang": "de", "measure": "RR@10", "value": 0.90}
-    )
+    rows.append(ResultRow("xquad", "oracle", "de", "RR@10", 0.90, 10))
     problems = check(_condition(), rows)
     assert len(problems) == 1 and "0.9000, expected 0.9500 ± 0.0100" in problems[0]
-    rows[1]["value"] = 0.955
+    rows[1] = replace(rows[1], value=0.955)
     assert check(_condition(), rows) == []
 
 
@@ -78,15 +76,15 @@ def test_readme_tables_are_rendered_from_the_matrix() -> None:
 def test_smoke_condition_reproduces_and_resumes(
     tmp_path: Path, real_data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from optical.config import load_config
-    from optical.experiment import run_experiment
+    from optical.experiment.config import load_config
+    from optical.experiment.run import run_experiment
 
     smoke = load_matrix(MATRIX)["smoke"]
     cfg = load_config(ROOT / smoke.config)
     out = tmp_path / "smoke"
     run_experiment(cfg, out, data=real_data_dir)
     first = json.loads((out / "results.json").read_text())
-    assert check(smoke, first) == []
+    assert check(smoke, read_rows(out / "results.json")) == []
     assert "0 read back" in capsys.readouterr().out
     run_experiment(cfg, out, data=real_data_dir)
     assert "0 computed" in capsys.readouterr().out
@@ -104,6 +102,7 @@ def test_cli_repro_check_and_render(tmp_path: Path, capsys: pytest.CaptureFixtur
             "lang": e.lang,
             "measure": e.measure,
             "value": e.value,
+            "n": 1,
         }
         for e in smoke.expect
     ]
@@ -121,7 +120,7 @@ def test_cli_repro_check_and_render(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_record_writes_a_condition_and_the_readme_table(tmp_path: Path) -> None:
     from optical.cli import main
-    from optical.reproduction import dump_matrix
+    from optical.experiment.reproduction import dump_matrix
 
     matrix = tmp_path / "matrix.toml"
     matrix.write_text(dump_matrix(load_matrix(MATRIX).values()))
@@ -189,46 +188,21 @@ def test_record_writes_a_condition_and_the_readme_table(tmp_path: Path) -> None:
         ("zero-shot", "macro", "RR@10"),
         ("nmt", "macro-xx-en", "BLEU"),
     ]
-    assert check(study, rows) == []
+    assert check(study, read_rows(results)) == []
     text = readme.read_text()
     assert render_table(study) in text and "old" not in text and text.endswith("end\n")
 
 
 def test_seed_spread_is_recorded_round_trips_and_renders(tmp_path: Path) -> None:
-    from optical.reproduction import dump_matrix, expectations_from
+    from optical.experiment.reproduction import dump_matrix, expectations_from
 
     rows = [
-        {
-            "benchmark": "xquad",
-            "system": "optical-ot",
-            "lang": "macro",
-            "measure": "RR@10",
-            "value": 0.84512,
-            "n": 6,
-            "std": 0.00437,
-            "seeds": 3,
-        },
-        {
-            "benchmark": "xquad",
-            "system": "zero-shot",
-            "lang": "macro",
-            "measure": "RR@10",
-            "value": 0.846,
-            "n": 6,
-        },
+        ResultRow("xquad", "optical-ot", "macro", "RR@10", 0.84512, 6, std=0.00437, seeds=3),
+        ResultRow("xquad", "zero-shot", "macro", "RR@10", 0.846, 6),
         # one seed: a zero spread says nothing, so none is recorded
-        {
-            "benchmark": "xquad",
-            "system": "distill-mse",
-            "lang": "macro",
-            "measure": "RR@10",
-            "value": 0.859,
-            "n": 6,
-            "std": 0.0,
-            "seeds": 1,
-        },
+        ResultRow("xquad", "distill-mse", "macro", "RR@10", 0.859, 6, std=0.0, seeds=1),
     ]
-    keys = [(r["benchmark"], r["system"], r["lang"], r["measure"]) for r in rows]
+    keys = [r.key for r in rows]
     recorded = expectations_from(rows, keys, tol=0.01)
     assert [e.get("std") for e in recorded] == [0.0044, None, None]
     condition = Condition(

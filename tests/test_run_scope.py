@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from optical.config import ExperimentConfig, ModelsConfig, XquadConfig
 from optical.errors import ConfigError
-from optical.experiment import RunScope
+from optical.experiment.config import ExperimentConfig, ModelsConfig, XquadConfig
+from optical.experiment.names import SystemSpec
+from optical.experiment.scope import RunScope
 
 STUDY = ExperimentConfig(
     name="study",
@@ -25,26 +26,30 @@ STUDY = ExperimentConfig(
         "optical-ot-data10",
     ),
 )
+OT = SystemSpec.parse("optical-ot")
+OT_DATA10 = SystemSpec.parse("optical-ot-data10")
 
 
 def test_whole_run_is_not_partial() -> None:
     scope = RunScope()
     assert not scope.partial and scope.describe(STUDY) is None
     assert scope.systems_of(STUDY) == list(STUDY.systems)
-    assert scope.seeds_of(STUDY, "optical-ot") == (0, 1, 2)
-    assert scope.seeds_of(STUDY, "optical-ot-data10") == (0,)
+    assert scope.seeds_of(STUDY, OT) == (0, 1, 2)
+    assert scope.seeds_of(STUDY, OT_DATA10) == (0,)
 
 
 def test_systems_keep_config_order_and_the_systems_others_are_scored_against() -> None:
     scope = RunScope(systems=("tt-nmt-dense", "optical-ot"))
     # zero-shot (the significance baseline) and the oracle (XOR agreement) always run
-    assert scope.systems_of(STUDY) == ["oracle", "zero-shot", "optical-ot", "tt-nmt-dense"]
+    chosen = scope.systems_of(STUDY)
+    assert all(isinstance(s, SystemSpec) for s in chosen)
+    assert [s.name for s in chosen] == ["oracle", "zero-shot", "optical-ot", "tt-nmt-dense"]
 
 
 def test_seeds_are_intersected_with_each_systems_seeds() -> None:
     scope = RunScope(seeds=(1, 2))
-    assert scope.seeds_of(STUDY, "optical-ot") == (1, 2)
-    assert scope.seeds_of(STUDY, "optical-ot-data10") == ()  # curves run with seed 0 only
+    assert scope.seeds_of(STUDY, OT) == (1, 2)
+    assert scope.seeds_of(STUDY, OT_DATA10) == ()  # curves run with seed 0 only
 
 
 def test_describe_names_what_is_left() -> None:
@@ -84,7 +89,7 @@ def test_partial_run_then_whole_run_reuses_the_cells(
     """Real e5-small, 50 XQuAD questions in de: the part's cells are read back by the whole."""
     import torch
 
-    from optical.experiment import run_experiment
+    from optical.experiment.run import run_experiment
 
     torch.set_num_threads(1)
     cfg = ExperimentConfig(
@@ -117,7 +122,7 @@ def test_partial_run_then_whole_run_reuses_the_cells(
     assert "Partial run" not in (out / "report.md").read_text()
     assert "scope" not in json.loads((out / "config.resolved.json").read_text())
     # both invocations are recorded and the report lists them
-    from optical.provenance import load_invocations
+    from optical.experiment.provenance import load_invocations
 
     first, second = load_invocations(out)
     assert (first.command, first.scope) == ("optical experiment part", "systems oracle,zero-shot")
@@ -131,7 +136,7 @@ def test_partial_run_then_whole_run_reuses_the_cells(
 
 
 def test_cli_passes_the_command_as_typed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import optical.experiment
+    import optical.experiment.run
     from optical.cli import main
 
     seen = {}
@@ -140,7 +145,7 @@ def test_cli_passes_the_command_as_typed(tmp_path: Path, monkeypatch: pytest.Mon
         seen.update(kwargs)
         raise ConfigError("stop here")
 
-    monkeypatch.setattr(optical.experiment, "run_experiment", fake_run)
+    monkeypatch.setattr(optical.experiment.run, "run_experiment", fake_run)
     config = Path(__file__).resolve().parents[1] / "configs" / "study.toml"
     argv = ["experiment", str(config), "--out", str(tmp_path), "--only-seeds", "1,2"]
     assert main(argv) == 2

@@ -8,18 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from optical.cells import Cell, cell_key, cell_settings, load_cell, save_cell
-from optical.config import ExperimentConfig, load_config
-from optical.experiment import (
-    ResultRow,
-    SignificanceRow,
-    best_translate_test,
-    mean_over_seeds,
-    row_dict,
-    rows_from_seed_scores,
-)
-from optical.report import markdown_table
-from optical.report_study import (
+from optical.experiment.cells import Cell, cell_key, cell_settings, load_cell, save_cell
+from optical.experiment.config import ExperimentConfig, load_config
+from optical.experiment.names import SystemSpec, budget_suffix
+from optical.experiment.report import markdown_table
+from optical.experiment.report_sections import (
     ap_gain,
     ap_section,
     budget_curves,
@@ -29,28 +22,38 @@ from optical.report_study import (
     group_gaps,
     step_budget_note,
 )
-from optical.trained import budget_suffix, split_budget, student_id
+from optical.experiment.results import (
+    ResultRow,
+    ScoreKey,
+    SignificanceRow,
+    best_translate_test,
+    mean_over_seeds,
+    rows_from_seed_scores,
+)
 from optical.types import Passage, Query, RetrievalBenchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_budget_names() -> None:
-    assert split_budget("optical-ot-data10") == ("optical-ot", 0.1)
-    assert split_budget("optical-ot") == ("optical-ot", None)
+    budget = SystemSpec.parse("optical-ot-data10")
+    assert (budget.family, budget.fraction) == ("optical-ot", 0.1)
+    whole = SystemSpec.parse("optical-ot")
+    assert (whole.family, whole.fraction) == ("optical-ot", None)
     assert budget_suffix(0.3) == "-data30" and budget_suffix(None) == ""
-    assert student_id("optical-ot-maxsim") == "optical-ot"
-    assert student_id("optical-ot-data10") == "optical-ot-data10"
+    assert SystemSpec.parse("optical-ot-maxsim").student_id == "optical-ot"
+    assert budget.student_id == "optical-ot-data10"
     cfg = load_config(ROOT / "configs" / "study.toml")
-    assert cfg.seeds_for("optical-ot") == (0, 1, 2) and cfg.seeds_for("optical-ot-data30") == (0,)
-    assert ExperimentConfig(seed=4).seeds_for("optical-ot") == (4,)
+    ot, ot30 = SystemSpec.parse("optical-ot"), SystemSpec.parse("optical-ot-data30")
+    assert cfg.seeds_for(ot) == (0, 1, 2) and cfg.seeds_for(ot30) == (0,)
+    assert ExperimentConfig(seed=4).seeds_for(ot) == (4,)
 
 
 def test_multi_seed_rows_have_mean_and_std() -> None:
     seed_scores = {
-        ("b", "s", "xx", "M"): {0: {"q1": 1.0, "q2": 0.0}, 1: {"q1": 1.0, "q2": 1.0}},
-        ("b", "s", "yy", "M"): {0: {"q1": 0.0}, 1: {"q1": 1.0}},
-        ("b", "z", "xx", "M"): {None: {"q1": 0.5, "q2": 0.5}},
+        ScoreKey("b", "s", "xx", "M"): {0: {"q1": 1.0, "q2": 0.0}, 1: {"q1": 1.0, "q2": 1.0}},
+        ScoreKey("b", "s", "yy", "M"): {0: {"q1": 0.0}, 1: {"q1": 1.0}},
+        ScoreKey("b", "z", "xx", "M"): {None: {"q1": 0.5, "q2": 0.5}},
     }
     rows = {(r.system, r.lang): r for r in rows_from_seed_scores(seed_scores)}
     xx = rows[("s", "xx")]
@@ -59,7 +62,7 @@ def test_multi_seed_rows_have_mean_and_std() -> None:
     macro = rows[("s", "macro")]  # seed 0: (0.5 + 0) / 2, seed 1: (1 + 1) / 2
     assert macro.value == pytest.approx(0.625) and macro.std == pytest.approx(0.5303, abs=1e-3)
     single = rows[("z", "xx")]
-    assert single.std is None and set(row_dict(single)) == {
+    assert single.std is None and set(single.to_dict()) == {
         "benchmark",
         "system",
         "lang",
@@ -67,8 +70,8 @@ def test_multi_seed_rows_have_mean_and_std() -> None:
         "value",
         "n",
     }
-    assert set(row_dict(xx)) >= {"std", "seeds"}
-    assert mean_over_seeds(seed_scores)[("b", "s", "xx", "M")] == {"q1": 1.0, "q2": 0.5}
+    assert set(xx.to_dict()) >= {"std", "seeds"}
+    assert mean_over_seeds(seed_scores)[ScoreKey("b", "s", "xx", "M")] == {"q1": 1.0, "q2": 0.5}
 
 
 def test_cells_round_trip_and_key_changes(tmp_path: Path) -> None:
@@ -128,7 +131,7 @@ def test_group_gaps_ap_gain_and_budget_curves() -> None:
     assert "| 0.700 | 0.600 | 0.550 | +16.7 % | reproduced (at least as large) |" in section
     curves = budget_curves(rows, "ntrex", "P@1")
     assert curves == {"optical-ot": {0.1: pytest.approx(0.65), 1.0: pytest.approx(0.755)}}
-    assert best_translate_test(rows, "ntrex") == "tt-nmt-dense"  # tt-oracle-* excluded
+    assert best_translate_test(rows, "ntrex", "P@1") == "tt-nmt-dense"  # tt-oracle-* excluded
 
 
 def test_budget_section_shows_seed_spread(tmp_path: Path) -> None:

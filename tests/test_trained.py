@@ -7,38 +7,66 @@ from pathlib import Path
 
 import pytest
 
-from optical.config import ExperimentConfig, load_config
 from optical.errors import ConfigError
-from optical.systems import resolve_systems
-from optical.trained import base_system, distill_config_for, is_trained, student_folder
+from optical.experiment.artifacts import distill_config_for, student_folder
+from optical.experiment.config import ExperimentConfig, load_config
+from optical.experiment.names import SystemSpec
+from optical.experiment.systems import BM25, Dense, MaxSim, build_system, resolve_systems
 
 QUICK = Path(__file__).resolve().parents[1] / "configs" / "quick.toml"
 
 
-def test_base_system_and_is_trained() -> None:
-    assert base_system("optical-ot-maxsim") == "optical-ot"
-    assert is_trained("optical-ot") and is_trained("distill-greedy-maxsim")
-    assert not is_trained("zero-shot") and not is_trained("zero-shot-maxsim")
+def spec(name: str) -> SystemSpec:
+    return SystemSpec.parse(name)
+
+
+def test_student_id_and_is_trained() -> None:
+    assert spec("optical-ot-maxsim").student_id == "optical-ot"
+    assert spec("optical-ot").is_trained and spec("distill-greedy-maxsim").is_trained
+    assert not spec("zero-shot").is_trained and not spec("zero-shot-maxsim").is_trained
+
+
+def test_systems_are_composed_stages() -> None:
+    assert build_system(spec("oracle")).first == Dense("teacher", "teacher")
+    assert build_system(spec("oracle@all-MiniLM-L6-v2")).first == Dense(
+        "all-MiniLM-L6-v2", "all-MiniLM-L6-v2"
+    )
+    zero = build_system(spec("zero-shot-maxsim"))
+    assert (zero.text, zero.first, zero.rerank) == (
+        "original",
+        Dense("student", "student"),
+        MaxSim(),
+    )
+    student = build_system(spec("optical-ot-maxsim"))
+    assert student.first == Dense("trained", "teacher") and student.rerank == MaxSim()
+    assert build_system(spec("optical-ot")).rerank is None
+    assert build_system(spec("bm25-human-translation")).first == BM25()
+    tt = build_system(spec("tt-nmt-bm25"))
+    assert (tt.text, tt.first) == ("translated", BM25())
+    cfg = ExperimentConfig()
+    assert student.token_encoder(cfg) == cfg.models.teacher
+    assert zero.token_encoder(cfg) == cfg.models.student
+    assert build_system(spec("optical-ot")).token_encoder(cfg) is None
 
 
 def test_each_trained_system_gets_its_loss_and_the_experiment_models() -> None:
     cfg = load_config(QUICK)
-    ot = distill_config_for("optical-ot", cfg)
-    mse = distill_config_for("distill-mse", cfg)
-    greedy = distill_config_for("distill-greedy-maxsim", cfg)
+    ot = distill_config_for(spec("optical-ot"), cfg)
+    mse = distill_config_for(spec("distill-mse"), cfg)
+    greedy = distill_config_for(spec("distill-greedy-maxsim"), cfg)
     assert (ot.loss.name, mse.loss.name, greedy.loss.name) == ("ot", "mse-pooled", "greedy-align")
     assert ot.loss.options.get("eps") == pytest.approx(0.02)
     assert mse.loss.options == {} and greedy.loss.options == {}
     assert ot.model.student == cfg.models.student and ot.model.teacher == cfg.models.teacher
-    assert distill_config_for("optical-ot", cfg, seed=7).run.seed == 7
+    assert distill_config_for(spec("optical-ot"), cfg, seed=7).run.seed == 7
 
 
 def test_student_folders_are_keyed_by_the_resolved_config(tmp_path: Path) -> None:
     cfg = load_config(QUICK)
-    ot, _ = student_folder("optical-ot", cfg, tmp_path)
-    again, _ = student_folder("optical-ot-maxsim", cfg, tmp_path)
-    mse, _ = student_folder("distill-mse", cfg, tmp_path)
-    other_seed, _ = student_folder("optical-ot", replace(cfg, seed=1), tmp_path)
+    ot = student_folder(spec("optical-ot"), cfg, tmp_path)
+    again = student_folder(spec("optical-ot-maxsim"), cfg, tmp_path)
+    mse = student_folder(spec("distill-mse"), cfg, tmp_path)
+    other_seed = student_folder(spec("optical-ot"), replace(cfg, seed=1), tmp_path)
     assert ot == again  # the MaxSim variant shares the dense system's student
     assert len({ot, mse, other_seed}) == 3
     assert ot.parent == tmp_path / "students" and ot.name.startswith("optical-ot-")
@@ -50,4 +78,15 @@ def test_systems_resolve_trained_names_and_reject_unknown_ones() -> None:
     assert {"optical-ot", "optical-ot-maxsim", "oracle@all-MiniLM-L6-v2"} <= set(systems)
     assert "oracle@multilingual-e5-small" not in systems  # the teacher's oracle is `oracle`
     with pytest.raises(ConfigError, match="unknown system 'optical-sinkhorn'"):
-        resolve_systems(replace(cfg, systems=("oracle", "optical-sinkhorn")))
+        replace(cfg, systems=("oracle", "optical-sinkhorn"))
+
+
+def test_student_folders_ignore_run_only_keys(tmp_path: Path) -> None:
+    cfg = load_config(QUICK)
+    base = cfg.distill.base
+    quiet = base.with_overrides(run={"log_every": 0, "threads": 1, "progress": False})
+    assert quiet.to_dict() != base.to_dict()
+    from optical.train.config import artifact_key
+
+    assert artifact_key(quiet) == artifact_key(base)
+    assert artifact_key(base.with_overrides(optim={"lr": 1e-3})) != artifact_key(base)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from optical.types import Passage, Query, RetrievalBenchmark
-from optical.workbench import Workbench
+from optical.experiment.workbench import Workbench
 
 
 def _bench(role: str) -> RetrievalBenchmark:

@@ -39,8 +39,9 @@ def _int_list(text: str) -> list[int]:
 
 
 def _cmd_experiment(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .experiment import RunScope, run_experiment
+    from .experiment.config import load_config
+    from .experiment.run import run_experiment
+    from .experiment.scope import RunScope
 
     cfg = load_config(args.config)
     scope = RunScope(
@@ -55,12 +56,11 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
         scope=scope,
         command=shlex.join(["optical", *args.argv]),
     )
-    from .report import markdown_table
+    from .experiment.benchmarks import BENCHMARKS
+    from .experiment.report import markdown_table
 
     for benchmark in cfg.benchmarks:
-        from .report import HEADLINE
-
-        measure = HEADLINE[benchmark][0]
+        measure = BENCHMARKS[benchmark].primary
         print(f"\n{benchmark} — {measure}")
         print(markdown_table(result.rows, result.significance, benchmark, measure))
     print("\nWhere the time went:")
@@ -119,7 +119,7 @@ def _passages_for(args: argparse.Namespace):
 
 def _cmd_index(args: argparse.Namespace) -> int:
     from .settings import cache_dir
-    from .workbench import Workbench
+    from .experiment.workbench import Workbench
 
     passages = _passages_for(args)
     wb = Workbench(cache_dir(args.cache_dir), bf16=not args.fp32)
@@ -142,7 +142,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from .runs import write_run
     from .search import BM25Index, DenseIndex, maxsim_rerank
     from .settings import cache_dir
-    from .workbench import Workbench
+    from .experiment.workbench import Workbench
 
     passages = _passages_for(args)
     qids, texts = _read_queries(Path(args.queries))
@@ -221,7 +221,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 
 
 def _cmd_ablate(args: argparse.Namespace) -> int:
-    from .ablation import load_ablation_config, run_ablation
+    from .experiment.ablation import load_ablation_config, run_ablation
 
     cfg = load_ablation_config(args.config)
     index, count = 0, 1
@@ -243,10 +243,10 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
 
 
 def _cmd_repro(args: argparse.Namespace) -> int:
-    from .reproduction import MATRIX, check_file, load_matrix, render_table
+    from .experiment.reproduction import MATRIX, check_file, load_matrix, render_table
 
     if args.repro_command == "record":
-        from .reproduction import record_condition, update_readme
+        from .experiment.reproduction import record_condition, update_readme
 
         condition = record_condition(
             args.matrix or MATRIX,
@@ -271,8 +271,8 @@ def _cmd_repro(args: argparse.Namespace) -> int:
         print(render_table(condition))
         return 0
     if args.run:
-        from .config import load_config
-        from .experiment import run_experiment
+        from .experiment.config import load_config
+        from .experiment.run import run_experiment
 
         out = Path(args.results).parent if args.results else Path(condition.results).parent
         run_experiment(

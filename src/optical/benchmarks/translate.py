@@ -43,16 +43,15 @@ def _model(cache: Path) -> tuple[Path, str]:
     import torch
 
     from ..nmt.config import NmtConfig, load_nmt_config
-    from ..nmt.ensure import nmt_folder
     from ..nmt.model import NmtModel
-    from ..nmt.package import is_nmt_folder, save_nmt
+    from ..nmt.package import is_nmt_folder, nmt_folder, save_nmt
     from ..nmt.vocab import CompactVocab
     from ..settings import cache_dir
     from ..train.student import load_any_encoder
 
     quick = Path("configs/nmt-quick.toml")
     config = load_nmt_config(quick) if quick.is_file() else NmtConfig()
-    folder, _ = nmt_folder(config, cache_dir())
+    folder = nmt_folder(config, cache_dir())
     if is_nmt_folder(folder / "model"):
         return folder / "model", "nmt-quick (trained)"
     encoder = load_any_encoder(config.model.encoder, bf16=True)

@@ -18,6 +18,7 @@ needs doing here.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import ir_measures
 from ir_measures import Measure
@@ -104,3 +105,70 @@ def per_query(
         for qid in clean_qrels:
             values.setdefault(qid, 0.0)
     return {name: dict(sorted(values.items())) for name, values in out.items()}
+
+
+@dataclass(frozen=True)
+class ReportedMeasure:
+    """A measure the project reports, as a named value: ``name`` as it appears in result
+    rows, ``digits`` shown in tables, ``scale`` (``"unit"``: 0–1, ``"percent"``: 0–100),
+    who computes it (``source``) and what it is."""
+
+    name: str
+    digits: int
+    scale: str
+    source: str
+    description: str
+
+
+MEASURES: dict[str, ReportedMeasure] = {
+    m.name: m
+    for m in (
+        *(
+            ReportedMeasure(name, 3, "unit", "ir_measures", f"ir_measures {name}")
+            for name in (*DEFAULT_MEASURES, "P@1")
+        ),
+        ReportedMeasure(
+            "agreement-nDCG@10",
+            3,
+            "unit",
+            "optical.evaluate.agreement",
+            "nDCG@10 against the oracle's top 10 as graded judgments 10…1",
+        ),
+        *(
+            ReportedMeasure(
+                f"R@{k}kt",
+                1,
+                "percent",
+                "optical.evaluate.xor_metric",
+                f"XOR-Retrieve answer recall in the first {k},000 tokens (percent)",
+            )
+            for k in (2, 5)
+        ),
+        ReportedMeasure("BLEU", 1, "percent", "sacrebleu", "corpus BLEU"),
+        ReportedMeasure("chrF", 1, "percent", "sacrebleu", "corpus chrF"),
+    )
+}
+"""Every measure in a results table, by name (the one home of their display precision)."""
+
+
+def reported_measure(name: str) -> ReportedMeasure:
+    """The :data:`MEASURES` entry of ``name``; an ir_measures name not listed there is
+    shown with 3 digits; anything else is an :class:`EvaluationError` listing the known."""
+    if name in MEASURES:
+        return MEASURES[name]
+    try:
+        parse_measures((name,))
+    except EvaluationError:
+        raise EvaluationError(
+            f"unknown measure {name!r}; reported measures: {', '.join(MEASURES)}"
+        ) from None
+    return ReportedMeasure(name, 3, "unit", "ir_measures", f"ir_measures {name}")
+
+
+def format_score(measure: str, value: float, std: float | None = None) -> str:
+    """``value`` with the measure's digits (3 for 0–1 measures, 1 for percent-valued ones
+    such as ``R@2kt`` or ``BLEU``), and ``±std`` when it is a mean over several seeds:
+    ``0.844±0.002``."""
+    digits = reported_measure(measure).digits
+    spread = "" if std is None else f"±{std:.{digits}f}"
+    return f"{value:.{digits}f}{spread}"

@@ -23,8 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..configfile import build_sections, overridden, plain, read_toml
 from ..errors import ConfigError
-from ..train.config import DataConfig, OptimConfig, RunConfig, _plain, build_sections, overridden
+from ..train.config import DataConfig, OptimConfig, RunConfig
 
 DIRECTIONS = ("xx-en", "en-xx")
 
@@ -126,14 +127,14 @@ class NmtConfig:
     decode: DecodeConfig = field(default_factory=DecodeConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        return plain(asdict(self))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "config") -> NmtConfig:
         """Build from a nested dict; missing keys keep :class:`NmtConfig`'s defaults (its
         optimiser defaults differ from distillation's)."""
         base = cls()
-        defaults = {key: _plain(asdict(getattr(base, key))) for key in _SECTIONS}
+        defaults = {key: plain(asdict(getattr(base, key))) for key in _SECTIONS}
         name, sections = build_sections(raw, _SECTIONS, where, "nmt", defaults)
         return cls(name=name, **sections)
 
@@ -144,6 +145,4 @@ class NmtConfig:
 
 def load_nmt_config(path: str | Path) -> NmtConfig:
     """Read an NMT TOML file (see ``configs/nmt-quick.toml``)."""
-    from ..config import read_toml
-
     return NmtConfig.from_dict(read_toml(path), str(path))

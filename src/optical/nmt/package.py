@@ -12,16 +12,26 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..configfile import build
 from ..errors import OpticalError
 from ..io_utils import atomic_folder, sha256_file
-from ..train.config import _build
-from .config import NmtModelConfig
+from .config import NmtConfig, NmtModelConfig
 from .model import NmtModel
 from .vocab import CompactVocab
 
 INFO_FILE = "nmt.json"
 WEIGHTS_FILE = "model.safetensors"
 FORMAT = 1
+
+
+def nmt_folder(config: NmtConfig, cache_root: Path) -> Path:
+    """Where the model of ``config`` is (or will be) trained:
+    ``<cache>/nmt/<name>-<config key>/`` (:func:`optical.train.config.artifact_key`; the
+    model itself is ``model/`` inside it). The NMT model does not follow an experiment's
+    seed: one MT model serves every seed of the systems that read it."""
+    from ..train.config import artifact_key
+
+    return Path(cache_root) / "nmt" / f"{config.name}-{artifact_key(config)}"
 
 
 def is_nmt_folder(path: str | Path) -> bool:
@@ -75,7 +85,7 @@ def load_nmt(folder: str | Path) -> tuple[NmtModel, dict[str, Any]]:
     weights = Path(folder) / WEIGHTS_FILE
     if sha256_file(weights) != info.get("weights_sha256"):
         raise OpticalError(f"{weights}: weights do not match their recorded SHA-256 (corrupt?)")
-    config = _build(NmtModelConfig, info["model"], f"{folder}/{INFO_FILE}[model]")
+    config = build(NmtModelConfig, info["model"], f"{folder}/{INFO_FILE}[model]")
     model = NmtModel(config, CompactVocab.from_dict(info["vocab"]), int(info["encoder_dim"]))
     load_model(model, str(weights))
     model.eval()

@@ -22,13 +22,15 @@ the trained student (:meth:`DistillConfig.to_dict`).
 from __future__ import annotations
 
 import math
-import types
-import typing
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..configfile import build_sections, config_key, overridden, plain, read_toml
+from ..configfile import differences as config_differences
 from ..errors import ConfigError
+from ..precision import precision_key
 
 __all__ = [
     "RESUME_FREE_KEYS",
@@ -38,6 +40,7 @@ __all__ = [
     "ModelConfig",
     "OptimConfig",
     "RunConfig",
+    "artifact_key",
     "config_differences",
     "load_distill_config",
 ]
@@ -246,8 +249,17 @@ RESUME_FREE_KEYS = frozenset(
         "name",
     }
 )
-"""Keys that may differ between a checkpoint's config and the resuming config (they do
-not change the trained weights)."""
+"""Run-only keys: they may differ between a checkpoint's config and the resuming config,
+and are left out of a trained artifact's identity (they do not change the weights)."""
+
+
+def artifact_key(config: Any, extra: Mapping[str, Any] | None = None) -> str:
+    """The cache identity of a trained artifact's config (a :class:`DistillConfig` or an
+    NMT config): its resolved dict less :data:`RESUME_FREE_KEYS`, plus the precision
+    actually used and ``extra`` (:func:`optical.configfile.config_key`)."""
+    return config_key(
+        config.to_dict(), RESUME_FREE_KEYS, precision_key(config.model.bf16), extra
+    )
 
 
 @dataclass(frozen=True)
@@ -263,7 +275,7 @@ class DistillConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (JSON/TOML-friendly; tuples become lists)."""
-        return _plain(asdict(self))
+        return plain(asdict(self))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "config") -> DistillConfig:
@@ -277,133 +289,6 @@ class DistillConfig:
         return DistillConfig.from_dict(overridden(self.to_dict(), _SECTIONS, sections), "overrides")
 
 
-def build_sections(
-    raw: Any,
-    sections: dict[str, type],
-    where: str,
-    default_name: str,
-    defaults: dict[str, dict[str, Any]] | None = None,
-) -> tuple[str, dict[str, Any]]:
-    """``(name, {section: dataclass})`` of a sectioned config dict: unknown sections,
-    a bad ``name`` and bad keys are :class:`ConfigError`; ``defaults`` (per section)
-    are filled in under the given keys."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a table, got {type(raw).__name__}")
-    raw = dict(raw)
-    unknown = set(raw) - set(sections) - {"name"}
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown section(s) or key(s) {', '.join(sorted(unknown))}; "
-            f"known: name, {', '.join(sections)}"
-        )
-    name = raw.pop("name", default_name)
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"{where}.name: expected a non-empty string, got {name!r}")
-    built = {}
-    for key, section_cls in sections.items():
-        values = raw.get(key, {})
-        if not isinstance(values, dict):
-            raise ConfigError(f"{where}[{key}]: expected a table, got {values!r}")
-        built[key] = _build(
-            section_cls, {**(defaults or {}).get(key, {}), **values}, f"{where}[{key}]"
-        )
-    return name, built
-
-
-def overridden(
-    raw: dict[str, Any], sections: dict[str, type], overrides: dict[str, Any]
-) -> dict[str, Any]:
-    """``raw`` (a ``to_dict()``) with some keys of some sections (and ``name``) replaced."""
-    raw = dict(raw)
-    for section, values in overrides.items():
-        if section == "name":
-            raw["name"] = values
-            continue
-        if section not in sections or not isinstance(values, dict):
-            raise ConfigError(f"unknown config section {section!r}")
-        raw[section] = {**raw[section], **values}
-    return raw
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _check_type(value: Any, hint: Any, where: str) -> Any:
-    """``value`` converted to the field type ``hint`` (int → float, list → tuple)."""
-    origin = typing.get_origin(hint)
-    if origin in (types.UnionType, typing.Union):
-        args = typing.get_args(hint)
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _check_type(value, arg, where)
-            except ConfigError:
-                pass
-        raise ConfigError(f"{where}: expected {hint}, got {value!r}")
-    if origin is tuple:
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
-        return tuple(value)
-    if origin is dict or hint is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a table, got {value!r}")
-        return dict(value)
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    raise ConfigError(f"{where}: unsupported field type {hint}")  # pragma: no cover
-
-
-def _build(cls: type, values: Any, where: str) -> Any:
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where}: expected a table, got {values!r}")
-    hints = typing.get_type_hints(cls)
-    known = [f.name for f in fields(cls)]
-    unknown = set(values) - set(known)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}"
-        )
-    converted = {k: _check_type(v, hints[k], f"{where}.{k}") for k, v in values.items()}
-    return cls(**converted)
-
-
 def load_distill_config(path: str | Path) -> DistillConfig:
     """Read a distillation TOML file (see ``configs/distill-quick.toml``)."""
-    from ..config import read_toml
-
     return DistillConfig.from_dict(read_toml(path), str(path))
-
-
-def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two :meth:`DistillConfig.to_dict` dicts."""
-    diffs = []
-    for key in sorted(set(old) | set(new)):
-        dotted = f"{prefix}{key}"
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict) and dotted != "loss.options":
-            diffs += config_differences(a, b, f"{dotted}.")
-        elif a != b:
-            diffs.append(dotted)
-    return diffs

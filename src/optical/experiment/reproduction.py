@@ -26,14 +26,17 @@ cannot disagree: a test re-renders it and compares).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import read_toml
-from .display import format_score
-from .errors import ConfigError
+from ..configfile import read_toml
+from ..errors import ConfigError
+from ..evaluate.measures import format_score
+from .benchmarks import MT_BENCHMARK, primary_measure
+from .names import SystemSpec, translator_budget
+from .results import ResultRow, ScoreKey, read_rows
 
 MATRIX = Path("reproduction/matrix.toml")
 
@@ -96,16 +99,16 @@ def load_matrix(path: str | Path = MATRIX) -> dict[str, Condition]:
     return conditions
 
 
-def _index(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str, str], float]:
-    return {(r["benchmark"], r["system"], r["lang"], r["measure"]): float(r["value"]) for r in rows}
+def _index(rows: Iterable[ResultRow]) -> dict[ScoreKey, float]:
+    return {r.key: r.value for r in rows}
 
 
-def check(condition: Condition, rows: Iterable[Mapping[str, Any]]) -> list[str]:
+def check(condition: Condition, rows: Iterable[ResultRow]) -> list[str]:
     """Problems found (empty = reproduced): missing rows and values out of tolerance."""
     found = _index(rows)
     problems = []
     for e in condition.expect:
-        key = (e.benchmark, e.system, e.lang, e.measure)
+        key = ScoreKey(e.benchmark, e.system, e.lang, e.measure)
         if key not in found:
             problems.append(f"{condition.name}: no row for {'/'.join(key)}")
         elif abs(found[key] - e.value) > e.tol:
@@ -120,7 +123,7 @@ def check_file(condition: Condition, results: str | Path | None = None) -> list[
     path = Path(results or condition.results)
     if not path.is_file():
         return [f"{condition.name}: {path} does not exist: run `{condition.command}`"]
-    return check(condition, json.loads(path.read_text(encoding="utf-8")))
+    return check(condition, read_rows(path))
 
 
 def render_table(condition: Condition) -> str:
@@ -141,31 +144,28 @@ def render_table(condition: Condition) -> str:
 
 
 def expectations_from(
-    rows: Iterable[Mapping[str, Any]], keys: Iterable[tuple[str, str, str, str]], tol: float
+    rows: Iterable[ResultRow], keys: Iterable[ScoreKey], tol: float
 ) -> list[dict[str, Any]]:
     """Expectation tables for ``keys`` from a results file's rows (to record a reference
     run); a row averaged over several seeds keeps its spread as ``std``."""
     rows = list(rows)
     found = _index(rows)
-    spread = {
-        (r["benchmark"], r["system"], r["lang"], r["measure"]): float(r["std"])
-        for r in rows
-        if r.get("std") is not None and int(r.get("seeds") or 0) > 1
-    }
+    spread = {r.key: r.std for r in rows if r.std is not None and (r.seeds or 0) > 1}
     expectations = []
-    for b, s, lang, m in keys:
-        if (b, s, lang, m) not in found:
+    for key in keys:
+        b, s, lang, m = key
+        if key not in found:
             continue
         e = {
             "benchmark": b,
             "system": s,
             "lang": lang,
             "measure": m,
-            "value": round(found[(b, s, lang, m)], 4),
+            "value": round(found[key], 4),
             "tol": tol,
         }
-        if (b, s, lang, m) in spread:
-            e["std"] = round(spread[(b, s, lang, m)], 4)
+        if key in spread:
+            e["std"] = round(spread[key], 4)
         expectations.append(e)
     return expectations
 
@@ -207,22 +207,20 @@ def dump_matrix(conditions: Iterable[Condition]) -> str:
     return "\n".join(parts)
 
 
-def headline_keys(rows: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str, str]]:
+def headline_keys(rows: Iterable[ResultRow]) -> list[ScoreKey]:
     """The macro headline numbers of a run: every benchmark's primary measure for every
     system (data-budget variants and alternative oracles left out) and the MT macros."""
-    from .report_study import PRIMARY
-    from .trained import split_budget
-
     keys = []
     for r in rows:
-        system = r["system"]
-        if system.startswith("oracle@") or split_budget(system)[1] is not None:
+        if r.benchmark == MT_BENCHMARK:
+            if r.lang.startswith("macro-") and translator_budget(r.system) is None:
+                keys.append(r.key)
             continue
-        if r["benchmark"] in PRIMARY and r["measure"] == PRIMARY[r["benchmark"]]:
-            if r["lang"] == "macro":
-                keys.append((r["benchmark"], system, "macro", r["measure"]))
-        elif r["benchmark"] == "ntrex-mt" and r["lang"].startswith("macro-"):
-            keys.append((r["benchmark"], system, r["lang"], r["measure"]))
+        spec = SystemSpec.parse(r.system)
+        if (spec.kind == "oracle" and not spec.is_oracle) or spec.is_curve_point:
+            continue
+        if r.measure == primary_measure(r.benchmark) and r.lang == "macro":
+            keys.append(r.key)
     return keys
 
 
@@ -236,7 +234,7 @@ def record_condition(
     readme: bool,
 ) -> Condition:
     """Add (or replace) condition ``name`` with the headline scores of ``results``."""
-    rows = json.loads(Path(results).read_text(encoding="utf-8"))
+    rows = read_rows(results)
     expect = tuple(Expectation(**e) for e in expectations_from(rows, headline_keys(rows), tol))
     condition = Condition(name, command, config, str(results), readme, expect)
     conditions = dict(load_matrix(matrix)) if Path(matrix).is_file() else {}

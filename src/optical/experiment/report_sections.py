@@ -12,31 +12,26 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from ..evaluate.measures import format_score
+from ..io_utils import atomic_write
+from ..languages import HIGH_RESOURCE, LOW_RESOURCE
+from .benchmarks import primary_measure
+from .names import NMT_TRANSLATE_TEST as _NMT_TT
+from .names import OPTICAL as _OPTICAL
+from .names import ZERO_SHOT as _ZERO_SHOT
+from .names import SystemSpec
+from .results import ResultRow, value_table
 
-from .display import format_score
-from .io_utils import atomic_write
-from .languages import HIGH_RESOURCE, LOW_RESOURCE
-from .trained import split_budget
-
-if TYPE_CHECKING:
-    from .experiment import ResultRow
-
-PRIMARY = {"xquad": "RR@10", "xor-tydi-heldout": "agreement-nDCG@10", "ntrex": "P@1"}
-METHODS = ("zero-shot", "optical-ot", "distill-mse", "distill-greedy")
-OPTICAL = "optical-ot"
-NMT_TRANSLATE_TEST = "tt-nmt-dense"
+OPTICAL = _OPTICAL.name
+NMT_TRANSLATE_TEST = _NMT_TT.name
+ZERO_SHOT = _ZERO_SHOT.name
 PAPER_LOW_RESOURCE_MAP_GAIN = 13.7
 """OPTICAL's headline (arXiv 2301.12566): +13.7 % MAP over an NMT-based method on
 low-resource languages."""
 
 
-def _values(rows: Sequence[ResultRow], benchmark: str, measure: str) -> dict[str, dict[str, float]]:
-    table: dict[str, dict[str, float]] = {}
-    for row in rows:
-        if row.benchmark == benchmark and row.measure == measure:
-            table.setdefault(row.system, {})[row.lang] = row.value
-    return table
+def _spec(name: str) -> SystemSpec:
+    return SystemSpec.parse(name)
 
 
 def group_gaps(
@@ -44,11 +39,11 @@ def group_gaps(
 ) -> dict[str, dict[str, float | None]]:
     """Per system: mean gap (oracle − system) over the benchmark's high- and
     low-resource languages (None when the group has no language here)."""
-    table = _values(rows, benchmark, measure)
+    table = value_table(rows, benchmark, measure)
     oracle = table.get("oracle", {})
     out: dict[str, dict[str, float | None]] = {}
     for system, values in table.items():
-        if system == "oracle" or system.startswith("oracle@"):
+        if _spec(system).kind == "oracle":
             continue
         groups: dict[str, float | None] = {}
         for name, members in (("high", HIGH_RESOURCE), ("low", LOW_RESOURCE)):
@@ -77,20 +72,20 @@ def gap_section(rows: Sequence[ResultRow], benchmarks: Sequence[str], out_dir: P
         "",
     ]
     for benchmark in benchmarks:
-        measure = PRIMARY.get(benchmark)
+        measure = primary_measure(benchmark)
         if measure is None:
             continue
         gaps = group_gaps(rows, benchmark, measure)
         if not gaps:
             continue
-        base = gaps.get("zero-shot", {})
+        base = gaps.get(ZERO_SHOT, {})
         lines = [
             f"### {benchmark} ({measure})",
             "",
             "| system | gap high | gap low | low − high | closed high | closed low |",
             "|---|---|---|---|---|---|",
         ]
-        for system in sorted(gaps, key=lambda s: (s != "zero-shot", s)):
+        for system in sorted(gaps, key=lambda s: (s != ZERO_SHOT, s)):
             g = gaps[system]
             diff = None if g["high"] is None or g["low"] is None else g["low"] - g["high"]
             closed = {
@@ -113,7 +108,7 @@ def plot_gaps(rows: Sequence[ResultRow], benchmark: str, measure: str, path: Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    table = _values(rows, benchmark, measure)
+    table = value_table(rows, benchmark, measure)
     oracle = table.get("oracle", {})
     langs = sorted(
         (lang for lang in oracle if lang not in ("en", "macro")),
@@ -122,7 +117,7 @@ def plot_gaps(rows: Sequence[ResultRow], benchmark: str, measure: str, path: Pat
     systems = [
         s
         for s in sorted(table)
-        if s != "oracle" and not s.startswith("oracle@") and split_budget(s)[1] is None
+        if _spec(s).kind != "oracle" and not _spec(s).is_curve_point
     ]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(langs) + 2), 4.6))
     for index, lang in enumerate(langs):
@@ -146,7 +141,7 @@ def plot_gaps(rows: Sequence[ResultRow], benchmark: str, measure: str, path: Pat
 
 def ap_gain(rows: Sequence[ResultRow], benchmark: str) -> tuple[float, float, list[str]] | None:
     """(mean AP of OPTICAL, of NMT translate-test, low-resource languages used)."""
-    table = _values(rows, benchmark, "AP")
+    table = value_table(rows, benchmark, "AP")
     ours, theirs = table.get(OPTICAL, {}), table.get(NMT_TRANSLATE_TEST, {})
     langs = sorted(lang for lang in LOW_RESOURCE if lang in ours and lang in theirs)
     if not langs:
@@ -166,7 +161,7 @@ def ap_section(rows: Sequence[ResultRow], benchmarks: Sequence[str]) -> list[str
         if found is None:
             continue
         ours, theirs, langs = found
-        zero = _values(rows, benchmark, "AP").get("zero-shot", {})
+        zero = value_table(rows, benchmark, "AP").get(ZERO_SHOT, {})
         zero_map = (
             statistics.fmean(zero[lang] for lang in langs)
             if all(lang in zero for lang in langs)
@@ -214,8 +209,9 @@ def budget_points(
     for row in rows:
         if row.benchmark != benchmark or row.measure != measure or row.lang != "macro":
             continue
-        head, fraction = split_budget(row.system)
-        points.setdefault(head, {})[fraction if fraction is not None else 1.0] = row
+        spec = _spec(row.system)
+        share = spec.fraction if spec.fraction is not None else 1.0
+        points.setdefault(spec.family, {})[share] = row
     return {m: p for m, p in points.items() if len(p) > 1}
 
 
@@ -223,10 +219,10 @@ def budget_curves(
     rows: Sequence[ResultRow], benchmark: str, measure: str
 ) -> dict[str, dict[float, float]]:
     """Method → bitext fraction → macro value, for methods run at several budgets."""
-    return _point_values(budget_points(rows, benchmark, measure))
+    return _pointvalue_table(budget_points(rows, benchmark, measure))
 
 
-def _point_values(points: dict[str, dict[float, ResultRow]]) -> dict[str, dict[float, float]]:
+def _pointvalue_table(points: dict[str, dict[float, ResultRow]]) -> dict[str, dict[float, float]]:
     return {m: {f: row.value for f, row in p.items()} for m, p in points.items()}
 
 
@@ -242,7 +238,7 @@ def budget_section(
     models draw whatever the share, so a reader can tell a data limit from a step limit."""
     parts: list[str] = []
     for benchmark in benchmarks:
-        measure = PRIMARY.get(benchmark)
+        measure = primary_measure(benchmark)
         points = budget_points(rows, benchmark, measure) if measure else {}
         if not points:
             continue
@@ -256,7 +252,7 @@ def budget_section(
                 cells.append("" if row is None else format_score(measure, row.value, row.std))
             lines.append("| " + " | ".join(cells) + " |")
         figure = plot_budget(
-            _point_values(points), benchmark, measure, out_dir / f"budget-{benchmark}.png"
+            _pointvalue_table(points), benchmark, measure, out_dir / f"budget-{benchmark}.png"
         )
         parts += [
             f"### {benchmark} (macro {measure})",
@@ -319,16 +315,16 @@ def conclusion(rows: Sequence[ResultRow], benchmarks: Sequence[str]) -> list[str
     """The answer to the research question, sentence by sentence from the numbers."""
     sentences = []
     for benchmark in benchmarks:
-        measure = PRIMARY.get(benchmark)
+        measure = primary_measure(benchmark)
         gaps = group_gaps(rows, benchmark, measure) if measure else {}
         low = {
             s: g["low"]
             for s, g in gaps.items()
-            if g["low"] is not None and split_budget(s)[1] is None
+            if g["low"] is not None and not _spec(s).is_curve_point
         }
-        if OPTICAL not in low or "zero-shot" not in low:
+        if OPTICAL not in low or ZERO_SHOT not in low:
             continue
-        bt = {s: v for s, v in low.items() if s.startswith(("tt-nmt", "bt-"))}
+        bt = {s: v for s, v in low.items() if _spec(s).is_back_translation}
         best_bt = min(bt, key=bt.get) if bt else None
         text = (
             f"On {benchmark} ({measure}), the low-resource gap to the oracle is "
@@ -345,11 +341,11 @@ def conclusion(rows: Sequence[ResultRow], benchmarks: Sequence[str]) -> list[str
             text += "."
         text += (
             " OPTICAL narrows zero-shot's low-resource gap."
-            if low[OPTICAL] < low["zero-shot"]
+            if low[OPTICAL] < low[ZERO_SHOT]
             else " OPTICAL does not narrow zero-shot's low-resource gap."
         )
         high = gaps[OPTICAL]["high"]
-        if high is not None and gaps["zero-shot"]["high"] is not None:
+        if high is not None and gaps[ZERO_SHOT]["high"] is not None:
             text += (
                 f" On high-resource languages the gap is {gaps['zero-shot']['high']:.3f} "
                 f"(zero-shot) and {high:.3f} (OPTICAL)."

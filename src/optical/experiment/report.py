@@ -13,38 +13,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .display import format_score
-from .errors import OpticalError
-from .io_utils import atomic_write, atomic_write_text
-from .precision import precision_name
-from .report_study import ap_section, budget_section, conclusion, gap_section, step_budget_note
+from ..errors import OpticalError
+from ..evaluate.measures import format_score
+from ..io_utils import atomic_write, atomic_write_text
+from ..precision import precision_name
+from .benchmarks import BENCHMARKS, MT_BENCHMARK, XQUAD
+from .names import SystemSpec
+from .report_sections import ap_section, budget_section, conclusion, gap_section, step_budget_note
+from .results import ResultRow, SignificanceRow, value_table
 
 if TYPE_CHECKING:
+    from ..timing import Timer
     from .config import ExperimentConfig
-    from .experiment import ResultRow, SignificanceRow
-    from .timing import Timer
 
-HEADLINE = {
-    "xquad": ("RR@10", "nDCG@10", "R@5"),
-    "xor-tydi-heldout": ("agreement-nDCG@10", "R@2kt", "R@5kt"),
-    "ntrex": ("P@1",),
-}
-BENCHMARK_TITLES = {
-    "xquad": "XQuAD-CLIR (question in language X → 240 English paragraphs)",
-    "xor-tydi-heldout": "XOR-TyDi held-out (question in language X → English corpus)",
-    "ntrex": "NTREX-128 bitext retrieval (sentence in language X → all English sentences)",
-}
 ALPHA = 0.05
-
-
-def _value_table(
-    rows: Sequence[ResultRow], benchmark: str, measure: str
-) -> dict[str, dict[str, float]]:
-    table: dict[str, dict[str, float]] = {}
-    for row in rows:
-        if row.benchmark == benchmark and row.measure == measure:
-            table.setdefault(row.system, {})[row.lang] = row.value
-    return table
 
 
 def _languages(table: dict[str, dict[str, float]]) -> list[str]:
@@ -56,9 +38,10 @@ def _languages(table: dict[str, dict[str, float]]) -> list[str]:
 
 def _system_order(systems: Sequence[str]) -> list[str]:
     def key(name: str) -> tuple[int, str]:
-        if name == "oracle":
+        spec = SystemSpec.parse(name)
+        if spec.is_oracle:
             return (0, name)
-        if name.startswith("oracle@"):
+        if spec.kind == "oracle":
             return (1, name)
         return (2, name)
 
@@ -87,7 +70,7 @@ def markdown_table(
     ``△``/``▽``: the same against any other baseline tested (the best translate-test
     system). A multi-seed value shows as ``mean±std``.
     """
-    table = _value_table(rows, benchmark, measure)
+    table = value_table(rows, benchmark, measure)
     if not table:
         return ""
     langs = _languages(table)
@@ -134,7 +117,7 @@ def plot_benchmark(rows: Sequence[ResultRow], benchmark: str, measure: str, path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    table = _value_table(rows, benchmark, measure)
+    table = value_table(rows, benchmark, measure)
     langs = [*_languages(table), "macro"]
     systems = _system_order(list(table))
     width = 0.8 / max(len(systems), 1)
@@ -162,7 +145,9 @@ def plot_benchmark(rows: Sequence[ResultRow], benchmark: str, measure: str, path
 def teacher_choice(cfg: ExperimentConfig, rows: Sequence[ResultRow]) -> list[str]:
     """A short section comparing the oracle with each candidate English encoder."""
     oracles = {"oracle": cfg.models.teacher} | {
-        f"oracle@{c}": c for c in cfg.models.oracle_candidates if c != cfg.models.teacher
+        SystemSpec("oracle", encoder=c).name: c
+        for c in cfg.models.oracle_candidates
+        if c != cfg.models.teacher
     }
     lines = []
     for system, encoder in oracles.items():
@@ -170,9 +155,9 @@ def teacher_choice(cfg: ExperimentConfig, rows: Sequence[ResultRow]) -> list[str
             r.value
             for r in rows
             if r.system == system
-            and r.benchmark == "xquad"
+            and r.benchmark == XQUAD.id
             and r.lang == "en"
-            and r.measure == "RR@10"
+            and r.measure == XQUAD.primary
         ]
         if xquad:
             lines.append(
@@ -196,7 +181,7 @@ def teacher_choice(cfg: ExperimentConfig, rows: Sequence[ResultRow]) -> list[str
 
 def mt_quality_section(cfg: ExperimentConfig, rows: Sequence[ResultRow]) -> list[str]:
     """BLEU and chrF of each MT backend on NTREX, languages × (backend, direction)."""
-    mt = [r for r in rows if r.benchmark == "ntrex-mt"]
+    mt = [r for r in rows if r.benchmark == MT_BENCHMARK]
     if not mt:
         return []
     langs = sorted(
@@ -217,13 +202,12 @@ def mt_quality_section(cfg: ExperimentConfig, rows: Sequence[ResultRow]) -> list
         "sentences.",
         "",
     ]
-    if "quick" in Path(cfg.translate.nmt).stem:
-        parts += [
-            "**This is the quick-budget MT** (a few minutes of CPU training on a small "
-            "slice of the bitext): it exercises the translate-test and back-translation "
-            "pipelines end to end and is not the study's MT model.",
-            "",
-        ]
+    optim = cfg.translate.nmt_config.optim
+    parts += [
+        f"The `nmt` model trained for {optim.max_steps} steps of {optim.batch_size} pairs "
+        f"({optim.max_steps * optim.batch_size:,} pairs drawn in all).",
+        "",
+    ]
     for measure in ("BLEU", "chrF"):
         values = {(r.system, r.lang): r.value for r in mt if r.measure == measure}
         systems = sorted({r.system for r in mt})
@@ -243,14 +227,14 @@ def mt_quality_section(cfg: ExperimentConfig, rows: Sequence[ResultRow]) -> list
     return parts
 
 
-def _step_budgets(cfg: ExperimentConfig) -> str | None:
-    """The training draws of the study's students and NMT model (None if unreadable)."""
-    from .nmt.config import load_nmt_config
-    from .train.config import load_distill_config
-
+def _step_budgets(cfg: ExperimentConfig, rows: Sequence[ResultRow]) -> str | None:
+    """The training draws of the students and NMT model behind data-budget points (None
+    without such points, or when the configs cannot be read)."""
+    if not any(SystemSpec.parse(r.system).is_curve_point for r in rows if r.benchmark in BENCHMARKS):
+        return None
     try:
-        student = load_distill_config(cfg.distill.config).optim
-        nmt = load_nmt_config(cfg.translate.nmt).optim
+        student = cfg.distill.base.optim
+        nmt = cfg.translate.nmt_config.optim
     except (OSError, OpticalError):
         return None
     return step_budget_note(student.max_steps, student.batch_size, nmt.max_steps, nmt.batch_size)
@@ -289,43 +273,22 @@ def write_report(
         parts += [scope_note, ""]
     parts += teacher_choice(cfg, rows)
     for benchmark in cfg.benchmarks:
-        parts += [f"## {BENCHMARK_TITLES.get(benchmark, benchmark)}", ""]
-        if benchmark == "xquad":
-            parts += [
-                "The English originals are every translation's human English version, so "
-                "`oracle` and `bm25-human-translation` are the same in every language "
-                "column; `en` is the English question itself.",
-                "",
-            ]
-        if benchmark == "ntrex":
-            parts += [
-                "P@1 of finding each sentence's English translation among all English "
-                "sentences. Both sides are encoded as queries (e5 `query: `), the role the "
-                "students are distilled into; the oracle queries with the English sentence "
-                "itself (the trivial ceiling).",
-                "",
-            ]
-        if benchmark == "xor-tydi-heldout":
-            parts += [
-                "No relevance judgments exist for this corpus: `agreement-nDCG@10` scores a "
-                "system against the oracle's top 10 (grades 10…1); `R@2kt`/`R@5kt` are the "
-                "official XOR-Retrieve answer-recall metrics (percent) on this corpus.",
-                "",
-            ]
-        for measure in HEADLINE.get(benchmark, ()):
+        spec = BENCHMARKS[benchmark]
+        parts += [f"## {spec.title}", "", spec.note, ""]
+        for measure in spec.headline:
             table = markdown_table(
                 rows, significance, benchmark, measure, cfg.significance_baseline
             )
             if table:
                 parts += [f"### {measure}", "", table, ""]
-        primary = HEADLINE.get(benchmark, ("",))[0]
-        if _value_table(rows, benchmark, primary):
+        primary = spec.primary
+        if value_table(rows, benchmark, primary):
             chart = plot_benchmark(rows, benchmark, primary, out_dir / f"{benchmark}.png")
             parts += [f"![{benchmark} {primary}]({chart.name})", ""]
     parts += mt_quality_section(cfg, rows)
     parts += gap_section(rows, cfg.benchmarks, out_dir)
     parts += ap_section(rows, cfg.benchmarks)
-    parts += budget_section(rows, cfg.benchmarks, out_dir, _step_budgets(cfg))
+    parts += budget_section(rows, cfg.benchmarks, out_dir, _step_budgets(cfg, rows))
     heatmaps = sorted((out_dir / "alignments").glob("*.png"))
     if heatmaps:
         parts += [

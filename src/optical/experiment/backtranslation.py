@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from .types import BitextPair
+from ..types import BitextPair
 
 
 def chosen_pairs(
@@ -29,7 +29,7 @@ def chosen_pairs(
     languages: Sequence[str],
 ) -> dict[str, list[BitextPair]]:
     """The training pairs to translate, per language (``pairs_per_language`` 0 = all)."""
-    from .train.sampling import split_bitext
+    from ..train.sampling import split_bitext
 
     split = split_bitext(
         {lang: pairs for lang, pairs in bitext.items() if lang in languages},

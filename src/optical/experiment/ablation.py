@@ -29,16 +29,21 @@ Config (TOML)::
 
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import read_toml
-from .errors import ConfigError
-from .io_utils import atomic_write_json, atomic_write_text
+from ..configfile import read_toml
+from ..errors import ConfigError
+from ..io_utils import atomic_write_json, atomic_write_text
+
+if TYPE_CHECKING:
+    from ..train.config import DistillConfig
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class AblationRow:
 def load_ablation_config(path: str | Path) -> AblationConfig:
     """Read and check an ablation TOML (every variant's overrides must build a valid
     distillation config)."""
-    from .train.config import load_distill_config
+    from ..train.config import load_distill_config
 
     raw = read_toml(path)
     unknown = set(raw) - {"name", "base", "seeds", "baseline", "variants", "common"}
@@ -113,13 +118,12 @@ def variant_config(cfg: AblationConfig, name: str, base, seed: int):
         raise ConfigError(f"ablation variant {name!r}: {exc}") from exc
 
 
-def _folder(dcfg, cache_root: Path) -> Path:
-    from .train.config import RESUME_FREE_KEYS
+def _folder(dcfg: DistillConfig, cache_root: Path) -> Path:
+    """``<cache>/ablation/<variant>-s<seed>-<config key>`` (the one artifact identity,
+    :func:`optical.train.config.artifact_key`)."""
+    from ..train.config import artifact_key
 
-    payload = dcfg.to_dict()
-    payload["run"] = {k: v for k, v in payload["run"].items() if f"run.{k}" not in RESUME_FREE_KEYS}
-    key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
-    return cache_root / "ablation" / f"{dcfg.name}-s{dcfg.run.seed}-{key}"
+    return cache_root / "ablation" / f"{dcfg.name}-s{dcfg.run.seed}-{artifact_key(dcfg)}"
 
 
 def run_ablation(
@@ -135,10 +139,10 @@ def run_ablation(
     runs whose index (variant-major, then seed) is ``i`` mod ``n`` — n processes with one
     thread each share a machine better than one process — and writes its outputs as
     ``ablation.shard-i-of-n.*``; a final run without ``shard`` reads every student back."""
-    from .settings import cache_dir
-    from .train.config import load_distill_config
-    from .train.distill import train_distill
-    from .train.student import STUDENT_FILE
+    from ..settings import cache_dir
+    from ..train.config import load_distill_config
+    from ..train.distill import train_distill
+    from ..train.student import STUDENT_FILE
 
     base = load_distill_config(cfg.base)
     root = cache_dir(cache)
@@ -155,9 +159,9 @@ def run_ablation(
         folder = _folder(dcfg, root)
         student = folder / "student"
         if _finished(student, dcfg.optim.max_steps):
-            print(f"[ablate] {name} seed {seed}: reusing {student}")
+            logger.info("ablation %s seed %d: reusing %s", name, seed, student)
         else:
-            print(f"[ablate] {name} seed {seed} → {folder}")
+            logger.info("ablation %s seed %d → %s", name, seed, folder)
             student = train_distill(dcfg, folder, data_dir=data_dir, resume=True, bitext=bitext)
         info = json.loads((student / STUDENT_FILE).read_text(encoding="utf-8"))
         validation = info.get("validation") or {}
@@ -184,7 +188,7 @@ def run_ablation(
 
 
 def _finished(student: Path, steps: int) -> bool:
-    from .train.student import STUDENT_FILE, is_student_folder
+    from ..train.student import STUDENT_FILE, is_student_folder
 
     if not is_student_folder(student):
         return False

@@ -1,21 +1,31 @@
 """Experiment configuration: TOML in, typed dataclasses out, resolved copy saved with results.
 
 Unknown sections or keys are errors (no silent merges): a typo never falls back
-to a default unnoticed.
+to a default unnoticed. Every table is read by :func:`optical.configfile.build` (one
+type rule: the field's type hint); system names are parsed once into
+:class:`~optical.experiment.names.SystemSpec` values and benchmark names checked against
+:data:`~optical.experiment.benchmarks.BENCHMARKS`; the distillation and NMT configs a
+section names are read once, on first use (``DistillSettings.base``,
+``TranslateSettings.nmt_config``).
 """
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from ..configfile import asdict_shallow, build, read_toml
+from ..errors import ConfigError
+from ..evaluate.significance import METHODS as SIGNIFICANCE_TESTS
+from .benchmarks import BENCHMARKS, NtrexConfig, XorHeldoutConfig, XquadConfig
+from .names import SystemSpec, parse_systems
 
-SIGNIFICANCE_TESTS = ("randomization", "t-test")
-INT_LISTS = frozenset({"seeds", "curve_seeds"})
-"""List-valued keys whose items are integers (every other list holds strings)."""
+if TYPE_CHECKING:
+    from ..nmt.config import NmtConfig
+    from ..train.config import DistillConfig
+
 BASE_SYSTEMS = ("oracle", "zero-shot", "zero-shot-maxsim", "bm25-human-translation")
 
 
@@ -40,60 +50,19 @@ class RetrievalConfig:
 
 
 @dataclass(frozen=True)
-class XquadConfig:
-    """XQuAD-CLIR: questions per language against the 240 English paragraphs."""
-
-    languages: tuple[str, ...] = ("ar", "de", "es", "hi", "ru", "zh")
-    distractors: int = 0
-    max_questions_per_language: int = 0
-    """0 = all 1,190; N = the N questions of lowest salted hash of their id, the same
-    questions in every language (XQuAD ids are shared across languages)."""
-
-
-@dataclass(frozen=True)
-class XorHeldoutConfig:
-    """XOR-TyDi held-out questions over XQuAD paragraphs + Wikipedia-vital passages.
-
-    ``max_questions_per_language`` and ``wikipedia_vital_passages`` take a fixed,
-    deterministic subset (0 = all).
-    """
-
-    languages: tuple[str, ...] = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
-    max_questions_per_language: int = 0
-    wikipedia_vital_passages: int = 0
-
-
-@dataclass(frozen=True)
-class NtrexConfig:
-    """NTREX-128 bitext retrieval (all 15 languages by default; ``max_sentences`` 0 = all)."""
-
-    languages: tuple[str, ...] = (
-        "am",
-        "ar",
-        "bn",
-        "fi",
-        "ha",
-        "hi",
-        "ja",
-        "ko",
-        "ru",
-        "so",
-        "sw",
-        "ta",
-        "te",
-        "tl",
-        "yo",
-    )
-    max_sentences: int = 0
-
-
-@dataclass(frozen=True)
 class DistillSettings:
     """Trained systems: the distillation config (path relative to the working directory)
     that ``optical-ot``, ``distill-mse`` and ``distill-greedy`` share; each system
     overrides the loss, the student, the teacher and the seed."""
 
     config: str = "configs/distill-quick.toml"
+
+    @cached_property
+    def base(self) -> DistillConfig:
+        """The distillation config the file holds (read once)."""
+        from ..train.config import load_distill_config
+
+        return load_distill_config(self.config)
 
 
 @dataclass(frozen=True)
@@ -118,6 +87,13 @@ class TranslateSettings:
     bt_pairs_per_language: int = 300
     roundtrip_pairs_per_language: int = 300
 
+    @cached_property
+    def nmt_config(self) -> NmtConfig:
+        """The NMT config the ``nmt`` file holds (read once)."""
+        from ..nmt.config import load_nmt_config
+
+        return load_nmt_config(self.nmt)
+
     def __post_init__(self) -> None:
         if self.beams < 1:
             raise ConfigError(f"translate.beams must be >= 1, not {self.beams}")
@@ -125,12 +101,12 @@ class TranslateSettings:
             raise ConfigError("translate.*_pairs_per_language must be >= 0 (0 = all)")
 
 
-BENCHMARKS = ("xquad", "xor-tydi-heldout", "ntrex")
-
-
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """The whole experiment: which benchmarks, which systems, which models."""
+    """The whole experiment: which benchmarks, which systems, which models.
+
+    ``systems`` holds :class:`SystemSpec` values (names given as strings are parsed once,
+    here); ``str(spec)`` is the name."""
 
     name: str = "experiment"
     seed: int = 0
@@ -140,7 +116,7 @@ class ExperimentConfig:
     curve_seeds: tuple[int, ...] = ()
     """Seeds of the data-budget systems (``…-dataNN``); empty = the same as ``seeds``."""
     benchmarks: tuple[str, ...] = ("xquad", "xor-tydi-heldout")
-    systems: tuple[str, ...] = BASE_SYSTEMS
+    systems: tuple[SystemSpec, ...] = tuple(SystemSpec.parse(s) for s in BASE_SYSTEMS)
     significance_baseline: str = "zero-shot"
     significance_test: str = "randomization"
     models: ModelsConfig = field(default_factory=ModelsConfig)
@@ -151,78 +127,50 @@ class ExperimentConfig:
     distill: DistillSettings = field(default_factory=DistillSettings)
     translate: TranslateSettings = field(default_factory=TranslateSettings)
 
+    def __post_init__(self) -> None:
+        specs = tuple(
+            s if isinstance(s, SystemSpec) else SystemSpec.parse(s) for s in self.systems
+        )
+        object.__setattr__(self, "systems", specs)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain dict (system specs as their names)."""
+        out = asdict(replace(self, systems=()))
+        out["systems"] = self.system_names
+        return out
+
+    @property
+    def system_names(self) -> list[str]:
+        return [s.name for s in self.systems]
 
     @property
     def run_seeds(self) -> tuple[int, ...]:
         """The seeds trained systems run with."""
         return self.seeds or (self.seed,)
 
-    def seeds_for(self, system: str) -> tuple[int, ...]:
+    def seeds_for(self, system: SystemSpec) -> tuple[int, ...]:
         """The seeds of one trained system (data-budget systems: ``curve_seeds``)."""
-        from .trained import split_budget
-
-        if split_budget(system)[1] is not None and self.curve_seeds:
+        if system.is_curve_point and self.curve_seeds:
             return self.curve_seeds
         return self.run_seeds
 
+    def system(self, name: str) -> SystemSpec:
+        """The configured system called ``name`` (ConfigError listing them otherwise)."""
+        for spec in self.systems:
+            if spec.name == name:
+                return spec
+        raise ConfigError(
+            f"system {name!r} is not configured; configured: {', '.join(self.system_names)}"
+        )
 
-_SECTIONS = {
+
+_SECTIONS: dict[str, type] = {
     "models": ModelsConfig,
     "retrieval": RetrievalConfig,
-    "xquad": XquadConfig,
-    "xor-tydi-heldout": XorHeldoutConfig,
-    "ntrex": NtrexConfig,
+    **{spec.id: spec.settings for spec in BENCHMARKS.values()},
     "distill": DistillSettings,
     "translate": TranslateSettings,
 }
-
-
-def _build(cls: type, values: Any, where: str) -> Any:
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where}: expected a table of key = value, got {values!r}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = set(values) - set(known)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}"
-        )
-    converted = {}
-    for key, value in values.items():
-        default = known[key].default
-        if default is MISSING:
-            # a nested config (models, retrieval, …) is a TOML section of its own
-            section = key.replace("_", "-")
-            raise ConfigError(f"{where}.{key}: is a section: write it as [{section}]")
-        if isinstance(default, tuple):
-            if not isinstance(value, list):
-                raise ConfigError(f"{where}.{key}: expected a list, got {value!r}")
-            item_type, label = (int, "integers") if key in INT_LISTS else (str, "strings")
-            if not all(
-                isinstance(item, item_type) and not isinstance(item, bool) for item in value
-            ):
-                raise ConfigError(f"{where}.{key}: expected a list of {label}, got {value!r}")
-            value = tuple(value)
-        elif default is not None and (
-            not isinstance(value, type(default))
-            # bool is a subclass of int: `depth = true` is not a number
-            or (isinstance(value, bool) and not isinstance(default, bool))
-        ):
-            raise ConfigError(f"{where}.{key}: expected {type(default).__name__}, got {value!r}")
-        converted[key] = value
-    return cls(**converted)
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """A TOML file as a dict; a missing file or bad TOML is a :class:`ConfigError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
@@ -233,25 +181,28 @@ def load_config(path: str | Path) -> ExperimentConfig:
     sections = {}
     for name, cls in _SECTIONS.items():
         if name in raw:
-            sections[name.replace("-", "_")] = _build(cls, raw.pop(name), f"{path}[{name}]")
+            sections[name.replace("-", "_")] = build(cls, raw.pop(name), f"{path}[{name}]")
     if raw:
         raise ConfigError(
             f"{path}: unknown section(s) {', '.join(sorted(raw))}; known: experiment, "
             + ", ".join(_SECTIONS)
         )
-    base = _build(ExperimentConfig, top, f"{path}[experiment]")
+    if isinstance(top, dict) and isinstance(top.get("systems"), list):
+        systems = top["systems"]
+        if not all(isinstance(s, str) for s in systems):
+            raise ConfigError(f"{path}[experiment].systems: expected a list of strings")
+        top = {**top, "systems": parse_systems(systems, f"{path}[experiment].systems")}
+    base = build(ExperimentConfig, top, f"{path}[experiment]")
     config = ExperimentConfig(**{**asdict_shallow(base), **sections})
     unknown_bench = set(config.benchmarks) - set(BENCHMARKS)
     if unknown_bench:
-        raise ConfigError(f"{path}: unknown benchmark(s) {', '.join(sorted(unknown_bench))}")
+        raise ConfigError(
+            f"{path}: unknown benchmark(s) {', '.join(sorted(unknown_bench))}; known: "
+            + ", ".join(BENCHMARKS)
+        )
     if config.significance_test not in SIGNIFICANCE_TESTS:
         raise ConfigError(
             f"{path}: unknown significance_test {config.significance_test!r}; "
             f"known: {', '.join(SIGNIFICANCE_TESTS)}"
         )
     return config
-
-
-def asdict_shallow(obj: Any) -> dict[str, Any]:
-    """Field → value without recursing into nested dataclasses."""
-    return {f.name: getattr(obj, f.name) for f in fields(obj)}

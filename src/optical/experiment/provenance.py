@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import DataFormatError
-from .io_utils import atomic_write_text
+from ..errors import DataFormatError
+from ..io_utils import atomic_write_text
 
 INVOCATIONS = "invocations.jsonl"
 STARTED_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
@@ -75,7 +75,7 @@ def _memory_gib() -> float:
 
 
 def this_hardware() -> Hardware:
-    from .precision import native_bf16
+    from ..precision import native_bf16
 
     return Hardware(
         cpu=_cpu_model(),

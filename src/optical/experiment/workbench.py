@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .embed_cache import EmbeddingCache
-from .errors import OpticalError
-from .models.encoder import Encoded, Encoder, Kind
-from .models.registry import resolve_encoder
-from .search import BM25Index, DenseIndex
-from .timing import Timer
-from .translate.base import Translator
-from .types import RetrievalBenchmark
+from ..embed_cache import EmbeddingCache
+from ..errors import OpticalError
+from ..models.encoder import Encoded, Encoder, Kind
+from ..models.registry import resolve_encoder
+from ..search import BM25Index, DenseIndex
+from ..timing import Timer
+from ..translate.base import Translator
+from ..types import RetrievalBenchmark
 
 
 class Workbench:
@@ -42,8 +42,8 @@ class Workbench:
         self._dense: dict[tuple[str, str], DenseIndex] = {}
         self._bm25: dict[str, BM25Index] = {}
         self._tokens: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-        self.students: dict[str, Path] = {}
-        """Trained system id → its student folder (filled by the experiment)."""
+        self.students: dict[tuple[str, int], Path] = {}
+        """(student id, seed) → its student folder (filled by the experiment)."""
         self.translators: dict[str, Translator] = {}
         """Backend name → its (cached) translator (filled by the experiment)."""
 
@@ -60,7 +60,7 @@ class Workbench:
     def encoder(self, name: str) -> Encoder:
         """The encoder called ``name`` (alias, folder or hub id), loaded once."""
         if name not in self._encoders:
-            from .train.student import is_student_folder, load_student
+            from ..train.student import is_student_folder, load_student
 
             with self.timer(f"load {self.label(name)}"):
                 if is_student_folder(name):

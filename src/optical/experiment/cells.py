@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import DataFormatError
-from .io_utils import atomic_write_json
-from .runs import read_run, write_run
-from .types import Query, RetrievalBenchmark, Run
+from ..errors import DataFormatError
+from ..io_utils import atomic_write_json
+from ..runs import read_run, write_run
+from ..types import Query, RetrievalBenchmark, Run
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,223 @@
+"""What an experiment trains or builds once and caches: students, NMT models, translators.
+
+A trained system is the distillation config of the experiment (``[distill] config``)
+with the system's loss and training data (:data:`~optical.experiment.names.METHODS`),
+the experiment's student, teacher and seed:
+
+* ``bitext``: the human training bitext;
+* ``synthetic``: synthetic sources from the in-project NMT model
+  (:func:`optical.experiment.backtranslation.synthetic_bitext`, translate-train);
+* ``roundtrip``: the human bitext plus round-trip English paraphrases
+  (:func:`optical.experiment.backtranslation.roundtrip_bitext`).
+
+A data budget (``optical-ot-data10``) trains the same method on that share of the
+bitext (``data.fraction``; for back-translation systems the NMT model is also trained
+on it, so every bitext the method reads is cut alike). A student lives in
+``<cache>/students/<student id>-<config key>/`` and an NMT model in
+``<cache>/nmt/<name>-<config key>/``, keyed by :func:`optical.train.config.artifact_key`
+(the resolved config less its run-only keys, plus the precision used and, for
+back-translation students, what determines their training data): a second experiment
+with the same settings reuses them, an interrupted training resumes from its last
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import OpticalError
+from ..nmt.package import nmt_folder
+from ..train.config import artifact_key
+from ..types import BitextPair
+from .config import ExperimentConfig
+from .names import SystemSpec, budget_suffix
+from .workbench import Workbench
+
+if TYPE_CHECKING:
+    from ..nmt.config import NmtConfig
+    from ..train.config import DistillConfig
+
+logger = logging.getLogger(__name__)
+
+Bitext = dict[str, list[BitextPair]]
+
+
+def nmt_config_for(cfg: ExperimentConfig, fraction: float | None = None) -> NmtConfig:
+    """The NMT config of the experiment, trained on ``fraction`` of the bitext if given."""
+    config = cfg.translate.nmt_config
+    if fraction is None:
+        return config
+    return config.with_overrides(
+        name=f"{config.name}{budget_suffix(fraction)}", data={"fraction": fraction}
+    )
+
+
+def distill_config_for(
+    spec: SystemSpec, cfg: ExperimentConfig, seed: int | None = None
+) -> DistillConfig:
+    """The resolved distillation config of one trained system."""
+    method = spec.method_spec
+    if method is None:
+        raise OpticalError(f"system {spec} is not a trained system")
+    base = cfg.distill.base
+    loss_section: dict[str, Any] = {"name": method.loss}
+    if method.loss != base.loss.name:
+        loss_section["options"] = {}
+    data = {} if spec.fraction is None else {"fraction": spec.fraction}
+    return base.with_overrides(
+        name=spec.student_id,
+        model={"student": cfg.models.student, "teacher": cfg.models.teacher},
+        loss=loss_section,
+        data=data,
+        run={"seed": cfg.seed if seed is None else seed},
+    )
+
+
+def data_identity(spec: SystemSpec, cfg: ExperimentConfig, cache_root: Path) -> dict | None:
+    """What determines a back-translation system's training data (None for human bitext):
+    the NMT model (its folder, i.e. its config key), the decoding and the number of
+    translated pairs."""
+    method = spec.method_spec
+    if method is None or method.data == "bitext":
+        return None
+    folder = nmt_folder(nmt_config_for(cfg, spec.fraction), cache_root)
+    pairs = (
+        cfg.translate.bt_pairs_per_language
+        if method.data == "synthetic"
+        else cfg.translate.roundtrip_pairs_per_language
+    )
+    return {"mode": method.data, "nmt": folder.name, "beams": cfg.translate.beams, "pairs": pairs}
+
+
+def student_folder(
+    spec: SystemSpec, cfg: ExperimentConfig, cache_root: Path, seed: int | None = None
+) -> Path:
+    """Where the student of ``spec`` is (or will be) trained."""
+    dcfg = distill_config_for(spec, cfg, seed)
+    data = data_identity(spec, cfg, cache_root)
+    key = artifact_key(dcfg, None if data is None else {"training_data": data})
+    return Path(cache_root) / "students" / f"{spec.student_id}-{key}"
+
+
+def ensure_student(
+    spec: SystemSpec,
+    cfg: ExperimentConfig,
+    cache_root: Path,
+    data_dir: Path,
+    make_bitext: Callable[[], Bitext] | None = None,
+    seed: int | None = None,
+) -> Path:
+    """The trained student folder of ``spec``: reused when complete, else trained
+    (resuming from the last checkpoint of an interrupted run). ``make_bitext`` builds
+    the training pairs of a back-translation system (called only when training)."""
+    from ..train.distill import train_distill
+    from ..train.student import is_student_folder
+
+    out_dir = student_folder(spec, cfg, cache_root, seed)
+    student = out_dir / "student"
+    if is_student_folder(student):
+        logger.info("%s: reusing trained student %s", spec.student_id, student)
+        return student
+    logger.info("%s: training the student into %s", spec.student_id, out_dir)
+    bitext = None
+    method = spec.method_spec
+    if method is not None and method.data != "bitext":
+        if make_bitext is None:
+            raise OpticalError(f"{spec}: its back-translated training data was not provided")
+        bitext = make_bitext()
+    return train_distill(
+        distill_config_for(spec, cfg, seed), out_dir, data_dir=data_dir, resume=True, bitext=bitext
+    )
+
+
+def ensure_nmt(config: NmtConfig, cache_root: Path, data_dir: Path | None = None) -> Path:
+    """The trained model folder of ``config``: reused when complete, else trained."""
+    from ..nmt.package import is_nmt_folder, read_info
+    from ..nmt.train import train_nmt
+
+    out_dir = nmt_folder(config, cache_root)
+    model = out_dir / "model"
+    if is_nmt_folder(model) and read_info(model).get("steps") == config.optim.max_steps:
+        logger.info("nmt: reusing trained model %s", model)
+        return model
+    logger.info("nmt: training the model into %s", out_dir)
+    return train_nmt(config, out_dir, data_dir=data_dir, resume=True, cache=cache_root)
+
+
+def translators_needed(specs: Sequence[SystemSpec]) -> list[str]:
+    """The translation backends the systems read (``nmt``, ``nmt-data10``, ``oracle``…)."""
+    return sorted({b for s in specs if (b := s.translator) is not None})
+
+
+def setup_translators(
+    wb: Workbench, cfg: ExperimentConfig, cache_root: Path, data: Path, specs: Sequence[SystemSpec]
+) -> None:
+    """Build the translation backends ``specs`` need into ``wb.translators``: ``nmt``
+    (trained once per config, cached) for ``tt-nmt-*`` and the back-translation
+    students, ``oracle`` and ``apertium`` for their ``tt-*`` systems. Apertium missing
+    here is logged and its systems skipped, never faked."""
+    from ..translate.base import BackendUnavailableError, build_translator
+    from ..translate.cache import CachedTranslator
+
+    needed = translators_needed(specs)
+    translations = cache_root / "translations"
+    nmt_models = {s.translator: s.fraction for s in specs if s.is_back_translation}
+    for backend in sorted(nmt_models):
+        with wb.timer("train nmt"):
+            model = ensure_nmt(nmt_config_for(cfg, nmt_models[backend]), cache_root, data)
+        nmt = build_translator(
+            "nmt",
+            model=str(model),
+            beams=cfg.translate.beams,
+            bf16=cfg.models.bf16,
+            cache=cache_root,
+        )
+        wb.translators[backend] = CachedTranslator(nmt, root=translations)
+    if "oracle" in needed:
+        wb.translators["oracle"] = build_translator("oracle", data_dir=data)
+    if "apertium" in needed:
+        try:
+            wb.translators["apertium"] = CachedTranslator(
+                build_translator("apertium"), root=translations
+            )
+        except BackendUnavailableError as exc:
+            logger.warning("apertium unavailable, its systems are skipped: %s", exc)
+
+
+def backtranslated_bitext(
+    wb: Workbench, cfg: ExperimentConfig, spec: SystemSpec, bitext: Bitext
+) -> Bitext:
+    """The training pairs of a back-translation system from the human training ``bitext``
+    (see :mod:`optical.experiment.backtranslation`)."""
+    from .backtranslation import chosen_pairs, roundtrip_bitext, synthetic_bitext
+
+    method = spec.method_spec
+    if method is None or spec.translator is None:
+        raise OpticalError(f"system {spec} does not train on back-translated data")
+    dcfg = cfg.distill.base
+    translator = wb.translators[spec.translator]
+    languages = [lang for lang in translator.translator.languages if lang != "en"]
+    pairs = (
+        cfg.translate.bt_pairs_per_language
+        if method.data == "synthetic"
+        else cfg.translate.roundtrip_pairs_per_language
+    )
+    chosen = chosen_pairs(
+        bitext, cfg.seed, pairs, dcfg.data.validation_pairs_per_language, languages
+    )
+    with wb.timer(f"back-translate ({method.data})"):
+        if method.data == "synthetic":
+            return synthetic_bitext(chosen, translator)
+        return roundtrip_bitext(bitext, chosen, translator)
+
+
+def human_bitext(cfg: ExperimentConfig, data: Path) -> Bitext:
+    """The human training bitext the experiment's distillation config names (loaded once
+    per experiment and handed to whatever derives training data from it)."""
+    from ..data.training import training_bitext
+
+    dcfg = cfg.distill.base
+    return training_bitext(data, dcfg.data.sources, list(dcfg.data.languages) or None)

@@ -1,0 +1,302 @@
+"""The retrieval benchmarks an experiment runs, one declarative :class:`BenchmarkSpec` each.
+
+A spec says everything about one benchmark: its id (also its config section), the
+settings dataclass of that section, how its collection, queries and qrels are built
+from the data directory, how a run of one language is scored, its headline measures,
+its title and the note the report prints under it. Adding a benchmark is writing one
+spec (plus its settings dataclass) and listing it in :data:`BENCHMARKS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..data.bitext import load_ntrex
+from ..data.heldout import heldout_questions, heldout_score
+from ..data.passages import load_wikipedia_vital
+from ..data.xquad import load_xquad
+from ..errors import ConfigError
+from ..evaluate.agreement import agreement_per_query
+from ..evaluate.measures import DEFAULT_MEASURES, per_query
+from ..evaluate.xor_metric import xor_recall
+from ..runs import ranked
+from ..types import Passage, Query, RetrievalBenchmark, Run, XorQuestion
+
+PerQuery = dict[str, float]
+"""Query id → value of one measure."""
+Scorer = Callable[[RetrievalBenchmark, str, Run, "Run | None"], dict[str, PerQuery]]
+"""``score(benchmark, lang, run, oracle_run) -> {measure: per-query values}``."""
+
+AGREEMENT = "agreement-nDCG@10"
+XOR_BUDGETS = (2000, 5000)
+NTREX_MEASURES = ("P@1", "RR@10", "AP")
+MT_BENCHMARK = "ntrex-mt"
+"""The rows of MT quality (BLEU / chrF per translation backend on NTREX)."""
+
+
+# --- settings of each benchmark's config section -------------------------------------
+
+
+@dataclass(frozen=True)
+class XquadConfig:
+    """XQuAD-CLIR: questions per language against the 240 English paragraphs."""
+
+    languages: tuple[str, ...] = ("ar", "de", "es", "hi", "ru", "zh")
+    distractors: int = 0
+    max_questions_per_language: int = 0
+    """0 = all 1,190; N = the N questions of lowest salted hash of their id, the same
+    questions in every language (XQuAD ids are shared across languages)."""
+
+
+@dataclass(frozen=True)
+class XorHeldoutConfig:
+    """XOR-TyDi held-out questions over XQuAD paragraphs + Wikipedia-vital passages.
+
+    ``max_questions_per_language`` and ``wikipedia_vital_passages`` take a fixed,
+    deterministic subset (0 = all).
+    """
+
+    languages: tuple[str, ...] = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
+    max_questions_per_language: int = 0
+    wikipedia_vital_passages: int = 0
+
+
+@dataclass(frozen=True)
+class NtrexConfig:
+    """NTREX-128 bitext retrieval (all 15 languages by default; ``max_sentences`` 0 = all)."""
+
+    languages: tuple[str, ...] = (
+        *("am", "ar", "bn", "fi", "ha", "hi", "ja", "ko"),
+        *("ru", "so", "sw", "ta", "te", "tl", "yo"),
+    )
+    max_sentences: int = 0
+
+
+# --- collections, queries and qrels -------------------------------------------------
+
+
+def wikipedia_vital(data_dir: Path, limit: int) -> list[Passage]:
+    """The first ``limit`` Wikipedia-vital passages in the loader's fixed order (0 = all)."""
+    return load_wikipedia_vital(data_dir, limit=limit or None)
+
+
+def xquad_benchmark(settings: XquadConfig, data_dir: Path) -> RetrievalBenchmark:
+    """XQuAD-CLIR: configured languages plus English (the oracle's questions)."""
+    distractors = wikipedia_vital(data_dir, settings.distractors) if settings.distractors else []
+    languages = tuple(dict.fromkeys((*settings.languages, "en")))
+    bench = load_xquad(data_dir, languages=languages, distractors=distractors)
+    limit = settings.max_questions_per_language
+    if not limit:
+        return bench
+    ids = {q.id for queries in bench.queries.values() for q in queries}
+    kept = set(sorted(ids, key=lambda qid: (_subset_score(qid), qid))[:limit])
+    return replace(
+        bench,
+        queries={lang: tuple(q for q in qs if q.id in kept) for lang, qs in bench.queries.items()},
+        qrels={qid: rels for qid, rels in bench.qrels.items() if qid in kept},
+    )
+
+
+def _subset_score(question_id: str) -> str:
+    """Salted hash that orders XQuAD questions for a fixed, language-independent subset."""
+    return hashlib.sha256(f"optical-xquad-subset/{question_id}".encode()).hexdigest()
+
+
+def xor_heldout_benchmark(settings: XorHeldoutConfig, data_dir: Path) -> RetrievalBenchmark:
+    """XOR-TyDi held-out questions over the XQuAD paragraphs plus Wikipedia-vital passages.
+
+    With ``max_questions_per_language = N`` each language keeps its N questions of
+    lowest held-out hash score: a fixed subset, the same on every machine.
+    There are no relevance judgments: systems are scored by agreement with the
+    oracle and by answer recall (``answers``).
+    """
+    xquad_passages = load_xquad(data_dir, languages=("en",)).passages
+    passages = (*xquad_passages, *wikipedia_vital(data_dir, settings.wikipedia_vital_passages))
+    queries: dict[str, tuple[Query, ...]] = {}
+    answers: dict[str, tuple[str, ...]] = {}
+    by_lang: dict[str, list] = {}
+    for question in heldout_questions(data_dir):
+        if question.lang in settings.languages:
+            by_lang.setdefault(question.lang, []).append(question)
+    for lang in settings.languages:
+        chosen = sorted(by_lang.get(lang, []), key=lambda q: heldout_score(q.id))
+        if settings.max_questions_per_language:
+            chosen = chosen[: settings.max_questions_per_language]
+        queries[lang] = tuple(Query(q.id, q.question, lang, english=q.english) for q in chosen)
+        answers.update({q.id: q.answers for q in chosen})
+    return RetrievalBenchmark("xor-tydi-heldout", passages, queries, {}, answers)
+
+
+def ntrex_benchmark(settings: NtrexConfig, data_dir: Path) -> RetrievalBenchmark:
+    """Bitext retrieval on NTREX-128: find each sentence's English translation among all
+    English sentences (P@1). Evaluation-only text: no system trains on it.
+
+    The collection is the English side (``en:ntrex-<line>``); queries are the sentences
+    of each language (id ``ntrex-<line>``). ``max_sentences = N`` keeps lines 1…N.
+    Both sides are sentences, so both are encoded in the query role (e5: ``query: ``):
+    this probes exactly what distillation trains — the student's embedding of a
+    sentence landing on the teacher's embedding of its translation.
+    """
+    pairs = load_ntrex(data_dir, languages=settings.languages)
+    english: dict[str, str] = {}
+    queries: dict[str, tuple[Query, ...]] = {}
+    for lang, lang_pairs in pairs.items():
+        chosen = [
+            p
+            for p in lang_pairs
+            if not settings.max_sentences or _line_number(p.id) <= settings.max_sentences
+        ]
+        queries[lang] = tuple(Query(p.id, p.source, lang, english=p.english) for p in chosen)
+        english.update({p.id: p.english for p in chosen})
+    passages = tuple(Passage(f"en:{pid}", text) for pid, text in sorted(english.items()))
+    qrels = {pid: {f"en:{pid}": 1} for pid in english}
+    return RetrievalBenchmark("ntrex", passages, queries, qrels, passage_role="query")
+
+
+def _line_number(pair_id: str) -> int:
+    return int(pair_id.rsplit("-", 1)[1])
+
+
+# --- scoring -------------------------------------------------------------------------
+
+
+def judged_scorer(measures: tuple[str, ...]) -> Scorer:
+    """Scorer of a benchmark with qrels: ``measures`` per query of one language (ir_measures)."""
+
+    def score(
+        bench: RetrievalBenchmark, lang: str, run: Run, _oracle: Run | None
+    ) -> dict[str, PerQuery]:
+        qids = {q.id for q in bench.queries[lang]}
+        qrels = {qid: rels for qid, rels in bench.qrels.items() if qid in qids}
+        return per_query(qrels, run, measures)
+
+    return score
+
+
+def score_xor(
+    bench: RetrievalBenchmark, lang: str, run: Run, oracle: Run | None
+) -> dict[str, PerQuery]:
+    """Agreement with the oracle's run (when given) and the XOR-Retrieve answer recall
+    R@2kt / R@5kt in percent (when the questions have extractive answers)."""
+    found: dict[str, PerQuery] = {}
+    if oracle is not None:
+        found[AGREEMENT] = agreement_per_query(run, oracle)
+    gold = [
+        XorQuestion(q.id, q.text, bench.answers[q.id], lang, "heldout", q.english)
+        for q in bench.queries[lang]
+    ]
+    if any(a not in ("yes", "no") for q in gold for a in q.answers):
+        texts = {p.id: p.text for p in bench.passages}
+        predictions = {qid: [texts[pid] for pid, _ in ranked(docs)] for qid, docs in run.items()}
+        for budget in XOR_BUDGETS:
+            result = xor_recall(gold, predictions, budget)
+            found[f"R@{budget // 1000}kt"] = {k: float(v) * 100 for k, v in result.hits.items()}
+    return found
+
+
+# --- the specs -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """One retrieval benchmark, declared.
+
+    ``id``: its name in configs and result rows, and its config section; ``settings``:
+    the dataclass of that section; ``build(settings, data_dir)``: the benchmark;
+    ``score``: per-query values of one language's run; ``headline``: the measures the
+    report tables show and significance tests compare (the first is the primary one);
+    ``english_readers``: whether systems that read the human English question run here
+    (not on bitext retrieval, where the English sentence is the target itself — the
+    oracle stays as the trivial ceiling); ``alignment_examples``: whether its questions
+    serve as the OT alignment heatmaps' examples; ``mt_quality``: whether its sentence
+    pairs also score the MT backends (BLEU / chrF rows of :data:`MT_BENCHMARK`)."""
+
+    id: str
+    settings: type
+    build: Callable[[Any, Path], RetrievalBenchmark]
+    score: Scorer
+    headline: tuple[str, ...]
+    title: str
+    note: str
+    english_readers: bool = True
+    alignment_examples: bool = True
+    mt_quality: bool = False
+
+    @property
+    def primary(self) -> str:
+        """The benchmark's primary measure."""
+        return self.headline[0]
+
+    @property
+    def attribute(self) -> str:
+        """The :class:`~optical.experiment.config.ExperimentConfig` field of its settings."""
+        return self.id.replace("-", "_")
+
+    def settings_of(self, cfg: Any) -> Any:
+        """This benchmark's settings in an experiment config."""
+        return getattr(cfg, self.attribute)
+
+    def load(self, cfg: Any, data_dir: Path) -> RetrievalBenchmark:
+        """The benchmark as configured in ``cfg``."""
+        return self.build(self.settings_of(cfg), data_dir)
+
+
+XQUAD = BenchmarkSpec(
+    id="xquad",
+    settings=XquadConfig,
+    build=xquad_benchmark,
+    score=judged_scorer(DEFAULT_MEASURES),
+    headline=("RR@10", "nDCG@10", "R@5"),
+    title="XQuAD-CLIR (question in language X → 240 English paragraphs)",
+    note="The English originals are every translation's human English version, so "
+    "`oracle` and `bm25-human-translation` are the same in every language column; `en` is "
+    "the English question itself.",
+)
+XOR_HELDOUT = BenchmarkSpec(
+    id="xor-tydi-heldout",
+    settings=XorHeldoutConfig,
+    build=xor_heldout_benchmark,
+    score=score_xor,
+    headline=(AGREEMENT, "R@2kt", "R@5kt"),
+    title="XOR-TyDi held-out (question in language X → English corpus)",
+    note="No relevance judgments exist for this corpus: `agreement-nDCG@10` scores a "
+    "system against the oracle's top 10 (grades 10…1); `R@2kt`/`R@5kt` are the official "
+    "XOR-Retrieve answer-recall metrics (percent) on this corpus.",
+)
+NTREX = BenchmarkSpec(
+    id="ntrex",
+    settings=NtrexConfig,
+    build=ntrex_benchmark,
+    score=judged_scorer(NTREX_MEASURES),
+    headline=("P@1",),
+    title="NTREX-128 bitext retrieval (sentence in language X → all English sentences)",
+    note="P@1 of finding each sentence's English translation among all English sentences. "
+    "Both sides are encoded as queries (e5 `query: `), the role the students are distilled "
+    "into; the oracle queries with the English sentence itself (the trivial ceiling).",
+    english_readers=False,
+    alignment_examples=False,
+    mt_quality=True,
+)
+
+BENCHMARKS: Mapping[str, BenchmarkSpec] = {b.id: b for b in (XQUAD, XOR_HELDOUT, NTREX)}
+"""Every retrieval benchmark, by id."""
+HEADLINE: Mapping[str, tuple[str, ...]] = {b.id: b.headline for b in BENCHMARKS.values()}
+"""Benchmark id → headline measures (what significance tests compare)."""
+
+
+def benchmark(name: str) -> BenchmarkSpec:
+    """The spec of benchmark ``name``; a :class:`ConfigError` listing the known ones."""
+    if name not in BENCHMARKS:
+        raise ConfigError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
+    return BENCHMARKS[name]
+
+
+def primary_measure(benchmark_id: str) -> str | None:
+    """The primary measure of a benchmark id (None for rows that are not a retrieval
+    benchmark's, such as MT quality)."""
+    spec = BENCHMARKS.get(benchmark_id)
+    return None if spec is None else spec.primary

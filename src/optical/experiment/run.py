@@ -1,0 +1,373 @@
+"""The main job: benchmarks × systems × languages → runs, scores, significance, report.
+
+``run_experiment(config, out_dir)`` writes into ``out_dir``:
+
+* ``results.json`` — :class:`~optical.experiment.results.ResultRow` rows
+  (``lang = "macro"`` rows average the non-English languages);
+* ``significance.json`` — paired tests against the baseline system, Holm-corrected
+  per benchmark and measure;
+* ``report.md`` and one bar chart per benchmark (``<benchmark>.png``);
+* ``runs/<benchmark>/<system>.<lang>.trec`` and ``config.resolved.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..io_utils import atomic_write_json
+from ..precision import precision_name
+from ..settings import cache_dir, data_dir
+from ..timing import Timer
+from ..types import RetrievalBenchmark, Run
+from .artifacts import (
+    Bitext,
+    backtranslated_bitext,
+    ensure_student,
+    human_bitext,
+    setup_translators,
+    student_folder,
+)
+from .benchmarks import BENCHMARKS, HEADLINE, MT_BENCHMARK, BenchmarkSpec
+from .cells import Cell, cell_key, cell_settings, load_cell, save_cell
+from .config import ExperimentConfig
+from .names import OPTICAL, SystemSpec
+from .provenance import Invocation, provenance_section, record_invocation, this_hardware
+from .results import (
+    ResultRow,
+    ScoreKey,
+    SeedScores,
+    SignificanceRow,
+    best_translate_test,
+    mean_over_seeds,
+    rows_from_seed_scores,
+    significance_rows,
+    write_results,
+)
+from .scope import RunScope
+from .systems import System, SystemNotApplicable, resolve_systems, run_system
+from .workbench import Workbench
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    rows: list[ResultRow]
+    significance: list[SignificanceRow]
+    timings: dict[str, float]
+    total_seconds: float
+    out_dir: Path
+
+
+@dataclass
+class _Tally:
+    """What the cell loop found: scores per seed, MT rows, skipped cells, cell counts."""
+
+    seed_scores: SeedScores = field(default_factory=dict)
+    mt_rows: list[ResultRow] = field(default_factory=list)
+    alignment_examples: dict[str, tuple[str, str]] = field(default_factory=dict)
+    skipped: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    computed: int = 0
+    reused: int = 0
+
+
+def draw_alignments(
+    wb: Workbench, cfg: ExperimentConfig, examples: dict[str, tuple[str, str]], folder: Path
+) -> list[Path]:
+    """One OT alignment heatmap per language (``optical-ot`` student vs the teacher) for a
+    held-out question and its human English translation."""
+    from ..align import plot_alignment
+
+    student = wb.encoder(str(wb.students[(OPTICAL.student_id, cfg.run_seeds[0])]))
+    teacher = wb.encoder(cfg.models.teacher)
+    paths = []
+    for lang, (source, english) in sorted(examples.items()):
+        path = folder / f"{lang}.png"
+        plot_alignment(student, source, english, path, teacher=teacher)
+        paths.append(path)
+    return paths
+
+
+def mt_quality_rows(wb: Workbench, bench: RetrievalBenchmark) -> list[ResultRow]:
+    """``ntrex-mt`` rows: BLEU / chrF of every MT backend (not the oracle) per language and
+    direction, plus ``macro-xx-en`` / ``macro-en-xx`` means over languages."""
+    from ..mt_quality import ntrex_mt_scores
+
+    backends = sorted(b for b in wb.translators if b != "oracle")
+    with wb.timer("evaluate MT"):
+        scores = ntrex_mt_scores(bench.queries, backends, wb.translate)
+    rows = [ResultRow(MT_BENCHMARK, s.backend, s.lang, s.measure, s.value, s.n) for s in scores]
+    groups: dict[tuple[str, str, str], list[float]] = {}
+    for row in rows:
+        kind = "xx-en" if row.lang.endswith("-en") else "en-xx"
+        groups.setdefault((row.system, kind, row.measure), []).append(row.value)
+    rows += [
+        ResultRow(MT_BENCHMARK, system, f"macro-{kind}", measure, statistics.fmean(v), len(v))
+        for (system, kind, measure), v in groups.items()
+    ]
+    return rows
+
+
+def system_settings(
+    wb: Workbench, cfg: ExperimentConfig, spec: SystemSpec, seed: int | None, cache_root: Path
+) -> dict:
+    """What (besides the data) determines a system's runs: the models and retrieval
+    settings, its student folder (which hashes its training config) or its translator."""
+    settings: dict = {"models": asdict(cfg.models), "retrieval": asdict(cfg.retrieval)}
+    if spec.is_trained:
+        settings["student"] = student_folder(spec, cfg, cache_root, seed).name
+    backend = spec.translator
+    if backend is not None and backend in wb.translators:
+        settings["translator"] = wb.translators[backend].fingerprint()
+    return settings
+
+
+def _check_systems(cfg: ExperimentConfig, systems: dict[str, System]) -> None:
+    if cfg.significance_baseline not in systems:
+        raise ConfigError(
+            f"significance_baseline {cfg.significance_baseline!r} is not among the systems "
+            f"run: {', '.join(systems)}"
+        )
+    if "xor-tydi-heldout" in cfg.benchmarks and "oracle" not in systems:
+        raise ConfigError(
+            "xor-tydi-heldout scores agreement with the oracle: add 'oracle' "
+            "to [experiment] systems"
+        )
+
+
+def _train_students(
+    wb: Workbench,
+    cfg: ExperimentConfig,
+    scope: RunScope,
+    chosen: Sequence[SystemSpec],
+    cache_root: Path,
+    root: Path,
+) -> None:
+    """Every student the chosen systems read, for every seed they run with, trained once
+    (or reused) into ``wb.students``; the human bitext is loaded at most once."""
+    students = list(
+        dict.fromkeys(SystemSpec.parse(s.student_id) for s in chosen if s.student_id is not None)
+    )
+    loaded: list[Bitext] = []
+
+    def bitext() -> Bitext:
+        if not loaded:
+            loaded.append(human_bitext(cfg, root))
+        return loaded[0]
+
+    for spec in students:
+        for seed in scope.seeds_of(cfg, spec):
+            with wb.timer(f"train {spec.student_id}"):
+                wb.students[(spec.student_id, seed)] = ensure_student(
+                    spec,
+                    cfg,
+                    cache_root,
+                    root,
+                    # the back-translated pool is the same for every seed (translated
+                    # once); each seed samples and splits it differently
+                    make_bitext=lambda s=spec: backtranslated_bitext(wb, cfg, s, bitext()),
+                    seed=seed,
+                )
+
+
+def _runs_on(bspec: BenchmarkSpec, spec: SystemSpec) -> bool:
+    """Whether a system runs on a benchmark (readers of the human English question do
+    not run where the English text is the target; the oracle stays as the ceiling)."""
+    return bspec.english_readers or not spec.reads_english or spec.is_oracle
+
+
+def _run_cells(
+    wb: Workbench,
+    cfg: ExperimentConfig,
+    scope: RunScope,
+    systems: dict[str, System],
+    bspec: BenchmarkSpec,
+    bench: RetrievalBenchmark,
+    out_dir: Path,
+    tally: _Tally,
+) -> None:
+    """Every (system, seed, language) cell of one benchmark: read back or computed, then
+    scored into ``tally``."""
+    cache_root = wb.cache_root
+    oracle_runs: dict[str, Run] = {}
+    order = ["oracle", *[s for s in systems if s != "oracle"]]
+    for name in order:
+        if name not in systems or not _runs_on(bspec, systems[name].spec):
+            continue
+        system = systems[name]
+        spec = system.spec
+        for seed in scope.seeds_of(cfg, spec) if spec.is_trained else (None,):
+            run_cfg = cfg if seed is None else replace(cfg, seed=seed)
+            settings = system_settings(wb, run_cfg, spec, seed, cache_root)
+            settings["benchmark"] = asdict(bspec.settings_of(cfg))
+            for lang, queries in bench.queries.items():
+                cell = Cell(bspec.id, name, lang, seed if len(cfg.run_seeds) > 1 else None)
+                full = cell_settings(cell, settings, bench, queries)
+                key = cell_key(full)
+                done = load_cell(out_dir, cell, key)
+                if done is not None:
+                    run, _ = done
+                    tally.reused += 1
+                else:
+                    started = time.perf_counter()
+                    try:
+                        run = run_system(system, wb, run_cfg, bench, queries)
+                    except SystemNotApplicable as exc:
+                        tally.skipped.setdefault((bspec.id, name, str(exc)), []).append(lang)
+                        continue
+                    save_cell(out_dir, cell, key, full, run, time.perf_counter() - started)
+                    tally.computed += 1
+                if spec.is_oracle:
+                    oracle_runs[lang] = run
+                with wb.timer("evaluate"):
+                    found = bspec.score(bench, lang, run, oracle_runs.get(lang))
+                for measure, values in found.items():
+                    score_key = ScoreKey(bspec.id, name, lang, measure)
+                    tally.seed_scores.setdefault(score_key, {})[seed] = values
+            if spec.is_trained and (spec.student_id, seed) in wb.students:
+                # a study holds dozens of students: keep one in memory at a time
+                wb.release(str(wb.students[(spec.student_id, seed)]))
+
+
+def _significance(
+    cfg: ExperimentConfig, seed_scores: SeedScores, rows: Sequence[ResultRow]
+) -> list[SignificanceRow]:
+    """Tests against the configured baseline, then against each benchmark's best
+    translate-test system (on its primary measure)."""
+    scores = mean_over_seeds(seed_scores)
+    sig = significance_rows(
+        scores, cfg.significance_baseline, cfg.significance_test, cfg.seed, measures=HEADLINE
+    )
+    for bench_name in cfg.benchmarks:
+        best = best_translate_test(rows, bench_name, BENCHMARKS[bench_name].primary)
+        if best is not None:
+            sig += significance_rows(
+                {k: v for k, v in scores.items() if k.benchmark == bench_name},
+                best,
+                cfg.significance_test,
+                cfg.seed,
+                measures=HEADLINE,
+            )
+    return sig
+
+
+def _prepare(
+    cfg: ExperimentConfig, out_dir: Path, scope: RunScope
+) -> tuple[list[SystemSpec], dict[str, System]]:
+    scope.check(cfg)
+    resolved = cfg.to_dict()
+    if scope.partial:
+        resolved["scope"] = {"systems": [s.name for s in scope.systems_of(cfg)]}
+        resolved["scope"]["seeds"] = scope.seeds
+    atomic_write_json(out_dir / "config.resolved.json", resolved)
+    chosen = scope.systems_of(cfg)
+    names = {s.name for s in chosen}
+    systems = {
+        name: system
+        for name, system in resolve_systems(cfg).items()
+        if name in names or (system.spec.kind == "oracle" and not system.spec.is_oracle)
+    }
+    _check_systems(cfg, systems)
+    return chosen, systems
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    out_dir: Path,
+    data: Path | None = None,
+    cache: Path | None = None,
+    scope: RunScope | None = None,
+    command: str | None = None,
+) -> ExperimentResult:
+    """Run every configured benchmark × system × language (× seed for trained systems)
+    and write the outputs. Finished cells (:mod:`optical.experiment.cells`) are read back,
+    not recomputed: an interrupted experiment resumes where it stopped. ``scope``
+    restricts this run to some systems / seeds (:class:`RunScope`). Each finished
+    invocation is recorded (``command``, wall time, hardware:
+    :mod:`optical.experiment.provenance`) and the report lists every recorded invocation
+    of ``out_dir``."""
+    import torch
+
+    from .report import write_report
+
+    timer = Timer()
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    torch.manual_seed(cfg.seed)
+    root = data_dir(data)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scope = scope or RunScope()
+    chosen, systems = _prepare(cfg, out_dir, scope)
+    token_encoders = {
+        encoder
+        for system in resolve_systems(cfg).values()
+        if (encoder := system.token_encoder(cfg)) is not None
+    }
+    cache_root = cache_dir(cache)
+    wb = Workbench(cache_root, bf16=cfg.models.bf16, timer=timer, token_encoders=token_encoders)
+    setup_translators(wb, cfg, cache_root, root, chosen)
+    _train_students(wb, cfg, scope, chosen, cache_root, root)
+    tally = _Tally()
+    for bench_name in cfg.benchmarks:
+        bspec = BENCHMARKS[bench_name]
+        with timer("load data"):
+            bench = bspec.load(cfg, root)
+        logger.info(
+            "%s: %d passages, %s queries",
+            bench_name,
+            len(bench.passages),
+            ", ".join(f"{lang} {len(q)}" for lang, q in bench.queries.items()),
+        )
+        if bspec.alignment_examples:
+            for lang, queries in bench.queries.items():
+                if lang != "en" and queries and queries[0].english:
+                    tally.alignment_examples.setdefault(
+                        lang, (queries[0].text, queries[0].english)
+                    )
+        _run_cells(wb, cfg, scope, systems, bspec, bench, out_dir, tally)
+        if bspec.mt_quality and cfg.translate.mt_quality:
+            tally.mt_rows += mt_quality_rows(wb, bench)
+    for (bench_name, system, reason), langs in tally.skipped.items():
+        logger.info("%s: %s skipped for %s: %s", bench_name, system, ", ".join(langs), reason)
+    logger.info("cells: %d computed, %d read back from %s", tally.computed, tally.reused, out_dir)
+    if any(sid == OPTICAL.student_id for sid, _ in wb.students) and tally.alignment_examples:
+        with timer("alignment heatmaps"):
+            draw_alignments(wb, cfg, tally.alignment_examples, out_dir / "alignments")
+    with timer("significance"):
+        rows = rows_from_seed_scores(tally.seed_scores) + tally.mt_rows
+        sig = _significance(cfg, tally.seed_scores, rows)
+    write_results(out_dir, rows, sig)
+    invocations = record_invocation(
+        out_dir,
+        Invocation(
+            command=command or f"run_experiment({cfg.name!r})",
+            started=started,
+            wall_s=round(timer.total, 1),
+            cells_computed=tally.computed,
+            cells_read_back=tally.reused,
+            scope=scope.summary(cfg),
+            precision=precision_name(cfg.models.bf16),
+            hardware=this_hardware(),
+        ),
+    )
+    with timer("report"):
+        shown = cfg
+        if scope.partial:  # the header names the seeds this run covered, not the config's
+            shown = replace(cfg, seeds=tuple(scope.trained_seeds(cfg)) or cfg.run_seeds)
+        write_report(
+            shown,
+            rows,
+            sig,
+            timer,
+            out_dir,
+            scope_note=scope.describe(cfg),
+            provenance=provenance_section(invocations),
+        )
+    return ExperimentResult(rows, sig, dict(timer.seconds), timer.total, out_dir)
