@@ -192,7 +192,7 @@ def _cmd_xor_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .benchmarks import BENCHMARKS, get_benchmark
+    from .perf import BENCHMARKS, get_benchmark
 
     names = list(BENCHMARKS) if args.name == "all" else [args.name]
     results = []
