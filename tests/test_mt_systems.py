@@ -10,8 +10,8 @@ import pytest
 from optical.backtranslation import chosen_pairs, roundtrip_bitext, synthetic_bitext
 from optical.config import ExperimentConfig, ModelsConfig, TranslateSettings, load_config
 from optical.errors import ConfigError
+from optical.evaluate.mt import bleu_tokenizer, corpus_scores, ntrex_mt_scores
 from optical.experiment import ENGLISH_READERS, mt_quality_rows
-from optical.mt_quality import bleu_tokenizer, corpus_scores, ntrex_mt_scores
 from optical.systems import SystemNotApplicable, resolve_systems
 from optical.trained import TRAINING_DATA, data_identity, student_folder
 from optical.translate.base import check_request, make_translations

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .errors import ConfigError
-from .translate.base import BackendUnavailableError
-from .types import Query
+from ..errors import ConfigError
+from ..translate.base import BackendUnavailableError
+from ..types import Query
 
 MEASURES = ("BLEU", "chrF")
 
