@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from .errors import ConfigError, OpticalError
 
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
     from .types import Passage
 
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+LOG_FORMAT = "[optical] %(message)s"
 
 
 def _cmd_data_show(args: argparse.Namespace) -> int:
@@ -525,6 +528,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="optical",
         description="Cross-lingual retrieval into English: OT distillation vs back-translation.",
     )
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=-1,
+        default=0,
+        help="show only warnings and errors on stderr",
+    )
+    loudness.add_argument(
+        "-v", "--verbose", dest="verbosity", action="store_const", const=1, help="debug messages"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_data(sub)
     _add_experiment(sub)
@@ -541,11 +557,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _CliHandler(logging.StreamHandler):
+    """Writes to the ``sys.stderr`` of the moment (so a replaced stderr is honoured)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+
+    @property
+    def stream(self) -> TextIO:  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+def configure_logging(verbosity: int = 0) -> None:
+    """Send the ``optical`` loggers' messages to stderr as ``[optical] message``: INFO and up
+    (``verbosity`` 0), WARNING and up (-1, ``--quiet``) or everything (1, ``--verbose``).
+
+    Idempotent: calling it again replaces the handler it installed before.
+    """
+    level = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}[verbosity]
+    logger = logging.getLogger("optical")
+    for handler in [h for h in logger.handlers if isinstance(h, _CliHandler)]:
+        logger.removeHandler(handler)
+    logger.addHandler(_CliHandler())
+    logger.setLevel(level)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.argv = argv  # the command as typed, recorded with the outputs it produces
+    configure_logging(args.verbosity)
     try:
         return int(args.func(args))
     except OpticalError as exc:
