@@ -9,6 +9,7 @@ machine, not once per run.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,18 @@ def _isolated_cache(
     """Unit tests use the session's temporary cache; slow tests keep the real one."""
     if request.node.get_closest_marker("slow") is None:
         monkeypatch.setenv("OPTICAL_CACHE_DIR", str(session_cache_dir))
+
+
+@pytest.fixture(autouse=True)
+def _cli_logging_undone() -> Iterator[None]:
+    """Undo :func:`optical.cli.configure_logging` (which ``main`` calls) after each test."""
+    import logging
+
+    logger = logging.getLogger("optical")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -357,3 +357,35 @@ def test_search_dense_with_a_tiny_encoder(
         assert set(run) == {"q1", "q2"}
         assert all(set(docs) == {"paris", "nile", "7"} for docs in run.values())
     assert (cache / "embeddings").is_dir()
+
+
+# --------------------------------------------------------------------------- logging
+
+
+def test_library_messages_go_to_stderr_with_a_prefix(
+    capsys: pytest.CaptureFixture[str], xor_files: tuple[Path, Path]
+) -> None:
+    """``main`` sends the library's INFO messages to stderr; ``--quiet`` keeps warnings only."""
+    import logging
+
+    from optical import cli
+
+    logger = logging.getLogger("optical.data.test")
+    gold, predictions = xor_files
+    args = ("xor-eval", "--gold", str(gold), "--predictions", str(predictions))
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0 and "R@2kt" in out and err == ""
+    logger.info("a library message")
+    logger.debug("a debug message")
+    assert capsys.readouterr() == ("", "[optical] a library message\n")
+    cli.configure_logging(-1)
+    cli.configure_logging(-1)  # idempotent: one handler
+    logger.info("hidden")
+    logger.warning("shown")
+    assert capsys.readouterr().err == "[optical] shown\n"
+    code, _, _ = run_cli(capsys, "-v", *args)
+    logger.debug("a debug message")
+    assert capsys.readouterr().err == "[optical] a debug message\n"
+    with pytest.raises(SystemExit) as info:
+        main(["-q", "-v", *args])
+    assert info.value.code == 2 and "not allowed with argument" in capsys.readouterr().err

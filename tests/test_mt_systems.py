@@ -21,7 +21,7 @@ from optical.experiment.systems import (
     translated_queries,
 )
 from optical.experiment.workbench import Workbench
-from optical.mt_quality import bleu_tokenizer, corpus_scores, ntrex_mt_scores
+from optical.evaluate.mt import bleu_tokenizer, corpus_scores, ntrex_mt_scores
 from optical.translate.base import check_request, make_translations
 from optical.types import BitextPair, Passage, Query, RetrievalBenchmark
 

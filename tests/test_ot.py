@@ -359,7 +359,7 @@ def test_bad_input_raises_value_error() -> None:
 
 
 def test_benchmark_smoke() -> None:
-    from optical.benchmarks import ot_solver
+    from optical.perf import ot_solver
 
     out = ot_solver.run(seed=1, batch=8, repeats=1)
     assert out["name"] == "ot-solver"

@@ -112,7 +112,7 @@ def test_overrides_and_differences() -> None:
 def test_distill_step_bench_uses_the_quick_settings() -> None:
     import inspect
 
-    from optical.benchmarks.distill_step import run
+    from optical.perf.distill_step import run
 
     quick = load_distill_config(CONFIGS / "distill-quick.toml")
     defaults = {k: p.default for k, p in inspect.signature(run).parameters.items()}

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from .errors import ConfigError, OpticalError
+
+if TYPE_CHECKING:
+    from .types import Passage
+
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+LOG_FORMAT = "[optical] %(message)s"
 
 
 def _cmd_data_show(args: argparse.Namespace) -> int:
@@ -74,39 +83,7 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_queries(path: Path) -> tuple[list[str], list[str]]:
-    """Queries as ``qid<TAB>text`` lines (TSV) or JSONL with ``id`` and ``text``."""
-    from .errors import DataFormatError
-
-    ids, texts = [], []
-    if not path.is_file():
-        raise OpticalError(f"queries file not found: {path}")
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        if path.suffix == ".jsonl":
-            try:
-                record = json.loads(line)
-                qid, text = str(record["id"]), str(record["text"])
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise DataFormatError(
-                    path, lineno, f"expected JSON with id and text: {exc}"
-                ) from exc
-        else:
-            parts = line.split("\t")
-            if len(parts) != 2:
-                raise DataFormatError(
-                    path, lineno, f"expected 2 tab-separated columns (qid, text), got {len(parts)}"
-                )
-            qid, text = parts
-        if not text.strip():
-            raise DataFormatError(path, lineno, f"empty query text for query {qid!r}")
-        ids.append(qid)
-        texts.append(text)
-    return ids, texts
-
-
-def _passages_for(args: argparse.Namespace):
+def _passages_for(args: argparse.Namespace) -> list[Passage]:
     from .data.passages import load_passages, load_wikipedia_vital
     from .data.xquad import load_xquad
 
@@ -139,13 +116,14 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
+    from .data.queries import read_queries
     from .runs import write_run
     from .search import BM25Index, DenseIndex, maxsim_rerank
     from .settings import cache_dir
     from .experiment.workbench import Workbench
 
     passages = _passages_for(args)
-    qids, texts = _read_queries(Path(args.queries))
+    qids, texts = read_queries(args.queries)
     if args.method == "bm25":
         run = BM25Index(passages).search(qids, texts, args.k)
     else:
@@ -156,7 +134,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
         queries = wb.embed(args.encoder, texts, "query", with_tokens=args.method == "maxsim")
         run = DenseIndex(docs.pooled, [p.id for p in passages]).search(qids, queries.pooled, args.k)
         if args.method == "maxsim":
-            assert docs.tokens is not None and queries.tokens is not None
+            if docs.tokens is None or queries.tokens is None:
+                raise OpticalError(
+                    f"encoder {args.encoder} returned no token embeddings: MaxSim needs them"
+                )
             by_id = dict(zip((p.id for p in passages), docs.tokens, strict=True))
             run = maxsim_rerank(
                 run,
@@ -192,7 +173,7 @@ def _cmd_xor_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .benchmarks import BENCHMARKS, get_benchmark
+    from .perf import BENCHMARKS, get_benchmark
 
     names = list(BENCHMARKS) if args.name == "all" else [args.name]
     results = []
@@ -346,21 +327,15 @@ def _cmd_align(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="optical",
-        description="Cross-lingual retrieval into English: OT distillation vs back-translation.",
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="reference data directory (default: $OPTICAL_DATA_DIR)")
+    p.add_argument(
+        "--cache-dir",
+        help="cache for models and embeddings (default: $OPTICAL_CACHE_DIR or ~/.cache/optical)",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data-dir", help="reference data directory (default: $OPTICAL_DATA_DIR)")
-        p.add_argument(
-            "--cache-dir",
-            help="cache for models and embeddings "
-            "(default: $OPTICAL_CACHE_DIR or ~/.cache/optical)",
-        )
 
+def _add_data(sub: Subcommands) -> None:
     data = sub.add_parser("data", help="inspect the reference data")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     show = data_sub.add_parser("show", help="counts per language of one dataset")
@@ -370,9 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
         "ntrex, tatoeba, mkqa, wikipedia-vital, training-bitext",
     )
     show.add_argument("--json", action="store_true", help="print one JSON object")
-    common(show)
+    _common(show)
     show.set_defaults(func=_cmd_data_show)
 
+
+def _add_experiment(sub: Subcommands) -> None:
     exp = sub.add_parser("experiment", help="run benchmarks × systems × languages, write a report")
     exp.add_argument("config", help="experiment TOML (e.g. configs/quick.toml)")
     exp.add_argument("--out", required=True, help="output directory")
@@ -388,40 +365,46 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="0,1,…",
         help="train and run the trained systems with only these of the configured seeds",
     )
-    common(exp)
+    _common(exp)
     exp.set_defaults(func=_cmd_experiment)
 
-    for name, helptext in (
-        ("index", "encode a passage collection into the embedding cache"),
-        ("search", "retrieve for a queries file and write a TREC run"),
-    ):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument(
-            "--passages",
-            required=True,
-            help="xquad, wikipedia-vital, or a .tsv (DPR) / .jsonl / .json file",
-        )
-        p.add_argument(
-            "--encoder",
-            default="multilingual-e5-small",
-            help="alias (multilingual-e5-small, all-MiniLM-L6-v2), folder or hub id",
-        )
-        p.add_argument("--fp32", action="store_true", help="disable bf16 autocast")
-        common(p)
-        if name == "index":
-            p.add_argument(
-                "--tokens", action="store_true", help="also cache token embeddings (for MaxSim)"
-            )
-            p.set_defaults(func=_cmd_index)
-        else:
-            p.add_argument("--queries", required=True, help="qid<TAB>text lines, or JSONL id/text")
-            p.add_argument("--method", choices=("dense", "maxsim", "bm25"), default="dense")
-            p.add_argument("--k", type=int, default=100, help="passages per query")
-            p.add_argument("--maxsim-depth", type=int, default=100)
-            p.add_argument("--tag", help="run tag (default: the method)")
-            p.add_argument("--out", required=True, help="TREC run file to write")
-            p.set_defaults(func=_cmd_search)
 
+def _corpus_parser(sub: Subcommands, name: str, helptext: str) -> argparse.ArgumentParser:
+    """A verb over a passage collection and an encoder (``index``, ``search``)."""
+    p = sub.add_parser(name, help=helptext)
+    p.add_argument(
+        "--passages",
+        required=True,
+        help="xquad, wikipedia-vital, or a .tsv (DPR) / .jsonl / .json file",
+    )
+    p.add_argument(
+        "--encoder",
+        default="multilingual-e5-small",
+        help="alias (multilingual-e5-small, all-MiniLM-L6-v2), folder or hub id",
+    )
+    p.add_argument("--fp32", action="store_true", help="disable bf16 autocast")
+    _common(p)
+    return p
+
+
+def _add_index(sub: Subcommands) -> None:
+    p = _corpus_parser(sub, "index", "encode a passage collection into the embedding cache")
+    p.add_argument("--tokens", action="store_true", help="also cache token embeddings (for MaxSim)")
+    p.set_defaults(func=_cmd_index)
+
+
+def _add_search(sub: Subcommands) -> None:
+    p = _corpus_parser(sub, "search", "retrieve for a queries file and write a TREC run")
+    p.add_argument("--queries", required=True, help="qid<TAB>text lines, or JSONL id/text")
+    p.add_argument("--method", choices=("dense", "maxsim", "bm25"), default="dense")
+    p.add_argument("--k", type=int, default=100, help="passages per query")
+    p.add_argument("--maxsim-depth", type=int, default=100)
+    p.add_argument("--tag", help="run tag (default: the method)")
+    p.add_argument("--out", required=True, help="TREC run file to write")
+    p.set_defaults(func=_cmd_search)
+
+
+def _add_distill(sub: Subcommands) -> None:
     distill = sub.add_parser(
         "distill",
         help="distil the English teacher into a multilingual "
@@ -432,9 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument(
         "--resume", action="store_true", help="continue from the newest checkpoint in --out"
     )
-    common(distill)
+    _common(distill)
     distill.set_defaults(func=_cmd_distill)
 
+
+def _add_ablate(sub: Subcommands) -> None:
     ablate = sub.add_parser(
         "ablate", help="distillation ablations × seeds, scored on held-out training bitext"
     )
@@ -443,23 +428,27 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument(
         "--shard", help="I/N: train only every N-th run from the I-th (parallel processes)"
     )
-    common(ablate)
+    _common(ablate)
     ablate.set_defaults(func=_cmd_ablate)
 
+
+def _add_repro(sub: Subcommands) -> None:
     repro = sub.add_parser("repro", help="the reproduction matrix (reproduction/matrix.toml)")
     repro_sub = repro.add_subparsers(dest="repro_command", required=True)
-    for name, helptext in (
-        ("check", "compare a condition's results file with its expected scores"),
-        ("render", "print a condition's README table"),
-    ):
-        p = repro_sub.add_parser(name, help=helptext)
-        p.add_argument("name", help="condition name (e.g. smoke, study)")
-        p.add_argument("--matrix", help="matrix file (default reproduction/matrix.toml)")
-        if name == "check":
-            p.add_argument("--results", help="results.json to check (default: the condition's)")
-            p.add_argument("--run", action="store_true", help="run the condition's config first")
-            common(p)
-        p.set_defaults(func=_cmd_repro)
+    matrix_help = "matrix file (default reproduction/matrix.toml)"
+    check = repro_sub.add_parser(
+        "check", help="compare a condition's results file with its expected scores"
+    )
+    check.add_argument("name", help="condition name (e.g. smoke, study)")
+    check.add_argument("--matrix", help=matrix_help)
+    check.add_argument("--results", help="results.json to check (default: the condition's)")
+    check.add_argument("--run", action="store_true", help="run the condition's config first")
+    _common(check)
+    check.set_defaults(func=_cmd_repro)
+    render = repro_sub.add_parser("render", help="print a condition's README table")
+    render.add_argument("name", help="condition name (e.g. smoke, study)")
+    render.add_argument("--matrix", help=matrix_help)
+    render.set_defaults(func=_cmd_repro)
     record = repro_sub.add_parser(
         "record", help="write a condition's expected scores from a run's results.json"
     )
@@ -469,9 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--config", required=True, help="the experiment config it ran")
     record.add_argument("--tol", type=float, default=0.01, help="tolerance (default 0.01)")
     record.add_argument("--readme", help="also render the table into this README's markers")
-    record.add_argument("--matrix", help="matrix file (default reproduction/matrix.toml)")
+    record.add_argument("--matrix", help=matrix_help)
     record.set_defaults(func=_cmd_repro)
 
+
+def _add_train_nmt(sub: Subcommands) -> None:
     nmt = sub.add_parser(
         "train-nmt",
         help="train the in-project NMT model (frozen encoder + small decoder) on training bitext",
@@ -481,9 +472,11 @@ def build_parser() -> argparse.ArgumentParser:
     nmt.add_argument(
         "--resume", action="store_true", help="continue from the newest checkpoint in --out"
     )
-    common(nmt)
+    _common(nmt)
     nmt.set_defaults(func=_cmd_train_nmt)
 
+
+def _add_translate(sub: Subcommands) -> None:
     translate = sub.add_parser("translate", help="translate texts (arguments, or stdin lines)")
     translate.add_argument("text", nargs="*", help="texts (default: one per stdin line)")
     translate.add_argument("--source", required=True, help="source language code")
@@ -492,9 +485,11 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--model", help="nmt: model folder; hf: hub name or folder")
     translate.add_argument("--beams", type=int, help="beam size (default: the model's)")
     translate.add_argument("--no-cache", action="store_true", help="bypass the translation cache")
-    common(translate)
+    _common(translate)
     translate.set_defaults(func=_cmd_translate)
 
+
+def _add_align(sub: Subcommands) -> None:
     align = sub.add_parser("align", help="draw the OT token alignment of a sentence pair")
     align.add_argument(
         "--model",
@@ -508,6 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
     align.add_argument("--eps", type=float, help="entropic regularisation ε")
     align.set_defaults(func=_cmd_align)
 
+
+def _add_xor_eval(sub: Subcommands) -> None:
     xor = sub.add_parser("xor-eval", help="official XOR-Retrieve R@2kt / R@5kt")
     xor.add_argument("--gold", required=True, help="XOR-Retrieve gold jsonl")
     xor.add_argument(
@@ -518,11 +515,76 @@ def build_parser() -> argparse.ArgumentParser:
     xor.add_argument("--json", action="store_true")
     xor.set_defaults(func=_cmd_xor_eval)
 
+
+def _add_bench(sub: Subcommands) -> None:
     bench = sub.add_parser("bench", help="performance benchmarks (ratio against a baseline)")
     bench.add_argument("name", help="ot-solver, distill-step, encode, … or all")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=_cmd_bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="optical",
+        description="Cross-lingual retrieval into English: OT distillation vs back-translation.",
+    )
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=-1,
+        default=0,
+        help="show only warnings and errors on stderr",
+    )
+    loudness.add_argument(
+        "-v", "--verbose", dest="verbosity", action="store_const", const=1, help="debug messages"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_data(sub)
+    _add_experiment(sub)
+    _add_index(sub)
+    _add_search(sub)
+    _add_distill(sub)
+    _add_ablate(sub)
+    _add_repro(sub)
+    _add_train_nmt(sub)
+    _add_translate(sub)
+    _add_align(sub)
+    _add_xor_eval(sub)
+    _add_bench(sub)
     return parser
+
+
+class _CliHandler(logging.StreamHandler):
+    """Writes to the ``sys.stderr`` of the moment (so a replaced stderr is honoured)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+
+    @property
+    def stream(self) -> TextIO:  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+def configure_logging(verbosity: int = 0) -> None:
+    """Send the ``optical`` loggers' messages to stderr as ``[optical] message``: INFO and up
+    (``verbosity`` 0), WARNING and up (-1, ``--quiet``) or everything (1, ``--verbose``).
+
+    Idempotent: calling it again replaces the handler it installed before.
+    """
+    level = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}[verbosity]
+    logger = logging.getLogger("optical")
+    for handler in [h for h in logger.handlers if isinstance(h, _CliHandler)]:
+        logger.removeHandler(handler)
+    logger.addHandler(_CliHandler())
+    logger.setLevel(level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -530,6 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.argv = argv  # the command as typed, recorded with the outputs it produces
+    configure_logging(args.verbosity)
     try:
         return int(args.func(args))
     except OpticalError as exc:

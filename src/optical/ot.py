@@ -214,18 +214,32 @@ def _check_inputs(
     bsz, n, m = cost.shape
     if bsz == 0 or n == 0 or m == 0:
         raise ValueError(f"cost has an empty dimension: shape {tuple(cost.shape)}")
-    masks = []
-    for mask, k, what in ((row_mask, n, "row_mask"), (col_mask, m, "col_mask")):
-        if mask is None:
-            mask = torch.ones(bsz, k, dtype=torch.bool, device=cost.device)
-        elif not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-            raise ValueError(f"{what} must be a bool tensor of shape [{bsz}, {k}]")
-        elif tuple(mask.shape) != (bsz, k):
-            raise ValueError(
-                f"{what} has shape {tuple(mask.shape)}, expected {(bsz, k)} "
-                f"for cost of shape {tuple(cost.shape)}"
-            )
-        masks.append(mask.to(cost.device))
+    rows = _checked_mask(row_mask, n, "row_mask", cost)
+    cols = _checked_mask(col_mask, m, "col_mask", cost)
+    _check_settings(eps, max_iter, tol, tau, grad, check_every)
+    return rows, cols
+
+
+def _checked_mask(mask: torch.Tensor | None, k: int, what: str, cost: torch.Tensor) -> torch.Tensor:
+    """``mask`` ([B, k] bool, on the cost's device), all True when ``None``."""
+    import torch
+
+    bsz = cost.shape[0]
+    if mask is None:
+        mask = torch.ones(bsz, k, dtype=torch.bool, device=cost.device)
+    elif not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        raise ValueError(f"{what} must be a bool tensor of shape [{bsz}, {k}]")
+    elif tuple(mask.shape) != (bsz, k):
+        raise ValueError(
+            f"{what} has shape {tuple(mask.shape)}, expected {(bsz, k)} "
+            f"for cost of shape {tuple(cost.shape)}"
+        )
+    return mask.to(cost.device)
+
+
+def _check_settings(
+    eps: float, max_iter: int, tol: float, tau: float | None, grad: str, check_every: int
+) -> None:
     if not (isinstance(eps, numbers.Real) and math.isfinite(eps) and eps > 0):
         raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
     if tau is not None and not (isinstance(tau, numbers.Real) and tau > 0):
@@ -238,7 +252,6 @@ def _check_inputs(
         raise ValueError(f"check_every must be an int >= 1, got {check_every!r}")
     if grad not in _GRAD_MODES:
         raise ValueError(f"grad must be one of {_GRAD_MODES}, got {grad!r}")
-    return masks[0], masks[1]
 
 
 def sinkhorn(

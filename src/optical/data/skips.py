@@ -1,7 +1,7 @@
 """Records skipped *by design* (empty lines, held-out text, duplicates) are reported, never hidden.
 
 Every loader that leaves a record out calls :func:`report_skip`. That logs one INFO
-line on the ``optical.data`` logger and hands the :class:`Skip` to every active
+line on the ``optical.data.skips`` logger and hands the :class:`Skip` to every active
 :func:`record_skips` block, so callers (the catalog, tests) can count them::
 
     with record_skips() as skips:
@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-LOGGER = logging.getLogger("optical.data")
+logger = logging.getLogger(__name__)
 
 _ACTIVE: ContextVar[tuple[list[Skip], ...]] = ContextVar("optical_data_skips", default=())
 
@@ -50,7 +50,7 @@ def report_skip(skip: Skip) -> None:
         return
     where = f" (line {', '.join(map(str, skip.lines))})" if skip.lines else ""
     lang = f" [{skip.lang}]" if skip.lang else ""
-    LOGGER.info(
+    logger.info(
         "skipped %d record(s) of %s%s: %s%s", skip.count, skip.source, lang, skip.reason, where
     )
     for collected in _ACTIVE.get():

@@ -32,6 +32,8 @@ from .xor_tydi import (
     DEV_FILE,
     TRAIN_FILE,
     XOR_DIR,
+    english_variants,
+    join_translations,
     load_xor_translations,
     read_xor_jsonl,
     translation_lookup,
@@ -91,27 +93,17 @@ def _protected(
     lookup = translation_lookup(translations)
     heldout: set[str] = set()
     train: list[XorQuestion] = []
-    for question in read_xor_jsonl(root / XOR_DIR / TRAIN_FILE):
-        variants = lookup.get((question.lang, question.question.strip()), [])
-        english = variants[0] if variants else None
-        train.append(
-            XorQuestion(
-                question.id,
-                question.question,
-                question.answers,
-                question.lang,
-                question.split,
-                english,
-            )
-        )
-        if english is not None and is_heldout(question.id):
+    for question, variants in join_translations(
+        read_xor_jsonl(root / XOR_DIR / TRAIN_FILE), lookup
+    ):
+        train.append(question)
+        if question.english is not None and is_heldout(question.id):
             heldout.add(text_key(question.question))
             heldout.update(text_key(text) for text in variants)
     dev: set[str] = set()
     for question in read_xor_jsonl(root / XOR_DIR / DEV_FILE):
         dev.add(text_key(question.question))
-        variants = lookup.get((question.lang, question.question.strip()), [])
-        dev.update(text_key(text) for text in variants)
+        dev.update(text_key(text) for text in english_variants(question, lookup))
     xquad = {
         text_key(text)
         for lang in XQUAD_LANGUAGES

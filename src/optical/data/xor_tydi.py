@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ConfigError, DataFormatError
@@ -17,7 +18,7 @@ from ..types import BitextPair, XorQuestion
 from ._io import field, iter_jsonl, require_file, resolve_data_dir
 from .bitext import read_line_aligned
 
-LOGGER = logging.getLogger("optical.data")
+logger = logging.getLogger(__name__)
 
 XOR_DIR = "xor-tydi"
 DEV_FILE = "xor_dev_retrieve_eng_span_v1_1.jsonl"
@@ -114,6 +115,25 @@ def translation_lookup(pairs: dict[str, list[BitextPair]]) -> dict[tuple[str, st
     return lookup
 
 
+def english_variants(question: XorQuestion, lookup: dict[tuple[str, str], list[str]]) -> list[str]:
+    """Every human English translation of ``question`` (by exact question string,
+    surrounding whitespace ignored), in line order; ``[]`` when it has none."""
+    return lookup.get((question.lang, question.question.strip()), [])
+
+
+def join_translations(
+    questions: Iterable[XorQuestion], lookup: dict[tuple[str, str], list[str]]
+) -> list[tuple[XorQuestion, list[str]]]:
+    """The XOR question ⇄ human translation join: each question with ``english`` set to
+    its first translation (``None`` without one), paired with all its translations."""
+    joined: list[tuple[XorQuestion, list[str]]] = []
+    for question in questions:
+        variants = english_variants(question, lookup)
+        english = variants[0] if variants else None
+        joined.append((replace(question, english=english), variants))
+    return joined
+
+
 def load_xor_train(data_dir: str | Path | None = None) -> list[XorQuestion]:
     """The 15,250 XOR-Retrieve train questions with ``english`` set from the human translations.
 
@@ -123,25 +143,11 @@ def load_xor_train(data_dir: str | Path | None = None) -> list[XorQuestion]:
     """
     root = resolve_data_dir(data_dir)
     questions = read_xor_jsonl(root / XOR_DIR / TRAIN_FILE)
-    lookup = translation_lookup(load_xor_translations(root))
-    joined: list[XorQuestion] = []
-    ambiguous = 0
-    for question in questions:
-        variants = lookup.get((question.lang, question.question.strip()), [])
-        ambiguous += len(variants) > 1
-        english = variants[0] if variants else None
-        joined.append(
-            XorQuestion(
-                question.id,
-                question.question,
-                question.answers,
-                question.lang,
-                question.split,
-                english,
-            )
-        )
+    pairs = join_translations(questions, translation_lookup(load_xor_translations(root)))
+    joined = [question for question, _variants in pairs]
+    ambiguous = sum(len(variants) > 1 for _question, variants in pairs)
     with_translation = sum(question.english is not None for question in joined)
-    LOGGER.info(
+    logger.info(
         "xor-tydi train: %d of %d questions have a human English translation "
         "(%d with several versions: first used)",
         with_translation,

@@ -98,7 +98,7 @@ def draw_alignments(
 def mt_quality_rows(wb: Workbench, bench: RetrievalBenchmark) -> list[ResultRow]:
     """``ntrex-mt`` rows: BLEU / chrF of every MT backend (not the oracle) per language and
     direction, plus ``macro-xx-en`` / ``macro-en-xx`` means over languages."""
-    from ..mt_quality import ntrex_mt_scores
+    from ..evaluate.mt import ntrex_mt_scores
 
     backends = sorted(b for b in wb.translators if b != "oracle")
     with wb.timer("evaluate MT"):

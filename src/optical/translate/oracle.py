@@ -31,7 +31,7 @@ from ..errors import ConfigError
 from ..types import Translation
 from .base import NoTranslationError, Progress, check_request, make_translations, snippet
 
-LOGGER = logging.getLogger("optical.translate")
+logger = logging.getLogger(__name__)
 
 SOURCES: tuple[str, ...] = ("xor", "xquad", "mkqa")
 _SOURCE_DIRS = {"xor": "xor-tydi/translations", "xquad": "xquad", "mkqa": "bitext/mkqa"}
@@ -151,7 +151,7 @@ class OracleTranslator:
                 key = oracle_key(key)
                 known = table.setdefault(key, value.strip())
                 conflicts += known != value.strip()
-        LOGGER.info(
+        logger.info(
             "oracle %s→%s: %d texts from %s (%d with several translations: first kept)",
             source,
             target,

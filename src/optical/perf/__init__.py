@@ -14,10 +14,10 @@ from typing import Any
 from ..errors import ConfigError
 
 BENCHMARKS: dict[str, str] = {
-    "ot-solver": "optical.benchmarks.ot_solver",
-    "distill-step": "optical.benchmarks.distill_step",
-    "encode": "optical.benchmarks.encode",
-    "translate": "optical.benchmarks.translate",
+    "ot-solver": "optical.perf.ot_solver",
+    "distill-step": "optical.perf.distill_step",
+    "encode": "optical.perf.encode",
+    "translate": "optical.perf.translate",
 }
 
 

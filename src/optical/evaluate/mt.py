@@ -10,12 +10,15 @@ serve (no Apertium pair, no target tag in the NMT model) is skipped.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .errors import ConfigError
-from .translate.base import BackendUnavailableError
-from .types import Query
+from ..errors import ConfigError
+from ..translate.base import BackendUnavailableError
+from ..types import Query
+
+logger = logging.getLogger(__name__)
 
 MEASURES = ("BLEU", "chrF")
 
@@ -70,8 +73,8 @@ def ntrex_mt_scores(
                 try:
                     hyps = translate(backend, inputs, source_lang, target_lang)
                 except (ConfigError, BackendUnavailableError) as exc:
-                    print(
-                        f"[optical] ntrex-mt: {backend} {source_lang}→{target_lang} skipped: {exc}"
+                    logger.info(
+                        "ntrex-mt: %s %s→%s skipped: %s", backend, source_lang, target_lang, exc
                     )
                     continue
                 for measure, value in corpus_scores(hyps, refs, target_lang).items():
