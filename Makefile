@@ -64,9 +64,12 @@ bench: $(STAMP)
 fonts:
 	apt-get install -y fonts-noto-core fonts-noto-cjk
 
+# Style (ruff, with complexity <= 12 and return annotations) and the architecture
+# (import-linter contracts in pyproject.toml: no upward import, no circle).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

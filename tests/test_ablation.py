@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from optical.errors import ConfigError
 from optical.experiment.ablation import (
     AblationRow,
     ablation_report,
@@ -15,7 +16,6 @@ from optical.experiment.ablation import (
     summarise,
     variant_config,
 )
-from optical.errors import ConfigError
 from optical.train.config import load_distill_config
 from tiny_models import build_tiny_encoder, tiny_bitext
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from optical.experiment.config import BASE_SYSTEMS, ExperimentConfig, load_config
 from optical.errors import ConfigError
+from optical.experiment.config import BASE_SYSTEMS, ExperimentConfig, load_config
+from optical.experiment.names import SystemSpec
 
 QUICK = Path(__file__).resolve().parents[1] / "configs" / "quick.toml"
 
@@ -22,12 +23,13 @@ def test_quick_config_loads() -> None:
     cfg = load_config(QUICK)
     assert cfg.name == "quick"
     assert cfg.benchmarks == ("xquad", "xor-tydi-heldout", "ntrex")
-    assert set(BASE_SYSTEMS) <= set(cfg.systems)
-    assert {"optical-ot", "distill-mse", "distill-greedy"} <= set(cfg.systems)
+    assert all(isinstance(s, SystemSpec) for s in cfg.systems)
+    assert set(BASE_SYSTEMS) <= set(cfg.system_names)
+    assert {"optical-ot", "distill-mse", "distill-greedy"} <= set(cfg.system_names)
     assert cfg.distill.config == "configs/distill-quick.toml"
     assert len(cfg.ntrex.languages) == 15 and cfg.ntrex.max_sentences == 100
     assert {"tt-nmt-dense", "tt-apertium-dense", "bt-synthetic-ot", "bt-roundtrip-ot"} <= set(
-        cfg.systems
+        cfg.system_names
     )
     assert (
         cfg.translate.nmt == "configs/nmt-quick.toml"
@@ -55,7 +57,8 @@ def test_lists_become_tuples(tmp_path: Path) -> None:
             '[xquad]\nlanguages = ["de"]\n[models]\noracle_candidates = []\n',
         )
     )
-    assert cfg.systems == ("oracle", "zero-shot")
+    assert cfg.systems == (SystemSpec.parse("oracle"), SystemSpec.parse("zero-shot"))
+    assert cfg.system_names == ["oracle", "zero-shot"]
     assert cfg.benchmarks == ("xquad",)
     assert cfg.xquad.languages == ("de",)
     assert cfg.models.oracle_candidates == ()
@@ -87,15 +90,15 @@ def test_unknown_section_or_key_is_named(tmp_path: Path, text: str, named: str) 
 @pytest.mark.parametrize(
     ("text", "named"),
     [
-        ("[experiment]\nseed = 'zero'\n", r"\[experiment\]\.seed: expected int"),
-        ("[experiment]\nseed = 1.5\n", r"seed: expected int"),
-        ("[experiment]\nseed = [1]\n", r"seed: expected int"),
-        ("[experiment]\nname = ['a']\n", r"name: expected str"),
-        ("[experiment]\nsystems = 'oracle'\n", r"systems: expected a list"),
-        ("[models]\nbf16 = 1\n", r"bf16: expected bool"),
-        ("[models]\nstudent = 5\n", r"student: expected str"),
-        ("[retrieval]\ndepth = true\n", r"depth: expected int"),
-        ("[retrieval]\ndepth = '100'\n", r"depth: expected int"),
+        ("[experiment]\nseed = 'zero'\n", r"\[experiment\]\.seed: expected an integer"),
+        ("[experiment]\nseed = 1.5\n", r"seed: expected an integer"),
+        ("[experiment]\nseed = [1]\n", r"seed: expected an integer"),
+        ("[experiment]\nname = ['a']\n", r"name: expected a string"),
+        ("[experiment]\nsystems = 'oracle'\n", r"systems: expected a list of strings"),
+        ("[models]\nbf16 = 1\n", r"bf16: expected true or false"),
+        ("[models]\nstudent = 5\n", r"student: expected a string"),
+        ("[retrieval]\ndepth = true\n", r"depth: expected an integer"),
+        ("[retrieval]\ndepth = '100'\n", r"depth: expected an integer"),
         ("[xquad]\nlanguages = 'de'\n", r"languages: expected a list"),
         ("[xquad]\nlanguages = [1, 2]\n", r"languages: expected a list of strings"),
         ("[experiment]\nmodels = 'x'\n", r"models: is a section: write it as \[models\]"),
@@ -118,6 +121,65 @@ def test_unknown_benchmark_and_test(tmp_path: Path) -> None:
     assert cfg.significance_test == "t-test"
 
 
+def test_unknown_benchmark_lists_the_valid_ones(tmp_path: Path) -> None:
+    from optical.experiment.benchmarks import BENCHMARKS, benchmark
+
+    known = ", ".join(BENCHMARKS)
+    assert known == "xquad, xor-tydi-heldout, ntrex"
+    with pytest.raises(ConfigError, match=rf"unknown benchmark\(s\) mkqa; known: {known}$"):
+        load_config(write(tmp_path, "[experiment]\nbenchmarks = ['mkqa']\n"))
+    with pytest.raises(ConfigError, match=rf"unknown benchmark 'mkqa'; known: {known}$"):
+        benchmark("mkqa")
+    assert benchmark("ntrex") is BENCHMARKS["ntrex"]
+
+
+def test_config_key_ignores_run_only_keys_and_includes_precision() -> None:
+    from optical.configfile import config_key
+
+    config = {"name": "a", "optim": {"lr": 1e-4, "steps": 5}, "run": {"log_every": 10, "seed": 0}}
+    ignore = ("name", "run.log_every")
+    key = config_key(config, ignore, {})
+    assert len(key) == 12 and set(key) <= set("0123456789abcdef")
+    assert config_key({**config, "name": "b"}, ignore, {}) == key
+    quieter = {**config, "run": {**config["run"], "log_every": 99}}
+    assert config_key(quieter, ignore, {}) == key
+    faster = {**config, "optim": {**config["optim"], "lr": 2e-4}}
+    assert config_key(faster, ignore, {}) != key
+    reseeded = {**config, "run": {**config["run"], "seed": 1}}
+    assert config_key(reseeded, ignore, {}) != key  # a sibling of an ignored key still counts
+    assert config_key(config, ignore, {"precision": "bf16"}) != key
+    assert config_key(config, ignore, {}, extra={"training_data": {"pairs": 3}}) != key
+    assert config == {  # the input is left alone
+        "name": "a",
+        "optim": {"lr": 1e-4, "steps": 5},
+        "run": {"log_every": 10, "seed": 0},
+    }
+
+
+def test_artifact_key_ignores_resume_free_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    from optical.train.config import RESUME_FREE_KEYS, DistillConfig, artifact_key
+
+    monkeypatch.setenv("OPTICAL_BF16", "off")  # the precision used is part of the key
+    base = DistillConfig()
+    key = artifact_key(base)
+    run = base.run
+    for dotted in sorted(RESUME_FREE_KEYS):
+        if dotted == "name":
+            changed = base.with_overrides(name="another-name")
+        else:
+            field = dotted.removeprefix("run.")
+            value = getattr(run, field)
+            new = (not value) if isinstance(value, bool) else value + 1
+            changed = base.with_overrides(run={field: new})
+        assert changed != base, dotted
+        assert artifact_key(changed) == key, dotted
+    assert artifact_key(base.with_overrides(optim={"lr": base.optim.lr * 2})) != key
+    assert artifact_key(base.with_overrides(run={"seed": run.seed + 1})) != key
+    assert artifact_key(base, {"training_data": {"pairs": 3}}) != key
+    monkeypatch.setenv("OPTICAL_BF16", "on")
+    assert artifact_key(base) != key
+
+
 def test_missing_and_invalid_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.toml")
@@ -126,8 +188,8 @@ def test_missing_and_invalid_files(tmp_path: Path) -> None:
 
 
 def test_every_shipped_experiment_config_loads_and_resolves() -> None:
+    from optical.experiment.artifacts import distill_config_for
     from optical.experiment.systems import resolve_systems
-    from optical.experiment.artifacts import distill_config_for, is_trained
 
     for path in sorted(QUICK.parent.glob("*.toml")):
         if path.name.startswith(("distill-", "nmt-", "ablation")):
@@ -135,7 +197,7 @@ def test_every_shipped_experiment_config_loads_and_resolves() -> None:
         cfg = load_config(path)
         systems = resolve_systems(cfg)
         assert cfg.significance_baseline in systems, path
-        for name in cfg.systems:
-            if is_trained(name):
-                dcfg = distill_config_for(name, cfg)
+        for spec in cfg.systems:
+            if spec.is_trained:
+                dcfg = distill_config_for(spec, cfg)
                 assert dcfg.model.student == cfg.models.student

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from optical.errors import ConfigError
+from optical.errors import BackendUnavailableError, ConfigError
+from optical.evaluate.mt import bleu_tokenizer, corpus_scores, ntrex_mt_scores
 from optical.experiment.artifacts import data_identity, student_folder, translators_needed
 from optical.experiment.backtranslation import chosen_pairs, roundtrip_bitext, synthetic_bitext
 from optical.experiment.benchmarks import NTREX
@@ -21,7 +22,6 @@ from optical.experiment.systems import (
     translated_queries,
 )
 from optical.experiment.workbench import Workbench
-from optical.evaluate.mt import bleu_tokenizer, corpus_scores, ntrex_mt_scores
 from optical.translate.base import check_request, make_translations
 from optical.types import BitextPair, Passage, Query, RetrievalBenchmark
 
@@ -262,7 +262,7 @@ def test_setup_translators_skips_a_missing_apertium(
 
     def unavailable(name: str, **options):
         if name == "apertium":
-            raise base.BackendUnavailableError("apertium is not installed")
+            raise BackendUnavailableError("apertium is not installed")
         return FakeTranslator()
 
     monkeypatch.setattr(base, "build_translator", unavailable)

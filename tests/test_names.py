@@ -113,7 +113,7 @@ def test_an_unknown_name_lists_the_grammar(name: str) -> None:
 def test_a_config_lists_a_system_once() -> None:
     with pytest.raises(ConfigError, match="listed twice: zero-shot"):
         parse_systems(["zero-shot", "oracle", "zero-shot"], "x.toml")
-    with pytest.raises(ConfigError, match="x.toml: unknown system 'nope'"):
+    with pytest.raises(ConfigError, match=r"x\.toml: unknown system 'nope'"):
         parse_systems(["nope"], "x.toml")
 
 

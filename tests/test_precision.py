@@ -60,19 +60,23 @@ def test_trained_model_keys_follow_the_precision_actually_used(
     import hashlib
     import json
 
-    from optical.experiment.config import ExperimentConfig
-    from optical.nmt.ensure import nmt_folder
     from optical.experiment.artifacts import distill_config_for, nmt_config_for, student_folder
+    from optical.experiment.config import ExperimentConfig
+    from optical.experiment.names import SystemSpec
+    from optical.nmt.package import nmt_folder
+    from optical.train.config import RESUME_FREE_KEYS
 
     cfg = ExperimentConfig(name="k", systems=("optical-ot",))
+    spec = SystemSpec.parse("optical-ot")
     monkeypatch.setenv("OPTICAL_BF16", "off")
-    fp32_student, _ = student_folder("optical-ot", cfg, tmp_path)
-    fp32_nmt, _ = nmt_folder(nmt_config_for(cfg), tmp_path)
-    payload = dict(distill_config_for("optical-ot", cfg).to_dict())
-    payload["run"] = {k: v for k, v in payload["run"].items() if k != "progress"}
+    fp32_student = student_folder(spec, cfg, tmp_path)
+    fp32_nmt = nmt_folder(nmt_config_for(cfg), tmp_path)
+    # fp32 adds nothing to the identity: the hash of the config less its run-only keys
+    payload = {k: v for k, v in distill_config_for(spec, cfg).to_dict().items() if k != "name"}
+    payload["run"] = {k: v for k, v in payload["run"].items() if f"run.{k}" not in RESUME_FREE_KEYS}
     legacy = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
     assert fp32_student.name == f"optical-ot-{legacy}"
     monkeypatch.setenv("OPTICAL_BF16", "on")
-    bf16_student, _ = student_folder("optical-ot", cfg, tmp_path)
-    bf16_nmt, _ = nmt_folder(nmt_config_for(cfg), tmp_path)
+    bf16_student = student_folder(spec, cfg, tmp_path)
+    bf16_nmt = nmt_folder(nmt_config_for(cfg), tmp_path)
     assert bf16_student != fp32_student and bf16_nmt != fp32_nmt

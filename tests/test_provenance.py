@@ -1,4 +1,4 @@
-"""Invocation records (optical.experiment.provenance): append, round trip, bad lines, the report section."""
+"""Invocation records (optical.experiment.provenance): append, round trip, bad lines, report."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ run for real at a small budget (slow), twice: the second run resumes every cell.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def test_readme_tables_are_rendered_from_the_matrix() -> None:
 
 @pytest.mark.slow
 def test_smoke_condition_reproduces_and_resumes(
-    tmp_path: Path, real_data_dir: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, real_data_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from optical.experiment.config import load_config
     from optical.experiment.run import run_experiment
@@ -82,12 +83,14 @@ def test_smoke_condition_reproduces_and_resumes(
     smoke = load_matrix(MATRIX)["smoke"]
     cfg = load_config(ROOT / smoke.config)
     out = tmp_path / "smoke"
+    caplog.set_level(logging.INFO, logger="optical.experiment.run")
     run_experiment(cfg, out, data=real_data_dir)
     first = json.loads((out / "results.json").read_text())
     assert check(smoke, read_rows(out / "results.json")) == []
-    assert "0 read back" in capsys.readouterr().out
+    assert ", 0 read back" in caplog.text
+    caplog.clear()
     run_experiment(cfg, out, data=real_data_dir)
-    assert "0 computed" in capsys.readouterr().out
+    assert "cells: 0 computed" in caplog.text
     assert json.loads((out / "results.json").read_text()) == first
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def test_cli_parses_the_lists() -> None:
 
 @pytest.mark.slow
 def test_partial_run_then_whole_run_reuses_the_cells(
-    tmp_path: Path, real_data_dir: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, real_data_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Real e5-small, 50 XQuAD questions in de: the part's cells are read back by the whole."""
     import torch
@@ -109,10 +110,11 @@ def test_partial_run_then_whole_run_reuses_the_cells(
         "oracle",
         "zero-shot",
     ]
-    capsys.readouterr()
+    caplog.set_level(logging.INFO, logger="optical.experiment.run")
+    caplog.clear()
 
     run_experiment(cfg, out, data=real_data_dir)
-    printed = capsys.readouterr().out
+    printed = caplog.text
     computed, reused = map(
         int, re.search(r"cells: (\d+) computed, (\d+) read back", printed).groups()
     )

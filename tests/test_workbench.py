@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from optical.types import Passage, Query, RetrievalBenchmark
 from optical.experiment.workbench import Workbench
+from optical.types import Passage, Query, RetrievalBenchmark
 
 
 def _bench(role: str) -> RetrievalBenchmark:

@@ -95,8 +95,8 @@ def _passages_for(args: argparse.Namespace) -> list[Passage]:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    from .settings import cache_dir
     from .experiment.workbench import Workbench
+    from .settings import cache_dir
 
     passages = _passages_for(args)
     wb = Workbench(cache_dir(args.cache_dir), bf16=not args.fp32)
@@ -117,34 +117,35 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from .data.queries import read_queries
-    from .runs import write_run
-    from .search import BM25Index, DenseIndex, maxsim_rerank
-    from .settings import cache_dir
+    from .experiment.systems import dense_search
     from .experiment.workbench import Workbench
+    from .runs import write_run
+    from .search import BM25Index
+    from .settings import cache_dir
+    from .types import RetrievalBenchmark
 
     passages = _passages_for(args)
     qids, texts = read_queries(args.queries)
     if args.method == "bm25":
         run = BM25Index(passages).search(qids, texts, args.k)
     else:
-        wb = Workbench(cache_dir(args.cache_dir), bf16=not args.fp32)
-        docs = wb.embed(
-            args.encoder, [p.text for p in passages], "passage", with_tokens=args.method == "maxsim"
+        maxsim = args.method == "maxsim"
+        wb = Workbench(
+            cache_dir(args.cache_dir),
+            bf16=not args.fp32,
+            token_encoders=[args.encoder] if maxsim else [],
         )
-        queries = wb.embed(args.encoder, texts, "query", with_tokens=args.method == "maxsim")
-        run = DenseIndex(docs.pooled, [p.id for p in passages]).search(qids, queries.pooled, args.k)
-        if args.method == "maxsim":
-            if docs.tokens is None or queries.tokens is None:
-                raise OpticalError(
-                    f"encoder {args.encoder} returned no token embeddings: MaxSim needs them"
-                )
-            by_id = dict(zip((p.id for p in passages), docs.tokens, strict=True))
-            run = maxsim_rerank(
-                run,
-                dict(zip(qids, queries.tokens, strict=True)),
-                by_id.__getitem__,
-                depth=args.maxsim_depth,
-            )
+        collection = RetrievalBenchmark(f"search:{args.passages}", tuple(passages), {}, {})
+        run = dense_search(
+            wb,
+            args.encoder,
+            args.encoder,
+            collection,
+            qids,
+            texts,
+            args.k,
+            args.maxsim_depth if maxsim else None,
+        )
     write_run(args.out, run, tag=args.tag or args.method)
     print(f"wrote {len(run)} queries × ≤{args.k} passages to {args.out}")
     return 0

@@ -45,3 +45,19 @@ class DataFormatError(OpticalError):
 
 class ConfigError(OpticalError):
     """An invalid configuration value or an unknown name."""
+
+
+class TranslationError(OpticalError):
+    """A translation request that cannot be served."""
+
+
+class TranslationInputError(TranslationError, ValueError):
+    """Bad input to :meth:`Translator.translate` (an empty or non-string text)."""
+
+
+class NoTranslationError(TranslationError):
+    """A backend that only knows some texts (the oracle) was asked for another one."""
+
+
+class BackendUnavailableError(TranslationError):
+    """A backend's model or program is not installed or cannot be loaded here."""

@@ -14,8 +14,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..errors import ConfigError
-from ..translate.base import BackendUnavailableError
+from ..errors import BackendUnavailableError, ConfigError
 from ..types import Query
 
 logger = logging.getLogger(__name__)

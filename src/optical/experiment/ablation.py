@@ -101,7 +101,9 @@ def load_ablation_config(path: str | Path) -> AblationConfig:
     return cfg
 
 
-def variant_config(cfg: AblationConfig, name: str, base, seed: int):
+def variant_config(
+    cfg: AblationConfig, name: str, base: DistillConfig, seed: int
+) -> DistillConfig:
     """The :class:`DistillConfig` of one variant and seed (validated)."""
     overrides = {k: dict(v) for k, v in cfg.common.items()}
     for section, values in cfg.variants[name].items():

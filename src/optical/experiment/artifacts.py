@@ -159,7 +159,8 @@ def setup_translators(
     (trained once per config, cached) for ``tt-nmt-*`` and the back-translation
     students, ``oracle`` and ``apertium`` for their ``tt-*`` systems. Apertium missing
     here is logged and its systems skipped, never faked."""
-    from ..translate.base import BackendUnavailableError, build_translator
+    from ..errors import BackendUnavailableError
+    from ..translate.base import build_translator
     from ..translate.cache import CachedTranslator
 
     needed = translators_needed(specs)

@@ -225,7 +225,9 @@ def _parse(name: str) -> SystemSpec | None:
         if fraction is not None and parts[1] not in BUDGETED_BACKENDS:
             return None
         retriever: Literal["dense", "bm25"] = "dense" if parts[2] == "dense" else "bm25"
-        return SystemSpec("translate-test", backend=parts[1], retriever=retriever, fraction=fraction)
+        return SystemSpec(
+            "translate-test", backend=parts[1], retriever=retriever, fraction=fraction
+        )
     method = head.removesuffix(_MAXSIM)
     if method not in METHODS:
         return None

@@ -230,7 +230,8 @@ def mt_quality_section(cfg: ExperimentConfig, rows: Sequence[ResultRow]) -> list
 def _step_budgets(cfg: ExperimentConfig, rows: Sequence[ResultRow]) -> str | None:
     """The training draws of the students and NMT model behind data-budget points (None
     without such points, or when the configs cannot be read)."""
-    if not any(SystemSpec.parse(r.system).is_curve_point for r in rows if r.benchmark in BENCHMARKS):
+    retrieval = [r for r in rows if r.benchmark in BENCHMARKS]
+    if not any(SystemSpec.parse(r.system).is_curve_point for r in retrieval):
         return None
     try:
         student = cfg.distill.base.optim

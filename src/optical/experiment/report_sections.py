@@ -12,6 +12,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
+
 from ..evaluate.measures import format_score
 from ..io_utils import atomic_write
 from ..languages import HIGH_RESOURCE, LOW_RESOURCE

@@ -66,9 +66,7 @@ class ResultRow:
 
     def to_dict(self) -> dict[str, Any]:
         """The row as written to ``results.json`` (``std`` / ``seeds`` only when set)."""
-        return {
-            k: v for k, v in asdict(self).items() if v is not None or k not in ("std", "seeds")
-        }
+        return {k: v for k, v in asdict(self).items() if v is not None or k not in ("std", "seeds")}
 
 
 @dataclass(frozen=True)
@@ -105,14 +103,16 @@ _TYPES: dict[type, dict[str, tuple[type, ...]]] = {
 }
 
 
-def _row(cls: type, raw: Any, where: str) -> Any:
+def _row(cls: type, raw: Any, path: Path, where: str) -> Any:
     if not isinstance(raw, dict):
-        raise DataFormatError(f"{where}: expected an object, got {type(raw).__name__}")
+        raise DataFormatError(path, None, f"{where}: expected an object, got {type(raw).__name__}")
     names = {f.name for f in fields(cls)}
     required = {f.name for f in fields(cls) if f.default is not None}
     missing, unknown = required - set(raw), set(raw) - names
     if missing or unknown:
         raise DataFormatError(
+            path,
+            None,
             f"{where}: "
             + "; ".join(
                 part
@@ -121,12 +121,12 @@ def _row(cls: type, raw: Any, where: str) -> Any:
                     f"unknown {', '.join(sorted(unknown))}" if unknown else "",
                 )
                 if part
-            )
+            ),
         )
     for key, value in raw.items():
         allowed = _TYPES[cls][key]
         if isinstance(value, bool) or not isinstance(value, allowed):
-            raise DataFormatError(f"{where}: {key} = {value!r} has the wrong type")
+            raise DataFormatError(path, None, f"{where}: {key} = {value!r} has the wrong type")
     return cls(**raw)
 
 
@@ -134,12 +134,12 @@ def _read_rows(path: Path, cls: type) -> list[Any]:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataFormatError(f"{path}: no such results file") from None
+        raise DataFormatError(path, None, "no such results file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataFormatError(f"{path}: unreadable results file: {exc}") from exc
+        raise DataFormatError(path, None, f"unreadable results file: {exc}") from exc
     if not isinstance(raw, list):
-        raise DataFormatError(f"{path}: expected a list of rows")
-    return [_row(cls, item, f"{path}: row {i + 1}") for i, item in enumerate(raw)]
+        raise DataFormatError(path, None, "expected a list of rows")
+    return [_row(cls, item, path, f"row {i + 1}") for i, item in enumerate(raw)]
 
 
 def read_rows(path: str | Path) -> list[ResultRow]:

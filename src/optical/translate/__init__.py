@@ -7,11 +7,13 @@ imported only when built: importing this package loads neither torch nor transfo
 
 from __future__ import annotations
 
-from .base import (
+from ..errors import (
     BackendUnavailableError,
     NoTranslationError,
     TranslationError,
     TranslationInputError,
+)
+from .base import (
     Translator,
     available_translators,
     build_translator,

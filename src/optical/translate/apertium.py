@@ -25,16 +25,10 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import BackendUnavailableError, ConfigError, TranslationError
 from ..languages import NAMES
 from ..types import Translation
-from .base import (
-    BackendUnavailableError,
-    Progress,
-    TranslationError,
-    check_request,
-    make_translations,
-)
+from .base import Progress, check_request, make_translations
 
 APERTIUM_CODES: dict[str, str] = {
     "am": "amh",

@@ -15,28 +15,16 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import ConfigError, OpticalError
+from ..errors import (
+    ConfigError,
+    TranslationError,
+    TranslationInputError,
+)
 from ..languages import normalize_lang
 from ..types import Translation
 
 Progress = bool | str
 """``False``: silent; ``True``: a progress bar with a default label; a string: its label."""
-
-
-class TranslationError(OpticalError):
-    """A translation request that cannot be served."""
-
-
-class TranslationInputError(TranslationError, ValueError):
-    """Bad input to :meth:`Translator.translate` (an empty or non-string text)."""
-
-
-class NoTranslationError(TranslationError):
-    """A backend that only knows some texts (the oracle) was asked for another one."""
-
-
-class BackendUnavailableError(TranslationError):
-    """A backend's model or program is not installed or cannot be loaded here."""
 
 
 @runtime_checkable

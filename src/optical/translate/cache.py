@@ -21,10 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import TranslationError
 from ..io_utils import atomic_write, atomic_write_text
 from ..settings import cache_dir
 from ..types import Translation
-from .base import Progress, TranslationError, Translator, check_request, make_translations
+from .base import Progress, Translator, check_request, make_translations
 
 SHARD_TEXTS = 1024
 """Texts translated (and written as one shard) per backend call of :class:`CachedTranslator`."""

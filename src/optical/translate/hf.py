@@ -27,11 +27,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import BackendUnavailableError, ConfigError
 from ..languages import NAMES, is_known, normalize_lang
 from ..precision import use_bf16
 from ..types import Translation
-from .base import BackendUnavailableError, Progress, check_request, make_translations
+from .base import Progress, check_request, make_translations
 
 FAMILIES: tuple[str, ...] = ("nllb", "m2m100", "marian", "plain")
 

@@ -27,9 +27,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from ..data._io import resolve_data_dir
-from ..errors import ConfigError
+from ..errors import ConfigError, NoTranslationError
 from ..types import Translation
-from .base import NoTranslationError, Progress, check_request, make_translations, snippet
+from .base import Progress, check_request, make_translations, snippet
 
 logger = logging.getLogger(__name__)
 
