@@ -75,7 +75,7 @@ def _display(token: str) -> str:
 
 def _resolve(model: Any, bf16: bool) -> Any:
     from .models.encoder import Encoder
-    from .train.student import load_any_encoder
+    from .models.student import load_any_encoder
 
     if isinstance(model, Encoder):
         return model

@@ -157,8 +157,8 @@ def ensure_student(
     """The trained student folder of ``system``: reused when complete, else trained
     (resuming from the last checkpoint of an interrupted run). ``make_bitext`` builds
     the training pairs of a back-translation system (called only when training)."""
+    from .models.student import is_student_folder
     from .train.distill import train_distill
-    from .train.student import is_student_folder
 
     out_dir, dcfg = student_folder(system, cfg, cache_root, seed)
     student = out_dir / "student"

@@ -281,7 +281,7 @@ def _train(
 ) -> Path:
     from tqdm.auto import tqdm
 
-    from ..train.student import load_any_encoder
+    from ..models.student import load_any_encoder
 
     optim, run = config.optim, config.run
     rank, world = dist_info.rank, dist_info.world_size

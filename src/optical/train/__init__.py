@@ -19,9 +19,9 @@ _EXPORTS = {
     "StepInfo": "optical.train.distill",
     "DistillConfig": "optical.train.config",
     "load_distill_config": "optical.train.config",
-    "load_student": "optical.train.student",
-    "load_any_encoder": "optical.train.student",
-    "StudentEncoder": "optical.train.student",
+    "load_student": "optical.models.student",
+    "load_any_encoder": "optical.models.student",
+    "StudentEncoder": "optical.models.student",
     "latest_checkpoint": "optical.train.checkpoint",
 }
 

@@ -60,6 +60,14 @@ from ..languages import normalize_lang
 from ..losses import DistillationLoss, EncodedPair, anchor_mse, build_loss
 from ..models.encoder import Encoder
 from ..models.registry import EncoderSpec, resolve_encoder
+from ..models.student import (
+    STUDENT_FILE,
+    StudentModule,
+    eval_mode,
+    is_student_folder,
+    load_any_encoder,
+    save_student,
+)
 from ..ot import OTConvergenceWarning
 from ..precision import use_bf16
 from ..types import BitextPair
@@ -76,17 +84,7 @@ from .runtime import (
     truncate_metrics,
 )
 from .sampling import BitextSplit, TemperatureSampler, micro_batches, shard, split_bitext
-from .student import (
-    STUDENT_FILE,
-    StudentModule,
-    build_projection,
-    eval_mode,
-    freeze_parameters,
-    is_student_folder,
-    load_any_encoder,
-    save_student,
-    tokenize_with_prefix,
-)
+from .student import build_projection, freeze_parameters, tokenize_with_prefix
 
 __all__ = [
     "Distiller",
