@@ -15,7 +15,7 @@ from pathlib import Path
 from ..precision import precision_key
 from ..train.config import RESUME_FREE_KEYS
 from .config import NmtConfig, load_nmt_config
-from .package import is_nmt_folder, read_info
+from .package import nmt_is_complete
 
 
 def nmt_folder(config: NmtConfig | str | Path, cache_root: Path) -> tuple[Path, NmtConfig]:
@@ -38,7 +38,7 @@ def ensure_nmt(
 
     out_dir, loaded = nmt_folder(config, cache_root)
     model = out_dir / "model"
-    if is_nmt_folder(model) and read_info(model).get("steps") == loaded.optim.max_steps:
+    if nmt_is_complete(model, loaded.optim.max_steps):
         print(f"[optical] nmt: reusing trained model {model}")
         return model
     print(f"[optical] nmt: training the model into {out_dir}")

@@ -121,6 +121,11 @@ class LossConfig:
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"loss.{key} must be a finite number >= 0, not {value!r}")
 
+    def extra_weights(self) -> dict[str, float]:
+        """The weights of the objective's extra terms (:data:`optical.losses.EXTRA_TERMS`),
+        in the order they are added."""
+        return {"pooled_mse": self.pooled_mse_weight, "anchor_mse": self.anchor_weight}
+
 
 @dataclass(frozen=True)
 class DataConfig:
