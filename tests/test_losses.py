@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -9,14 +11,18 @@ import torch
 
 from optical.errors import ConfigError
 from optical.losses import (
+    EXTRA_TERMS,
     LOSSES,
     EncodedPair,
+    EnglishAnchorLoss,
     GreedyAlignLoss,
     LossOutput,
     OTLoss,
     PooledMSELoss,
+    WeightedSum,
     anchor_mse,
     build_loss,
+    build_objective,
     cosine_cost,
     greedy_match,
 )
@@ -286,3 +292,66 @@ def test_encoded_pair_validates_shapes() -> None:
         )
     with pytest.raises(ValueError, match="pooled shapes differ"):
         anchor_mse(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+# --- objectives: a loss plus weighted extra terms ------------------------------------------
+
+
+def _with_english(pair: EncodedPair, seed: int = 5) -> EncodedPair:
+    gen = torch.Generator().manual_seed(seed)
+    english = torch.randn(*pair.teacher_pooled.shape, generator=gen).requires_grad_(True)
+    return dataclasses.replace(pair, student_english_pooled=english)
+
+
+def test_objective_is_the_weighted_sum_of_its_terms() -> None:
+    pair = _with_english(_pair(3))
+    objective = build_objective("ot", {"eps": 0.1}, {"pooled_mse": 0.5, "anchor_mse": 2.0})
+    assert isinstance(objective, WeightedSum) and objective.name == "ot"
+    assert list(objective.extras) == ["pooled_mse", "anchor_mse"]
+    out = objective(pair)
+    ot = build_loss("ot", eps=0.1)(pair).loss.detach()
+    pooled = anchor_mse(pair.student_pooled, pair.teacher_pooled).detach()
+    anchor = anchor_mse(pair.student_english_pooled, pair.teacher_pooled).detach()
+    assert torch.equal(out.loss, ot + 0.5 * pooled + 2.0 * anchor)  # same order, same bits
+    assert out.diagnostics["ot"] == float(ot)
+    assert out.diagnostics["pooled_mse"] == float(pooled)
+    assert out.diagnostics["anchor_mse"] == float(anchor)
+    assert {"transport_cost", "iterations", "converged"} <= set(out.diagnostics)
+    out.loss.backward()
+    assert pair.student_english_pooled.grad is not None
+    assert pair.teacher_pooled.grad is None  # the teacher side stays detached
+
+
+def test_objective_declares_what_it_needs() -> None:
+    plain = build_objective("ot")
+    assert not plain.extras and not plain.needs_token_weights
+    assert not plain.needs_student_english
+    assert build_objective("ot", {"marginals": "weights"}).needs_token_weights
+    assert build_objective("mse-pooled", {}, {"anchor_mse": 1.0}).needs_student_english
+    assert not build_objective("ot", {}, {"pooled_mse": 0.0, "anchor_mse": 0.0}).extras
+    assert EnglishAnchorLoss.needs_student_english and not OTLoss.needs_student_english
+    assert set(EXTRA_TERMS) == {"pooled_mse", "anchor_mse"}
+    with pytest.raises(ConfigError, match=r"unknown extra loss term 'idf'.*pooled_mse"):
+        build_objective("ot", {}, {"idf": 1.0})
+    with pytest.raises(ConfigError, match="weight must be a finite number"):
+        build_objective("ot", {}, {"pooled_mse": -1.0})
+    with pytest.raises(ConfigError, match="unknown loss"):
+        build_objective("nope")
+    with pytest.raises(ValueError, match="student_english_pooled"):
+        EnglishAnchorLoss()(_pair())
+    with pytest.raises(ValueError, match="student_english_pooled must have shape"):
+        dataclasses.replace(_pair(), student_english_pooled=torch.zeros(2, 3))
+
+
+def test_objective_mutes_the_warnings_its_terms_report() -> None:
+    from optical.ot import OTConvergenceWarning
+
+    pair = _pair(4)
+    options = {"eps": 0.01, "max_iter": 1, "check_every": 1}
+    with pytest.warns(OTConvergenceWarning):
+        assert build_loss("ot", **options)(pair).diagnostics["converged"] == 0.0
+    objective = build_objective("ot", options)
+    assert objective.reported_warnings == (OTConvergenceWarning,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert objective(pair).diagnostics["converged"] == 0.0

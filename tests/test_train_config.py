@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from optical.configfile import differences
 from optical.errors import ConfigError
 from optical.train.config import (
     DistillConfig,
-    config_differences,
     load_distill_config,
 )
 
@@ -99,7 +99,7 @@ def test_overrides_and_differences() -> None:
     base = DistillConfig()
     changed = base.with_overrides(optim={"max_steps": 7}, loss={"options": {"eps": 0.2}})
     assert changed.optim.max_steps == 7 and changed.optim.lr == base.optim.lr
-    assert config_differences(base.to_dict(), changed.to_dict()) == [
+    assert differences(base.to_dict(), changed.to_dict()) == [
         "loss.options",
         "optim.max_steps",
     ]

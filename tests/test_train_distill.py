@@ -18,15 +18,10 @@ import torch
 from safetensors.torch import load_file
 
 from optical.errors import ConfigError, OpticalError
+from optical.models.encoder import tokenize_with_prefix
+from optical.models.student import PROJECTION_FILE, StudentEncoder, load_any_encoder, load_student
 from optical.train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from optical.train.distill import StepInfo, build_distiller, linear_schedule, train_distill
-from optical.train.student import (
-    PROJECTION_FILE,
-    StudentEncoder,
-    load_any_encoder,
-    load_student,
-    tokenize_with_prefix,
-)
 from tiny_models import build_tiny_encoder, tiny_bitext, tiny_config
 
 _TEACHER_SHA: dict[Path, str] = {}

@@ -75,7 +75,7 @@ def _display(token: str) -> str:
 
 def _resolve(model: Any, bf16: bool) -> Any:
     from .models.encoder import Encoder
-    from .train.student import load_any_encoder
+    from .models.student import load_any_encoder
 
     if isinstance(model, Encoder):
         return model
@@ -108,7 +108,7 @@ def compute_alignment(
     import torch
 
     from .losses import EncodedPair, OTLoss
-    from .train.student import tokenize_with_prefix
+    from .models.encoder import tokenize_with_prefix
 
     student = _resolve(model, bf16)
     meta: dict[str, Any] = getattr(student, "metadata", {}) or {}

@@ -17,34 +17,52 @@ name                loss
 ==================  =================================================================
 
 Choose with ``build_loss(name, **options)``. The teacher side is always detached: no
-gradient reaches the teacher, whatever ``requires_grad`` its tensors carry. The optional
-English-anchor term (keep the student's English close to the teacher's) belongs to the
-trainer; :func:`anchor_mse` is its formula.
+gradient reaches the teacher, whatever ``requires_grad`` its tensors carry.
+
+A training objective is one of these plus weighted extra terms (:class:`WeightedSum`,
+built by :func:`build_objective`):
+
+.. math::
+
+    \mathcal{L} = \mathcal{L}_{\text{name}} + \sum_k w_k \mathcal{L}_k, \qquad
+    k \in \{\texttt{pooled\_mse}, \texttt{anchor\_mse}\}
+
+``pooled_mse`` is :class:`PooledMSELoss` on the source side; ``anchor_mse`` is
+:class:`EnglishAnchorLoss`, the English anchor (the student's encoding of the English
+side pulled to the teacher's). A loss declares what its input must carry
+(:attr:`DistillationLoss.needs_token_weights`, :attr:`~DistillationLoss.needs_student_english`),
+so the trainer never asks which loss it has.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from optical.errors import ConfigError
-from optical.ot import GradMode, OTResult, sinkhorn
+from optical.ot import GradMode, OTConvergenceWarning, OTResult, sinkhorn
 
 __all__ = [
+    "EXTRA_TERMS",
     "LOSSES",
     "DistillationLoss",
     "EncodedPair",
+    "EnglishAnchorLoss",
     "GreedyAlignLoss",
     "LossOutput",
     "OTLoss",
     "PooledMSELoss",
+    "WeightedSum",
     "anchor_mse",
     "build_loss",
+    "build_objective",
     "cosine_cost",
     "greedy_match",
 ]
@@ -65,6 +83,8 @@ class EncodedPair:
         teacher_pooled: ``[B, d]`` pooled teacher sentence embeddings.
         student_weights: optional ``[B, n]`` non-negative token weights (e.g. IDF).
         teacher_weights: optional ``[B, m]`` likewise.
+        student_english_pooled: optional ``[B, d]`` pooled student embeddings of the
+            English translations (the English anchor, :class:`EnglishAnchorLoss`).
 
     The masks decide which tokens are aligned: the caller sets padding *and* any special
     tokens it wants left out (``[CLS]``, ``</s>``, the e5 ``query:`` prefix) to False.
@@ -81,6 +101,7 @@ class EncodedPair:
     teacher_pooled: torch.Tensor
     student_weights: torch.Tensor | None = None
     teacher_weights: torch.Tensor | None = None
+    student_english_pooled: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         for side in ("student", "teacher"):
@@ -107,6 +128,12 @@ class EncodedPair:
                     f"{side}_weights must have shape {tuple(mask.shape)}, "
                     f"got {tuple(weights.shape)}"
                 )
+        english = self.student_english_pooled
+        if english is not None and tuple(english.shape) != tuple(self.teacher_pooled.shape):
+            raise ValueError(
+                f"student_english_pooled must have shape {tuple(self.teacher_pooled.shape)}, "
+                f"got {tuple(english.shape)}"
+            )
         s, t = self.student_tokens.shape, self.teacher_tokens.shape
         if s[0] != t[0]:
             raise ValueError(f"batch sizes differ: student {s[0]}, teacher {t[0]}")
@@ -130,9 +157,18 @@ class LossOutput:
 
 
 class DistillationLoss(nn.Module):
-    """Base class: ``loss(pair: EncodedPair) -> LossOutput``."""
+    """Base class: ``loss(pair: EncodedPair) -> LossOutput``.
+
+    What a loss needs beyond the always-present fields of :class:`EncodedPair` it
+    declares: ``needs_token_weights`` (``student_weights`` / ``teacher_weights``),
+    ``needs_student_english`` (``student_english_pooled``). ``reported_warnings``: warning
+    categories the loss also reports in its diagnostics (muted by :class:`WeightedSum`).
+    """
 
     name: str = ""
+    needs_token_weights: bool = False
+    needs_student_english: bool = False
+    reported_warnings: tuple[type[Warning], ...] = ()
 
     def forward(self, pair: EncodedPair) -> LossOutput:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -184,10 +220,12 @@ class OTLoss(DistillationLoss):
     one unmasked token on each side (else ``ValueError``).
 
     Diagnostics: ``transport_cost`` (= the loss value), ``iterations``,
-    ``marginal_error``, ``converged`` (1.0 or 0.0).
+    ``marginal_error``, ``converged`` (1.0 or 0.0; the solver's
+    :class:`~optical.ot.OTConvergenceWarning` says the same).
     """
 
     name = "ot"
+    reported_warnings = (OTConvergenceWarning,)
 
     def __init__(
         self,
@@ -217,6 +255,11 @@ class OTLoss(DistillationLoss):
         self.marginals = marginals
         self.grad = grad
         self.check_every = int(check_every)
+
+    @property
+    def needs_token_weights(self) -> bool:
+        """Token weights are the marginals when ``marginals = "weights"``."""
+        return self.marginals == "weights"
 
     def transport(self, pair: EncodedPair) -> OTResult:
         """The solver's result for ``pair`` (plans for alignment heatmaps, diagnostics)."""
@@ -280,11 +323,29 @@ class PooledMSELoss(DistillationLoss):
         return LossOutput(loss=loss, diagnostics={"mse": float(loss.detach())})
 
 
+class EnglishAnchorLoss(DistillationLoss):
+    r"""The English anchor: the student's pooled encoding of the English side kept close
+    to the teacher's (against drift of the student's English).
+
+    .. math:: \mathcal{L} = \frac{1}{B d} \sum_b \lVert \bar s(y_b) - \bar t(y_b) \rVert^2
+
+    on ``student_english_pooled`` and ``teacher_pooled`` (``[B, d]``). Diagnostics: ``mse``.
+    """
+
+    name = "english-anchor"
+    needs_student_english = True
+
+    def forward(self, pair: EncodedPair) -> LossOutput:
+        if pair.student_english_pooled is None:
+            raise ValueError("the English anchor needs student_english_pooled")
+        loss = anchor_mse(pair.student_english_pooled, pair.teacher_pooled)
+        return LossOutput(loss=loss, diagnostics={"mse": float(loss.detach())})
+
+
 def anchor_mse(student_pooled: torch.Tensor, teacher_pooled: torch.Tensor) -> torch.Tensor:
     r"""MSE :math:`\frac{1}{Bd}\sum \lVert s - t \rVert^2` between ``[B, d]`` embeddings.
 
-    The teacher side is detached. Used by ``mse-pooled`` and, on English inputs, as the
-    trainer's optional English-anchor term.
+    The teacher side is detached. The formula of ``mse-pooled`` and of the English anchor.
     """
     if student_pooled.shape != teacher_pooled.shape:
         raise ValueError(
@@ -376,11 +437,65 @@ class GreedyAlignLoss(DistillationLoss):
         )
 
 
+class WeightedSum(DistillationLoss):
+    r"""A main loss plus weighted extra terms: :math:`\mathcal{L} = \mathcal{L}_0 +
+    \sum_k w_k \mathcal{L}_k`, summed left to right in the order of ``extras``.
+
+    Diagnostics: the main loss's own, its value under its ``name``, and each extra term's
+    value under its key. It needs what any of its terms needs, and mutes the warnings
+    its terms report in their diagnostics.
+    """
+
+    def __init__(
+        self, main: DistillationLoss, extras: Mapping[str, tuple[float, DistillationLoss]]
+    ) -> None:
+        super().__init__()
+        self.main = main
+        self.name = main.name
+        self.weights = {key: float(weight) for key, (weight, _) in extras.items()}
+        self.extras = nn.ModuleDict({key: term for key, (_, term) in extras.items()})
+
+    def _terms(self) -> list[DistillationLoss]:
+        return [self.main, *self.extras.values()]
+
+    @property
+    def needs_token_weights(self) -> bool:
+        return any(term.needs_token_weights for term in self._terms())
+
+    @property
+    def needs_student_english(self) -> bool:
+        return any(term.needs_student_english for term in self._terms())
+
+    @property
+    def reported_warnings(self) -> tuple[type[Warning], ...]:
+        return tuple(w for term in self._terms() for w in term.reported_warnings)
+
+    def forward(self, pair: EncodedPair) -> LossOutput:
+        with warnings.catch_warnings():
+            for category in self.reported_warnings:
+                warnings.simplefilter("ignore", category)
+            out = self.main(pair)
+        loss = out.loss
+        diagnostics = dict(out.diagnostics)
+        diagnostics[self.main.name] = float(out.loss.detach())
+        for key, term in self.extras.items():
+            value = term(pair).loss
+            loss = loss + self.weights[key] * value
+            diagnostics[key] = float(value.detach())
+        return LossOutput(loss=loss, diagnostics=diagnostics)
+
+
 LOSSES: dict[str, type[DistillationLoss]] = {
     OTLoss.name: OTLoss,
     PooledMSELoss.name: PooledMSELoss,
     GreedyAlignLoss.name: GreedyAlignLoss,
 }
+
+EXTRA_TERMS: dict[str, type[DistillationLoss]] = {
+    "pooled_mse": PooledMSELoss,
+    "anchor_mse": EnglishAnchorLoss,
+}
+"""Extra terms of an objective by key (the key is also their diagnostics name)."""
 
 
 def build_loss(name: str, **options: object) -> DistillationLoss:
@@ -400,3 +515,28 @@ def build_loss(name: str, **options: object) -> DistillationLoss:
         return cls(**options)
     except TypeError as exc:
         raise ConfigError(f"loss {name!r}: bad options {sorted(options)}: {exc}") from None
+
+
+def build_objective(
+    name: str, options: Mapping[str, Any] | None = None, weights: Mapping[str, float] | None = None
+) -> WeightedSum:
+    """The loss ``name`` (built with ``options``, see :func:`build_loss`) plus the extra
+    terms of ``weights`` (key of :data:`EXTRA_TERMS` → weight; weight 0 leaves the term
+    out), in the order of ``weights``.
+
+    Raises:
+        ConfigError: unknown loss or extra term (the message lists the known ones), bad
+            options, or a weight that is not a finite number >= 0.
+    """
+    main = build_loss(name, **dict(options or {}))
+    extras: dict[str, tuple[float, DistillationLoss]] = {}
+    for key, weight in (weights or {}).items():
+        if key not in EXTRA_TERMS:
+            raise ConfigError(
+                f"unknown extra loss term {key!r}; choose from: {', '.join(EXTRA_TERMS)}"
+            )
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ConfigError(f"loss term {key!r}: weight must be a finite number >= 0")
+        if weight > 0:
+            extras[key] = (weight, EXTRA_TERMS[key]())
+    return WeightedSum(main, extras)

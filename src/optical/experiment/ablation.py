@@ -101,9 +101,7 @@ def load_ablation_config(path: str | Path) -> AblationConfig:
     return cfg
 
 
-def variant_config(
-    cfg: AblationConfig, name: str, base: DistillConfig, seed: int
-) -> DistillConfig:
+def variant_config(cfg: AblationConfig, name: str, base: DistillConfig, seed: int) -> DistillConfig:
     """The :class:`DistillConfig` of one variant and seed (validated)."""
     overrides = {k: dict(v) for k, v in cfg.common.items()}
     for section, values in cfg.variants[name].items():
@@ -141,10 +139,10 @@ def run_ablation(
     runs whose index (variant-major, then seed) is ``i`` mod ``n`` — n processes with one
     thread each share a machine better than one process — and writes its outputs as
     ``ablation.shard-i-of-n.*``; a final run without ``shard`` reads every student back."""
+    from ..models.student import STUDENT_FILE, student_is_complete
     from ..settings import cache_dir
     from ..train.config import load_distill_config
     from ..train.distill import train_distill
-    from ..train.student import STUDENT_FILE
 
     base = load_distill_config(cfg.base)
     root = cache_dir(cache)
@@ -160,7 +158,7 @@ def run_ablation(
         dcfg = variant_config(cfg, name, base, seed)
         folder = _folder(dcfg, root)
         student = folder / "student"
-        if _finished(student, dcfg.optim.max_steps):
+        if student_is_complete(student, dcfg.optim.max_steps):
             logger.info("ablation %s seed %d: reusing %s", name, seed, student)
         else:
             logger.info("ablation %s seed %d → %s", name, seed, folder)
@@ -187,19 +185,6 @@ def run_ablation(
         atomic_write_json(out_dir / f"ablation{suffix}.json", [asdict(r) for r in rows])
     atomic_write_text(out_dir / f"ablation{suffix}.md", ablation_report(cfg, rows))
     return rows
-
-
-def _finished(student: Path, steps: int) -> bool:
-    from ..train.student import STUDENT_FILE, is_student_folder
-
-    if not is_student_folder(student):
-        return False
-    try:
-        return (
-            json.loads((student / STUDENT_FILE).read_text(encoding="utf-8")).get("steps") == steps
-        )
-    except (OSError, json.JSONDecodeError):
-        return False
 
 
 def _train_seconds(metrics: Path) -> float:

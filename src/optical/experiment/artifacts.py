@@ -113,8 +113,8 @@ def ensure_student(
     """The trained student folder of ``spec``: reused when complete, else trained
     (resuming from the last checkpoint of an interrupted run). ``make_bitext`` builds
     the training pairs of a back-translation system (called only when training)."""
+    from ..models.student import is_student_folder
     from ..train.distill import train_distill
-    from ..train.student import is_student_folder
 
     out_dir = student_folder(spec, cfg, cache_root, seed)
     student = out_dir / "student"
@@ -135,12 +135,12 @@ def ensure_student(
 
 def ensure_nmt(config: NmtConfig, cache_root: Path, data_dir: Path | None = None) -> Path:
     """The trained model folder of ``config``: reused when complete, else trained."""
-    from ..nmt.package import is_nmt_folder, read_info
+    from ..nmt.package import nmt_is_complete
     from ..nmt.train import train_nmt
 
     out_dir = nmt_folder(config, cache_root)
     model = out_dir / "model"
-    if is_nmt_folder(model) and read_info(model).get("steps") == config.optim.max_steps:
+    if nmt_is_complete(model, config.optim.max_steps):
         logger.info("nmt: reusing trained model %s", model)
         return model
     logger.info("nmt: training the model into %s", out_dir)

@@ -128,9 +128,7 @@ class ExperimentConfig:
     translate: TranslateSettings = field(default_factory=TranslateSettings)
 
     def __post_init__(self) -> None:
-        specs = tuple(
-            s if isinstance(s, SystemSpec) else SystemSpec.parse(s) for s in self.systems
-        )
+        specs = tuple(s if isinstance(s, SystemSpec) else SystemSpec.parse(s) for s in self.systems)
         object.__setattr__(self, "systems", specs)
 
     def to_dict(self) -> dict[str, Any]:

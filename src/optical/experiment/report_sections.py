@@ -116,9 +116,7 @@ def plot_gaps(rows: Sequence[ResultRow], benchmark: str, measure: str, path: Pat
         key=lambda lang: (lang in LOW_RESOURCE, lang),
     )
     systems = [
-        s
-        for s in sorted(table)
-        if _spec(s).kind != "oracle" and not _spec(s).is_curve_point
+        s for s in sorted(table) if _spec(s).kind != "oracle" and not _spec(s).is_curve_point
     ]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(langs) + 2), 4.6))
     for index, lang in enumerate(langs):

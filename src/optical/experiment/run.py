@@ -328,9 +328,7 @@ def run_experiment(
         if bspec.alignment_examples:
             for lang, queries in bench.queries.items():
                 if lang != "en" and queries and queries[0].english:
-                    tally.alignment_examples.setdefault(
-                        lang, (queries[0].text, queries[0].english)
-                    )
+                    tally.alignment_examples.setdefault(lang, (queries[0].text, queries[0].english))
         _run_cells(wb, cfg, scope, systems, bspec, bench, out_dir, tally)
         if bspec.mt_quality and cfg.translate.mt_quality:
             tally.mt_rows += mt_quality_rows(wb, bench)

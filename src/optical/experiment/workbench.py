@@ -14,7 +14,6 @@ import numpy as np
 from ..embed_cache import EmbeddingCache
 from ..errors import OpticalError
 from ..models.encoder import Encoded, Encoder, Kind
-from ..models.registry import resolve_encoder
 from ..search import BM25Index, DenseIndex
 from ..timing import Timer
 from ..translate.base import Translator
@@ -60,13 +59,10 @@ class Workbench:
     def encoder(self, name: str) -> Encoder:
         """The encoder called ``name`` (alias, folder or hub id), loaded once."""
         if name not in self._encoders:
-            from ..train.student import is_student_folder, load_student
+            from ..models.student import load_any_encoder
 
             with self.timer(f"load {self.label(name)}"):
-                if is_student_folder(name):
-                    self._encoders[name] = load_student(name, bf16=self.bf16)
-                else:
-                    self._encoders[name] = Encoder.load(resolve_encoder(name), bf16=self.bf16)
+                self._encoders[name] = load_any_encoder(name, bf16=self.bf16)
         return self._encoders[name]
 
     def release(self, name: str) -> None:

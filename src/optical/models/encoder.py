@@ -210,3 +210,41 @@ class Encoder:
         if bar is not None:
             bar.close()
         return Encoded(pooled, tokens)
+
+
+def tokenize_with_prefix(
+    encoder: Encoder, texts: Sequence[str], kind: Kind, max_length: int | None = None
+) -> dict[str, torch.Tensor]:
+    """``encoder.tokenize`` plus ``prefix_mask`` ``[B, L]`` (bool): the tokens of the
+    kind's prefix (e.g. e5's ``query: ``).
+
+    A fast tokenizer marks the non-special tokens whose character span ends within the
+    prefix; a slow one marks the first ``k`` non-special tokens, ``k`` = the prefix's own
+    token count. ``max_length`` overrides the spec's truncation length.
+    """
+    for index, text in enumerate(texts):
+        if not isinstance(text, str) or not text.strip():
+            raise OpticalError(f"empty {kind} text at position {index}: cannot encode it")
+    prefix = encoder.prefix(kind)
+    tokenizer = encoder.tokenizer
+    fast = bool(getattr(tokenizer, "is_fast", False))
+    batch = tokenizer(
+        [prefix + text for text in texts],
+        padding=True,
+        truncation=True,
+        max_length=max_length or encoder.spec.max_length,
+        return_tensors="pt",
+        return_special_tokens_mask=True,
+        return_offsets_mapping=fast,
+    )
+    content = batch["attention_mask"].bool() & ~batch["special_tokens_mask"].bool()
+    if not prefix:
+        prefix_mask = torch.zeros_like(content)
+    elif fast:
+        prefix_mask = content & (batch.pop("offset_mapping")[..., 1] <= len(prefix))
+    else:
+        count = len(tokenizer(prefix, add_special_tokens=False)["input_ids"])
+        prefix_mask = content & (content.long().cumsum(1) <= count)
+    batch.pop("offset_mapping", None)
+    batch["prefix_mask"] = prefix_mask
+    return dict(batch)

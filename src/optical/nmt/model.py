@@ -30,7 +30,7 @@ from .config import NmtModelConfig
 from .vocab import EOS, PAD, CompactVocab
 
 
-def build_decoder(config: NmtModelConfig, vocab_size: int):
+def build_decoder(config: NmtModelConfig, vocab_size: int) -> nn.Module:
     """A randomly initialised :class:`transformers.BertLMHeadModel` decoder."""
     from transformers import BertConfig, BertLMHeadModel
 

@@ -39,6 +39,16 @@ def is_nmt_folder(path: str | Path) -> bool:
     return (folder / INFO_FILE).is_file() and (folder / WEIGHTS_FILE).is_file()
 
 
+def nmt_is_complete(folder: str | Path, steps: int) -> bool:
+    """Whether ``folder`` holds a saved NMT model trained for exactly ``steps`` steps."""
+    if not is_nmt_folder(folder):
+        return False
+    try:
+        return read_info(folder).get("steps") == steps
+    except OpticalError:
+        return False
+
+
 def save_nmt(
     folder: str | Path, model: NmtModel, encoder_name: str, metadata: dict[str, Any]
 ) -> Path:

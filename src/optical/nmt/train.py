@@ -24,9 +24,6 @@ returned; :mod:`optical.nmt.package`).
 
 from __future__ import annotations
 
-import contextlib
-import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,32 +31,21 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from ..errors import ConfigError, OpticalError
-from ..io_utils import atomic_write_json
-from ..languages import normalize_lang
+from ..errors import OpticalError
 from ..settings import cache_dir
-from ..train.checkpoint import load_checkpoint, save_checkpoint
-from ..train.config import RESUME_FREE_KEYS, config_differences
-from ..train.runtime import (
-    DistInfo,
-    append_metrics,
-    barrier,
-    derive_seed,
-    init_distributed,
-    linear_schedule,
-    run_start,
-    truncate_metrics,
-)
-from ..train.sampling import TemperatureSampler, micro_batches, shard, split_bitext
+from ..train.loop import StepInfo, Task, fit
+from ..train.runtime import DistInfo, barrier, derive_seed
+from ..train.sampling import BitextSplit, TemperatureSampler, training_split
 from ..types import BitextPair
 from .config import NmtConfig, load_nmt_config
 from .model import NmtModel, pad_states, pad_targets, sequence_loss
-from .package import is_nmt_folder, read_info, save_nmt
+from .package import nmt_is_complete, save_nmt
 from .states import SourceStates
 from .vocab import EOS, CompactVocab, build_vocab
 
-__all__ = ["NmtExample", "NmtStepInfo", "examples_from_bitext", "train_nmt"]
+__all__ = ["NmtExample", "NmtStepInfo", "NmtTask", "examples_from_bitext", "train_nmt"]
 
 
 @dataclass(frozen=True)
@@ -216,6 +202,185 @@ def validate(
         model.train(was_training)
 
 
+def _validation_examples(split: BitextSplit, directions: Sequence[str]) -> list[NmtExample]:
+    """The validation pairs of ``split`` read in ``directions``."""
+    by_lang = {
+        lang: [p for p in split.validation if p.lang == lang]
+        for lang in {p.lang for p in split.validation}
+    }
+    return [e for pool in examples_from_bitext(by_lang, directions).values() for e in pool]
+
+
+class NmtTask(Task):
+    """NMT training as a :class:`~optical.train.loop.Task`: examples in both directions,
+    the compact vocabulary, cached frozen-encoder states, the decoder and the saved model
+    folder (:mod:`optical.nmt.package`)."""
+
+    name = "train-nmt"
+    artifact = "model"
+
+    def __init__(
+        self,
+        config: NmtConfig,
+        data_dir: str | Path | None = None,
+        bitext: Mapping[str, Sequence[BitextPair]] | None = None,
+        cache: str | Path | None = None,
+    ) -> None:
+        self.config, self.data_dir, self.bitext, self.cache = config, data_dir, bitext, cache
+
+    def setup(self, dist: DistInfo) -> None:
+        from ..models.student import load_any_encoder
+
+        config, run = self.config, self.config.run
+        split = training_split(config.data, run.seed, self.data_dir, self.bitext)
+        self.pools = examples_from_bitext(split.train, config.data.directions)
+        if not self.pools:
+            raise OpticalError("no training bitext left after the validation split and budget")
+        self.validation = _validation_examples(split, config.data.directions)
+        self.sampler = TemperatureSampler(self.pools, config.data.temperature, run.seed)
+        self.encoder = load_any_encoder(config.model.encoder, bf16=config.model.bf16)
+        self._vocabulary()
+        self.batcher = _Batcher(self._source_states(dist), self.targets, self.vocab, config)
+        torch.manual_seed(derive_seed(run.seed, "init"))
+        self.model = NmtModel(config.model, self.vocab, self.encoder.dim)
+        self.initialised = False
+        if config.model.init_from_encoder:
+            self.initialised = self.model.init_embeddings(
+                self.encoder.model.get_input_embeddings().weight.detach().float()
+            )
+        self.model.train()
+
+    def _vocabulary(self) -> None:
+        """Tokenized targets (training and validation) and the compact vocabulary."""
+        tokenizer = self.encoder.tokenizer
+        every = [e for pool in self.pools.values() for e in pool]
+        limit = self.config.model.max_target_length - 2
+        self.train_targets = _tokenize_targets(tokenizer, every, limit)
+        self.languages = {e.target_lang for e in every} | {e.target_lang for e in self.validation}
+        self.vocab = build_vocab(
+            self.train_targets.values(), self.languages, self.config.model.vocab_size
+        )
+        self.targets = {
+            **_tokenize_targets(tokenizer, self.validation, limit),
+            **self.train_targets,
+        }
+
+    def _source_states(self, dist: DistInfo) -> dict[str, np.ndarray]:
+        """Frozen-encoder states of every source (rank 0 encodes and caches first)."""
+        every = [e for pool in self.pools.values() for e in pool]
+        sources = sorted({e.source for e in every} | {e.source for e in self.validation})
+        states_cache = SourceStates(self.encoder, cache_dir(self.cache))
+        if not dist.main:
+            barrier(dist)  # rank 0 encodes and caches first; the others then read
+        progress = "nmt source states" if self.config.run.progress and dist.main else False
+        state_list = states_cache(sources, progress=progress)
+        if dist.main:
+            barrier(dist)
+        return dict(zip(sources, state_list, strict=True))
+
+    def optimizer(self) -> torch.optim.Optimizer:
+        return _optimizer(self.model, self.config)
+
+    def describe(self) -> dict[str, Any]:
+        vocab, config = self.vocab, self.config
+        coverage = {
+            lang: round(
+                vocab.coverage(ids for (l2, _), ids in self.train_targets.items() if l2 == lang), 4
+            )
+            for lang in sorted(self.languages)
+        }
+        return {
+            "encoder": {
+                "name": config.model.encoder,
+                "fingerprint": self.encoder.spec.fingerprint(),
+            },
+            "encoder_dim": self.encoder.dim,
+            "embeddings_from_encoder": self.initialised,
+            "vocab_size": vocab.size,
+            "vocab_coverage": coverage,
+            "train_examples": {k: len(v) for k, v in self.pools.items()},
+            "sampling_probabilities": self.sampler.probability_table(),
+            "validation_examples": len(self.validation),
+            "trainable_parameters": sum(p.numel() for p in self.model.parameters()),
+        }
+
+    def loss(
+        self, items: Sequence[NmtExample], module: nn.Module
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        model = self.config.model
+        loss, tokens = sequence_loss(
+            module, *self.batcher(items), model.label_smoothing, model.bf16
+        )
+        return loss, {"loss": loss.item(), "tokens": tokens}
+
+    def step_record(self, records: Sequence[Mapping[str, float]]) -> dict[str, float]:
+        """Mean loss over the micro-batches, total predicted tokens."""
+        return {
+            "loss": float(np.mean([r["loss"] for r in records])),
+            "tokens": sum(r["tokens"] for r in records),
+        }
+
+    def postfix(self, record: Mapping[str, float]) -> dict[str, str]:
+        return {
+            "loss": f"{record['loss']:.3f}",
+            "lr": f"{record['lr']:.2g}",
+            "tok_s": f"{record['tokens'] / record['step_s']:.0f}",
+        }
+
+    @property
+    def has_validation(self) -> bool:
+        return bool(self.validation)
+
+    def validate(self) -> dict[str, Any]:
+        return validate(
+            self.model, self.batcher, self.validation, self.config, self.encoder.tokenizer
+        )
+
+    def validation_message(self, result: Mapping[str, Any]) -> str:
+        chrf = ", ".join(f"{k} {v:.1f}" for k, v in result.items() if k.startswith("chrF"))
+        return f"validation loss {result['loss']:.3f}, {chrf}"
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {
+            "model": {k: v.detach() for k, v in self.model.state_dict().items()},
+            "projection": {},
+            "vocab": self.vocab.to_dict(),
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if state.get("vocab") != self.vocab.to_dict():
+            raise OpticalError(
+                "cannot resume: the training targets (and so the vocabulary) changed"
+            )
+        self.model.load_state_dict(state["model"])
+
+    def step_info(self, info: StepInfo) -> NmtStepInfo:
+        return NmtStepInfo(
+            info.step, info.record, info.items, info.rank, info.world_size, self.model
+        )
+
+    def is_complete(self, folder: Path, steps: int) -> bool:
+        return nmt_is_complete(folder, steps)
+
+    def save(self, folder: Path, validation: dict[str, Any], resolved: dict[str, Any]) -> None:
+        config = self.config
+        save_nmt(
+            folder,
+            self.model,
+            config.model.encoder,
+            {
+                "encoder_fingerprint": self.encoder.spec.fingerprint(),
+                "steps": config.optim.max_steps,
+                "validation": validation,
+                "decode": {
+                    "beams": config.decode.beams,
+                    "max_new_tokens": config.decode.max_new_tokens,
+                },
+                "config": resolved,
+            },
+        )
+
+
 def train_nmt(
     config: NmtConfig | str | Path,
     out_dir: str | Path,
@@ -237,283 +402,4 @@ def train_nmt(
     """
     if not isinstance(config, NmtConfig):
         config = load_nmt_config(config)
-    dist_info = init_distributed()
-    threads = torch.get_num_threads()
-    if config.run.threads:
-        torch.set_num_threads(config.run.threads)
-    try:
-        return _train(config, Path(out_dir), data_dir, resume, bitext, cache, callbacks, dist_info)
-    finally:
-        torch.set_num_threads(threads)
-        if dist_info.initialised_here:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
-
-
-def _load_pairs(config: NmtConfig, data_dir, bitext) -> dict[str, list[BitextPair]]:
-    wanted = [normalize_lang(code) for code in config.data.languages] or None
-    if bitext is None:
-        from ..data.training import training_bitext
-
-        return training_bitext(data_dir, config.data.sources, wanted)
-    return {lang: list(p) for lang, p in bitext.items() if wanted is None or lang in wanted}
-
-
-def _model_is_complete(folder: Path, steps: int) -> bool:
-    if not is_nmt_folder(folder):
-        return False
-    try:
-        return read_info(folder).get("steps") == steps
-    except OpticalError:
-        return False
-
-
-def _train(
-    config: NmtConfig,
-    out_dir: Path,
-    data_dir,
-    resume: bool,
-    bitext,
-    cache,
-    callbacks: Sequence[Callable[[NmtStepInfo], None]],
-    dist_info: DistInfo,
-) -> Path:
-    from tqdm.auto import tqdm
-
-    from ..train.student import load_any_encoder
-
-    optim, run = config.optim, config.run
-    rank, world = dist_info.rank, dist_info.world_size
-    per_rank, checkpoint = run_start(optim.batch_size, optim.grad_accum, world, out_dir, resume)
-    ckpt_dir = out_dir / "checkpoints"
-    torch.manual_seed(run.seed)
-    split = split_bitext(
-        _load_pairs(config, data_dir, bitext),
-        run.seed,
-        validation_per_language=config.data.validation_pairs_per_language,
-        fraction=config.data.fraction,
-        max_pairs_per_language=config.data.max_pairs_per_language,
-    )
-    pools = examples_from_bitext(split.train, config.data.directions)
-    if not pools:
-        raise OpticalError("no training bitext left after the validation split and budget")
-    validation = [
-        e
-        for pool in examples_from_bitext(
-            {
-                lang: [p for p in split.validation if p.lang == lang]
-                for lang in {p.lang for p in split.validation}
-            },
-            config.data.directions,
-        ).values()
-        for e in pool
-    ]
-    sampler = TemperatureSampler(pools, config.data.temperature, run.seed)
-
-    encoder = load_any_encoder(config.model.encoder, bf16=config.model.bf16)
-    tokenizer = encoder.tokenizer
-    every = [e for pool in pools.values() for e in pool]
-    limit = config.model.max_target_length - 2
-    train_targets = _tokenize_targets(tokenizer, every, limit)
-    languages = {e.target_lang for e in every} | {e.target_lang for e in validation}
-    vocab = build_vocab(train_targets.values(), languages, config.model.vocab_size)
-    targets = {**_tokenize_targets(tokenizer, validation, limit), **train_targets}
-
-    sources = sorted({e.source for e in every} | {e.source for e in validation})
-    states_cache = SourceStates(encoder, cache_dir(cache))
-    if not dist_info.main:
-        barrier(dist_info)  # rank 0 encodes and caches first; the others then read
-    state_list = states_cache(
-        sources, progress="nmt source states" if run.progress and dist_info.main else False
-    )
-    if dist_info.main:
-        barrier(dist_info)
-    states = dict(zip(sources, state_list, strict=True))
-    batcher = _Batcher(states, targets, vocab, config)
-
-    torch.manual_seed(derive_seed(run.seed, "init"))
-    core = NmtModel(config.model, vocab, encoder.dim)
-    initialised = False
-    if config.model.init_from_encoder:
-        initialised = core.init_embeddings(
-            encoder.model.get_input_embeddings().weight.detach().float()
-        )
-    optimizer = _optimizer(core, config)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, linear_schedule(optim.warmup_steps, optim.max_steps)
-    )
-    start_step, last_validation = 0, {}
-    if checkpoint is not None:
-        state = load_checkpoint(checkpoint)
-        saved = {k: v for k, v in state["config"].items() if k != "resolved"}
-        changed = [
-            k for k in config_differences(saved, config.to_dict()) if k not in RESUME_FREE_KEYS
-        ]
-        if changed:
-            raise ConfigError(
-                "cannot resume: the config differs from the checkpoint's in "
-                f"{', '.join(changed)}; restore those values or start a new output folder"
-            )
-        if state.get("vocab") != vocab.to_dict():
-            raise OpticalError(
-                "cannot resume: the training targets (and so the vocabulary) changed"
-            )
-        core.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        sampler.load_state_dict(state["rng"]["sampler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        start_step, last_validation = int(state["step"]), dict(state.get("metrics") or {})
-    module: torch.nn.Module = core
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        module = DistributedDataParallel(core)
-
-    coverage = {
-        lang: round(vocab.coverage(ids for (l2, _), ids in train_targets.items() if l2 == lang), 4)
-        for lang in sorted(languages)
-    }
-    resolved = {
-        **config.to_dict(),
-        "resolved": {
-            "encoder": {"name": config.model.encoder, "fingerprint": encoder.spec.fingerprint()},
-            "encoder_dim": encoder.dim,
-            "embeddings_from_encoder": initialised,
-            "vocab_size": vocab.size,
-            "vocab_coverage": coverage,
-            "world_size": world,
-            "per_rank_micro_batch": per_rank,
-            "train_examples": {k: len(v) for k, v in pools.items()},
-            "sampling_probabilities": dict(
-                zip(sampler.languages, sampler.probabilities.round(6).tolist(), strict=True)
-            ),
-            "validation_examples": len(validation),
-            "trainable_parameters": sum(p.numel() for p in core.parameters()),
-        },
-    }
-    metrics_path = out_dir / "metrics.jsonl"
-    if dist_info.main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out_dir / "config.json", resolved)
-        truncate_metrics(metrics_path, start_step)
-    barrier(dist_info)
-
-    def run_validation(step: int) -> dict[str, Any]:
-        result = validate(core, batcher, validation, config, tokenizer)
-        append_metrics(metrics_path, {"step": step, "validation": result})
-        chrf = ", ".join(f"{k} {v:.1f}" for k, v in result.items() if k.startswith("chrF"))
-        bar.write(f"[train-nmt] step {step}: validation loss {result['loss']:.3f}, {chrf}")
-        return result
-
-    def write_checkpoint(step: int, metrics: dict[str, Any]) -> None:
-        save_checkpoint(
-            ckpt_dir,
-            {
-                "format": 1,
-                "step": step,
-                "model": {k: v.detach() for k, v in core.state_dict().items()},
-                "projection": {},
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": {"torch": torch.get_rng_state(), "sampler": sampler.state_dict()},
-                "config": resolved,
-                "vocab": vocab.to_dict(),
-                "metrics": metrics,
-            },
-            keep=run.keep_checkpoints,
-        )
-
-    bar = tqdm(
-        total=optim.max_steps,
-        initial=start_step,
-        desc=f"train-nmt {config.name}",
-        disable=not (run.progress and dist_info.main),
-        dynamic_ncols=True,
-    )
-    validating = dist_info.main and bool(validation)
-    if run.eval_at_start and start_step == 0 and validating:
-        last_validation = run_validation(0)
-    barrier(dist_info)
-    core.train()
-    try:
-        for step in range(start_step, optim.max_steps):
-            started = time.perf_counter()
-            global_batch = sampler.next_batch(optim.batch_size)
-            torch.manual_seed(derive_seed(run.seed, "dropout", step, rank))
-            losses, token_count, seen = [], 0, []
-            for index, micro in enumerate(micro_batches(global_batch, optim.grad_accum)):
-                local = shard(micro, rank, world)
-                seen.extend(local)
-                sync = world == 1 or index == optim.grad_accum - 1
-                context = contextlib.nullcontext() if sync else module.no_sync()
-                with context:
-                    loss, tokens = sequence_loss(
-                        module, *batcher(local), config.model.label_smoothing, config.model.bf16
-                    )
-                    if not torch.isfinite(loss):
-                        raise OpticalError(
-                            f"non-finite training loss at step {step + 1}; lower optim.lr"
-                        )
-                    (loss / optim.grad_accum).backward()
-                losses.append(loss.item())
-                token_count += tokens
-            max_norm = optim.max_grad_norm if optim.max_grad_norm > 0 else math.inf
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(core.parameters(), max_norm))
-            lr = scheduler.get_last_lr()[0]
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            done = step + 1
-            seconds = time.perf_counter() - started
-            record = {
-                "loss": float(np.mean(losses)),
-                "lr": lr,
-                "grad_norm": grad_norm,
-                "tokens": token_count,
-                "step_s": seconds,
-            }
-            bar.set_postfix(
-                loss=f"{record['loss']:.3f}",
-                lr=f"{lr:.2g}",
-                tok_s=f"{token_count / seconds:.0f}",
-                refresh=False,
-            )
-            bar.update(1)
-            if dist_info.main and run.log_every and done % run.log_every == 0:
-                append_metrics(metrics_path, {"step": done, **record})
-            final = done == optim.max_steps
-            if validating and run.eval_every and (done % run.eval_every == 0 or final):
-                last_validation = run_validation(done)
-            if (
-                final or (run.checkpoint_every and done % run.checkpoint_every == 0)
-            ) and dist_info.main:
-                write_checkpoint(done, last_validation)
-            barrier(dist_info)
-            info = NmtStepInfo(done, record, tuple(seen), rank, world, core)
-            for callback in callbacks:
-                callback(info)
-    finally:
-        bar.close()
-    folder = out_dir / "model"
-    if start_step == optim.max_steps and _model_is_complete(folder, optim.max_steps):
-        return folder
-    if dist_info.main:
-        save_nmt(
-            folder,
-            core,
-            config.model.encoder,
-            {
-                "encoder_fingerprint": encoder.spec.fingerprint(),
-                "steps": optim.max_steps,
-                "validation": last_validation,
-                "decode": {
-                    "beams": config.decode.beams,
-                    "max_new_tokens": config.decode.max_new_tokens,
-                },
-                "config": resolved,
-            },
-        )
-    barrier(dist_info)
-    return folder
+    return fit(NmtTask(config, data_dir, bitext, cache), out_dir, resume, callbacks)

@@ -42,12 +42,12 @@ def _texts(n: int = 96) -> list[tuple[str, str]]:
 def _model(cache: Path) -> tuple[Path, str]:
     import torch
 
+    from ..models.student import load_any_encoder
     from ..nmt.config import NmtConfig, load_nmt_config
     from ..nmt.model import NmtModel
     from ..nmt.package import is_nmt_folder, nmt_folder, save_nmt
     from ..nmt.vocab import CompactVocab
     from ..settings import cache_dir
-    from ..train.student import load_any_encoder
 
     quick = Path("configs/nmt-quick.toml")
     config = load_nmt_config(quick) if quick.is_file() else NmtConfig()

@@ -2,10 +2,11 @@
 
 Public entry points (imported lazily, so ``import optical.train`` stays light):
 
-* :func:`train_distill` — the training loop (:mod:`optical.train.distill`);
+* :func:`fit`, :class:`Task` — the one training loop, for any task (:mod:`optical.train.loop`);
+* :func:`train_distill` — distillation on it (:mod:`optical.train.distill`);
 * :class:`DistillConfig`, :func:`load_distill_config` — its configuration;
 * :func:`load_student`, :class:`StudentEncoder`, :func:`load_any_encoder` — a trained
-  student as an encoder (projection included).
+  student as an encoder (projection included; :mod:`optical.models.student`).
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "fit": "optical.train.loop",
+    "Task": "optical.train.loop",
     "train_distill": "optical.train.distill",
     "validate": "optical.train.distill",
     "StepInfo": "optical.train.distill",
     "DistillConfig": "optical.train.config",
     "load_distill_config": "optical.train.config",
-    "load_student": "optical.train.student",
-    "load_any_encoder": "optical.train.student",
-    "StudentEncoder": "optical.train.student",
+    "load_student": "optical.models.student",
+    "load_any_encoder": "optical.models.student",
+    "StudentEncoder": "optical.models.student",
     "latest_checkpoint": "optical.train.checkpoint",
 }
 

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from ..configfile import build_sections, config_key, overridden, plain, read_toml
-from ..configfile import differences as config_differences
 from ..errors import ConfigError
 from ..precision import precision_key
 
@@ -41,7 +40,6 @@ __all__ = [
     "OptimConfig",
     "RunConfig",
     "artifact_key",
-    "config_differences",
     "load_distill_config",
 ]
 
@@ -123,6 +121,11 @@ class LossConfig:
             value = getattr(self, key)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"loss.{key} must be a finite number >= 0, not {value!r}")
+
+    def extra_weights(self) -> dict[str, float]:
+        """The weights of the objective's extra terms (:data:`optical.losses.EXTRA_TERMS`),
+        in the order they are added."""
+        return {"pooled_mse": self.pooled_mse_weight, "anchor_mse": self.anchor_weight}
 
 
 @dataclass(frozen=True)
@@ -257,9 +260,7 @@ def artifact_key(config: Any, extra: Mapping[str, Any] | None = None) -> str:
     """The cache identity of a trained artifact's config (a :class:`DistillConfig` or an
     NMT config): its resolved dict less :data:`RESUME_FREE_KEYS`, plus the precision
     actually used and ``extra`` (:func:`optical.configfile.config_key`)."""
-    return config_key(
-        config.to_dict(), RESUME_FREE_KEYS, precision_key(config.model.bf16), extra
-    )
+    return config_key(config.to_dict(), RESUME_FREE_KEYS, precision_key(config.model.bf16), extra)
 
 
 @dataclass(frozen=True)

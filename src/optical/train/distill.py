@@ -40,13 +40,9 @@ validation records), ``checkpoints/``, ``student/`` (the saved student, returned
 
 from __future__ import annotations
 
-import contextlib
-import json
-import math
-import time
-import warnings
+import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,40 +51,29 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, OpticalError
-from ..io_utils import atomic_write_json
 from ..languages import normalize_lang
-from ..losses import DistillationLoss, EncodedPair, anchor_mse, build_loss
-from ..models.encoder import Encoder
+from ..losses import DistillationLoss, EncodedPair, build_objective
+from ..models.encoder import Encoder, tokenize_with_prefix
 from ..models.registry import EncoderSpec, resolve_encoder
-from ..ot import OTConvergenceWarning
-from ..precision import use_bf16
-from ..types import BitextPair
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import RESUME_FREE_KEYS, DistillConfig, config_differences, load_distill_config
-from .runtime import (
-    DistInfo,
-    append_metrics,
-    barrier,
-    derive_seed,
-    init_distributed,
-    linear_schedule,
-    run_start,
-    truncate_metrics,
-)
-from .sampling import BitextSplit, TemperatureSampler, micro_batches, shard, split_bitext
-from .student import (
-    STUDENT_FILE,
+from ..models.student import (
     StudentModule,
-    build_projection,
     eval_mode,
-    freeze_parameters,
     is_student_folder,
     load_any_encoder,
     save_student,
-    tokenize_with_prefix,
+    student_is_complete,
 )
+from ..precision import use_bf16
+from ..types import BitextPair
+from .config import DistillConfig, load_distill_config
+from .loop import StepInfo as LoopStep
+from .loop import Task, fit
+from .runtime import DistInfo, linear_schedule
+from .sampling import BitextSplit, TemperatureSampler, training_split
+from .student import build_projection, freeze_parameters
 
 __all__ = [
+    "DistillTask",
     "Distiller",
     "StepInfo",
     "build_distiller",
@@ -96,6 +81,8 @@ __all__ = [
     "train_distill",
     "validate",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -126,9 +113,9 @@ Callback = Callable[[StepInfo], None]
 class Distiller:
     """Student, frozen teacher and objective: :meth:`loss_on` is one micro-batch's loss.
 
-    ``student`` is the module called in the forward pass (a ``DistributedDataParallel``
-    wrapper under DDP); ``core`` the underlying :class:`StudentModule`; ``student_encoder``
-    the base encoder (tokenizer, spec, prefixes); ``teacher`` the frozen teacher.
+    ``core`` is the :class:`StudentModule` being trained; ``student_encoder`` the base
+    encoder (tokenizer, spec, prefixes); ``teacher`` the frozen teacher; ``loss_fn`` the
+    objective (:func:`optical.losses.build_objective`), which declares what it needs.
     """
 
     config: DistillConfig
@@ -137,13 +124,9 @@ class Distiller:
     teacher: Encoder
     loss_fn: DistillationLoss
     frozen_names: list[str]
-    student: nn.Module = field(init=False)
     student_idf: torch.Tensor | None = None
-    """``[V_student]`` token IDF (OT marginals ``"weights"``), set by :meth:`set_idf`."""
+    """``[V_student]`` token IDF (losses that need token weights), set by :meth:`set_idf`."""
     teacher_idf: torch.Tensor | None = None
-
-    def __post_init__(self) -> None:
-        self.student = self.core
 
     @property
     def layer(self) -> int:
@@ -154,16 +137,10 @@ class Distiller:
         layer = self.config.model.teacher_layer
         return self.config.model.layer if layer is None else layer
 
-    @property
-    def uses_token_weights(self) -> bool:
-        return self.config.loss.name == "ot" and (
-            self.config.loss.options.get("marginals") == "weights"
-        )
-
     def set_idf(self, pairs: Sequence[BitextPair]) -> None:
         """Token IDF of the sources (student tokenizer) and the English sides (teacher
-        tokenizer) of ``pairs`` (the training pool): the OT marginals when
-        ``marginals = "weights"`` (:mod:`optical.train.idf`)."""
+        tokenizer) of ``pairs`` (the training pool): the token weights of a loss that
+        needs them, e.g. the OT marginals ``"weights"`` (:mod:`optical.train.idf`)."""
         from .idf import idf_table
 
         student_vocab = int(self.student_encoder.model.config.vocab_size)
@@ -190,6 +167,17 @@ class Distiller:
         with torch.no_grad():
             return batch, self.teacher.forward(batch, layer=self.teacher_layer)
 
+    def _token_weights(
+        self, student_ids: torch.Tensor, teacher_ids: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """``student_weights [B, n]`` and ``teacher_weights [B, m]`` (IDF of the ids)."""
+        if self.student_idf is None or self.teacher_idf is None:
+            raise OpticalError("this loss needs token weights (IDF): call set_idf first")
+        return {
+            "student_weights": self.student_idf[student_ids],
+            "teacher_weights": self.teacher_idf[teacher_ids],
+        }
+
     def loss_on(
         self,
         pairs: Sequence[BitextPair],
@@ -199,32 +187,30 @@ class Distiller:
         """Loss of one micro-batch; returns ``(loss, diagnostics, student_pooled [B, d])``.
 
         ``teacher``: precomputed :meth:`teacher_outputs` for ``pairs`` (validation);
-        ``module``: the student module to call (default :attr:`student`; validation passes
-        :attr:`core` to bypass DDP).
+        ``module``: the student module to call (default :attr:`core`; under DDP the
+        trainer passes its wrapper). When the loss needs the student's English, the
+        student encodes ``sources + english`` in one batch (rows ``n:`` the English).
         """
         cfg = self.config
         sources = [p.source for p in pairs]
         english = [p.english for p in pairs]
-        anchor = cfg.loss.anchor_weight > 0
-        texts = sources + english if anchor else sources
+        both = self.loss_fn.needs_student_english
+        texts = sources + english if both else sources
         s_batch = tokenize_with_prefix(self.student_encoder, texts, "query", cfg.model.max_length)
         t_batch, t_out = teacher if teacher is not None else self.teacher_outputs(english)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(cfg.model.bf16)):
-            s_tokens, s_pooled = (module or self.student)(
+            s_tokens, s_pooled = (module or self.core)(
                 s_batch["input_ids"],
                 s_batch["attention_mask"],
                 s_batch.get("token_type_ids"),
                 layer=self.layer,
             )
         n = len(pairs)
-        weights = {}
-        if self.uses_token_weights:
-            if self.student_idf is None or self.teacher_idf is None:
-                raise OpticalError("OT marginals 'weights' need token IDF: call set_idf first")
-            weights = {
-                "student_weights": self.student_idf[s_batch["input_ids"][:n]],
-                "teacher_weights": self.teacher_idf[t_batch["input_ids"]],
-            }
+        extra: dict[str, torch.Tensor] = {}
+        if self.loss_fn.needs_token_weights:
+            extra = self._token_weights(s_batch["input_ids"][:n], t_batch["input_ids"])
+        if both:
+            extra["student_english_pooled"] = s_pooled[n:]
         pair = EncodedPair(
             student_tokens=s_tokens[:n],
             student_mask=self.alignment_mask(s_batch)[:n],
@@ -232,24 +218,12 @@ class Distiller:
             teacher_tokens=t_out.tokens,
             teacher_mask=self.alignment_mask(t_batch),
             teacher_pooled=t_out.pooled,
-            **weights,
+            **extra,
         )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", OTConvergenceWarning)  # reported as `converged`
-            out = self.loss_fn(pair)
-        loss = out.loss
+        out = self.loss_fn(pair)
         diagnostics = dict(out.diagnostics)
-        diagnostics[self.loss_fn.name] = float(out.loss.detach())
-        if cfg.loss.pooled_mse_weight > 0:
-            pooled = anchor_mse(s_pooled[:n], t_out.pooled)
-            loss = loss + cfg.loss.pooled_mse_weight * pooled
-            diagnostics["pooled_mse"] = float(pooled.detach())
-        if anchor:
-            drift = anchor_mse(s_pooled[n:], t_out.pooled)
-            loss = loss + cfg.loss.anchor_weight * drift
-            diagnostics["anchor_mse"] = float(drift.detach())
-        diagnostics["loss"] = float(loss.detach())
-        return loss, diagnostics, s_pooled[:n].detach()
+        diagnostics["loss"] = float(out.loss.detach())
+        return out.loss, diagnostics, s_pooled[:n].detach()
 
 
 def _load_base_student(name: str, bf16: bool) -> Encoder:
@@ -278,7 +252,7 @@ def build_distiller(config: DistillConfig) -> Distiller:
     frozen = freeze_parameters(base.model, cfg.freeze_embeddings, cfg.freeze_layers)
     core = StudentModule(base.model, projection, base.spec.pooling, base.spec.normalize)
     core.train(cfg.dropout)
-    loss_fn = build_loss(config.loss.name, **config.loss.options)
+    loss_fn = build_objective(config.loss.name, config.loss.options, config.loss.extra_weights())
     distiller = Distiller(config, core, base, teacher, loss_fn, frozen)
     for who, model, layer in (
         ("layer", base.model, distiller.layer),
@@ -291,10 +265,6 @@ def build_distiller(config: DistillConfig) -> Distiller:
                 f"(or -1..-{depth + 1})"
             )
     return distiller
-
-
-def _trainable(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {name: p.detach().clone() for name, p in module.named_parameters() if p.requires_grad}
 
 
 def _optimizer(core: StudentModule, config: DistillConfig) -> torch.optim.Optimizer:
@@ -366,36 +336,8 @@ def validate(
     return metrics
 
 
-def _load_bitext(
-    config: DistillConfig,
-    data_dir: str | Path | None,
-    bitext: Mapping[str, Sequence[BitextPair]] | None,
-) -> dict[str, list[BitextPair]]:
-    if bitext is None:
-        from ..data.training import training_bitext
-
-        return training_bitext(data_dir, config.data.sources, list(config.data.languages) or None)
-    wanted = {normalize_lang(code) for code in config.data.languages} or None
-    return {lang: list(pairs) for lang, pairs in bitext.items() if wanted is None or lang in wanted}
-
-
-def _student_is_complete(folder: Path, steps: int) -> bool:
-    if not is_student_folder(folder):
-        return False
-    try:
-        info = json.loads((folder / STUDENT_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return False
-    return info.get("steps") == steps
-
-
 def _spec_info(spec: EncoderSpec) -> dict[str, Any]:
     return {"name": spec.name, "path": spec.path, "fingerprint": spec.fingerprint()}
-
-
-def _mean_diagnostics(records: list[dict[str, float]]) -> dict[str, float]:
-    keys = {key for record in records for key in record}
-    return {key: float(np.mean([r[key] for r in records if key in r])) for key in sorted(keys)}
 
 
 def _postfix(diagnostics: Mapping[str, float]) -> dict[str, str]:
@@ -413,6 +355,168 @@ def _postfix(diagnostics: Mapping[str, float]) -> dict[str, str]:
             value = diagnostics[key]
             out[label] = f"{value:.0f}" if key == "iterations" else f"{value:.3g}"
     return out
+
+
+class DistillTask(Task):
+    """Distillation as a :class:`~optical.train.loop.Task`: the training bitext, the
+    :class:`Distiller`, its checkpoint part (trainable weights, projection, frozen base
+    fingerprint) and the saved student."""
+
+    name = "distill"
+    artifact = "student"
+    non_finite_hint = "lower optim.lr or raise the OT eps"
+
+    def __init__(
+        self,
+        config: DistillConfig,
+        data_dir: str | Path | None = None,
+        bitext: Mapping[str, Sequence[BitextPair]] | None = None,
+    ) -> None:
+        self.config, self.data_dir, self.bitext = config, data_dir, bitext
+        self.teacher_cache: list = []
+        self.unconverged = 0
+
+    def setup(self, dist: DistInfo) -> None:
+        config = self.config
+        self.split: BitextSplit = training_split(
+            config.data, config.run.seed, self.data_dir, self.bitext
+        )
+        if not self.split.train:
+            raise OpticalError("no training bitext left after the validation split and budget")
+        wanted = {normalize_lang(c) for c in config.data.languages}
+        missing = sorted(wanted - set(self.split.train))
+        if missing and dist.main:
+            logger.warning(
+                "[distill] no training bitext for requested language(s) %s", ", ".join(missing)
+            )
+        self.sampler = TemperatureSampler(
+            self.split.train, config.data.temperature, config.run.seed
+        )
+        self.distiller = build_distiller(config)
+        if self.distiller.loss_fn.needs_token_weights:
+            self.distiller.set_idf([p for pairs in self.split.train.values() for p in pairs])
+        self.model = self.distiller.core
+        self.base_fingerprint = self.distiller.student_encoder.spec.fingerprint()
+
+    def optimizer(self) -> torch.optim.Optimizer:
+        return _optimizer(self.distiller.core, self.config)
+
+    def ddp_options(self) -> dict[str, Any]:
+        return {"find_unused_parameters": self.distiller.layer != -1}
+
+    def describe(self) -> dict[str, Any]:
+        d, core = self.distiller, self.distiller.core
+        return {
+            "student": _spec_info(d.student_encoder.spec),
+            "teacher": _spec_info(d.teacher.spec),
+            "student_dim": int(d.student_encoder.model.config.hidden_size),
+            "teacher_dim": d.teacher.dim,
+            "projection": core.projection is not None,
+            "train_pairs": self.split.sizes(),
+            "sampling_probabilities": self.sampler.probability_table(),
+            "validation_pairs": len(self.split.validation),
+            "trainable_parameters": sum(p.numel() for p in core.parameters() if p.requires_grad),
+            "frozen_parameters": sum(p.numel() for p in core.parameters() if not p.requires_grad),
+        }
+
+    def loss(
+        self, items: Sequence[BitextPair], module: nn.Module
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        loss, diagnostics, _ = self.distiller.loss_on(items, module=module)
+        return loss, diagnostics
+
+    def postfix(self, record: Mapping[str, float]) -> dict[str, str]:
+        return _postfix(record)
+
+    def on_step(self, record: Mapping[str, float]) -> None:
+        self.unconverged += int(record.get("converged", 1.0) < 1.0)
+
+    def closing_note(self, steps: int) -> str | None:
+        if not self.unconverged:
+            return None
+        return (
+            f"the OT solver did not reach its tolerance in {self.unconverged} of {steps} "
+            "steps (raise loss.options.max_iter or eps)"
+        )
+
+    @property
+    def has_validation(self) -> bool:
+        return bool(self.split.validation)
+
+    def validate(self) -> dict[str, Any]:
+        return validate(
+            self.distiller,
+            self.split.validation,
+            self.config.run.eval_batch_size,
+            self.teacher_cache,
+        )
+
+    def validation_message(self, result: Mapping[str, Any]) -> str:
+        return (
+            f"validation loss {result['loss']:.4g}, P@1 {result['p_at_1']:.3f} "
+            f"({result['pairs']} pairs)"
+        )
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        core = self.distiller.core
+        return {
+            "model": {n: p.detach() for n, p in core.model.named_parameters() if p.requires_grad},
+            "projection": {} if core.projection is None else core.projection.state_dict(),
+            "frozen": {"base": self.base_fingerprint, "names": self.distiller.frozen_names},
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        frozen = state.get("frozen", {})
+        if frozen.get("base") not in (None, self.base_fingerprint):
+            raise OpticalError(
+                "cannot resume: the student's base weights changed since the checkpoint was "
+                "written (their frozen parts are not stored in checkpoints)"
+            )
+        core = self.distiller.core
+        expected = {n for n, p in core.model.named_parameters() if p.requires_grad}
+        if set(state["model"]) != expected:
+            raise OpticalError("cannot resume: the checkpoint's trainable parameters do not match")
+        core.model.load_state_dict(state["model"], strict=False)
+        if core.projection is not None:
+            core.projection.load_state_dict(state["projection"])
+        elif state["projection"]:
+            raise OpticalError("cannot resume: the checkpoint has a projection, this run none")
+
+    def step_info(self, info: LoopStep) -> StepInfo:
+        return StepInfo(
+            info.step,
+            info.record["loss"],
+            info.record,
+            info.items,
+            info.rank,
+            info.world_size,
+            info.validation,
+            self.distiller.core,
+        )
+
+    def is_complete(self, folder: Path, steps: int) -> bool:
+        return student_is_complete(folder, steps)
+
+    def save(self, folder: Path, validation: dict[str, Any], resolved: dict[str, Any]) -> None:
+        d, config = self.distiller, self.config
+        save_student(
+            folder,
+            d.core,
+            d.student_encoder.tokenizer,
+            d.student_encoder.spec,
+            {
+                "base": _spec_info(d.student_encoder.spec),
+                "teacher": config.model.teacher,
+                "teacher_spec": _spec_info(d.teacher.spec),
+                "layer": config.model.layer,
+                "teacher_layer": d.teacher_layer,
+                "loss": config.loss.name,
+                "loss_options": config.loss.options,
+                "steps": config.optim.max_steps,
+                "validation": validation,
+                "config": resolved,
+            },
+        )
 
 
 def train_distill(
@@ -446,258 +550,4 @@ def train_distill(
     """
     if not isinstance(config, DistillConfig):
         config = load_distill_config(config)
-    dist_info = init_distributed()
-    threads = torch.get_num_threads()
-    if config.run.threads:
-        torch.set_num_threads(config.run.threads)
-    try:
-        return _train(config, Path(out_dir), data_dir, resume, bitext, callbacks, dist_info)
-    finally:
-        torch.set_num_threads(threads)
-        if dist_info.initialised_here:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
-
-
-def _train(
-    config: DistillConfig,
-    out_dir: Path,
-    data_dir: str | Path | None,
-    resume: bool,
-    bitext: Mapping[str, Sequence[BitextPair]] | None,
-    callbacks: Sequence[Callback],
-    dist_info: DistInfo,
-) -> Path:
-    from tqdm.auto import tqdm
-
-    optim, run = config.optim, config.run
-    rank, world = dist_info.rank, dist_info.world_size
-    per_rank, checkpoint = run_start(optim.batch_size, optim.grad_accum, world, out_dir, resume)
-    ckpt_dir = out_dir / "checkpoints"
-    torch.manual_seed(config.run.seed)
-
-    split: BitextSplit = split_bitext(
-        _load_bitext(config, data_dir, bitext),
-        config.run.seed,
-        validation_per_language=config.data.validation_pairs_per_language,
-        fraction=config.data.fraction,
-        max_pairs_per_language=config.data.max_pairs_per_language,
-    )
-    if not split.train:
-        raise OpticalError("no training bitext left after the validation split and budget")
-    missing = sorted({normalize_lang(c) for c in config.data.languages} - set(split.train))
-    if missing and dist_info.main:
-        print(f"[distill] no training bitext for requested language(s) {', '.join(missing)}")
-    sampler = TemperatureSampler(split.train, config.data.temperature, config.run.seed)
-    distiller = build_distiller(config)
-    if distiller.uses_token_weights:
-        distiller.set_idf([p for pairs in split.train.values() for p in pairs])
-    core = distiller.core
-    optimizer = _optimizer(core, config)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, linear_schedule(optim.warmup_steps, optim.max_steps)
-    )
-    base_fingerprint = distiller.student_encoder.spec.fingerprint()
-    start_step, last_validation = 0, {}
-    if checkpoint is not None:
-        start_step, last_validation = _restore(
-            load_checkpoint(checkpoint),
-            config,
-            distiller,
-            optimizer,
-            scheduler,
-            sampler,
-            base_fingerprint,
-        )
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        distiller.student = DistributedDataParallel(
-            core, find_unused_parameters=distiller.layer != -1
-        )
-
-    resolved = {
-        **config.to_dict(),
-        "resolved": {
-            "student": _spec_info(distiller.student_encoder.spec),
-            "teacher": _spec_info(distiller.teacher.spec),
-            "student_dim": int(distiller.student_encoder.model.config.hidden_size),
-            "teacher_dim": distiller.teacher.dim,
-            "projection": core.projection is not None,
-            "world_size": world,
-            "per_rank_micro_batch": per_rank,
-            "train_pairs": split.sizes(),
-            "sampling_probabilities": dict(
-                zip(sampler.languages, sampler.probabilities.round(6).tolist(), strict=True)
-            ),
-            "validation_pairs": len(split.validation),
-            "trainable_parameters": sum(p.numel() for p in core.parameters() if p.requires_grad),
-            "frozen_parameters": sum(p.numel() for p in core.parameters() if not p.requires_grad),
-        },
-    }
-    metrics_path = out_dir / "metrics.jsonl"
-    if dist_info.main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out_dir / "config.json", resolved)
-        truncate_metrics(metrics_path, start_step)
-    barrier(dist_info)
-
-    teacher_cache: list = []
-
-    def run_validation(step: int) -> dict[str, Any]:
-        result = validate(distiller, split.validation, run.eval_batch_size, teacher_cache)
-        append_metrics(metrics_path, {"step": step, "validation": result})
-        bar.write(
-            f"[distill] step {step}: validation loss {result['loss']:.4g}, "
-            f"P@1 {result['p_at_1']:.3f} ({result['pairs']} pairs)"
-        )
-        return result
-
-    def write_checkpoint(step: int, metrics: dict[str, Any]) -> None:
-        state = {
-            "format": 1,
-            "step": step,
-            "model": {n: p.detach() for n, p in core.model.named_parameters() if p.requires_grad},
-            "projection": {} if core.projection is None else core.projection.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "sampler": sampler.state_dict()},
-            "config": resolved,
-            "frozen": {"base": base_fingerprint, "names": distiller.frozen_names},
-            "metrics": metrics,
-        }
-        save_checkpoint(ckpt_dir, state, keep=run.keep_checkpoints)
-
-    trainable = [p for p in core.parameters() if p.requires_grad]
-    bar = tqdm(
-        total=optim.max_steps,
-        initial=start_step,
-        desc=f"distill {config.name}",
-        disable=not (run.progress and dist_info.main),
-        dynamic_ncols=True,
-    )
-    validating = dist_info.main and bool(split.validation)
-    if run.eval_at_start and start_step == 0 and validating:
-        last_validation = run_validation(0)
-    barrier(dist_info)
-    unconverged = 0
-    try:
-        for step in range(start_step, optim.max_steps):
-            started = time.perf_counter()
-            global_batch = sampler.next_batch(optim.batch_size)
-            torch.manual_seed(derive_seed(config.run.seed, "dropout", step, rank))
-            records, seen = [], []
-            for index, micro in enumerate(micro_batches(global_batch, optim.grad_accum)):
-                local = shard(micro, rank, world)
-                seen.extend(local)
-                sync = world == 1 or index == optim.grad_accum - 1
-                context = contextlib.nullcontext() if sync else distiller.student.no_sync()
-                with context:
-                    loss, diagnostics, _ = distiller.loss_on(local)
-                    if not torch.isfinite(loss):
-                        raise OpticalError(
-                            f"non-finite training loss at step {step + 1}: {diagnostics}; "
-                            "lower optim.lr or raise the OT eps"
-                        )
-                    (loss / optim.grad_accum).backward()
-                records.append(diagnostics)
-            max_norm = optim.max_grad_norm if optim.max_grad_norm > 0 else math.inf
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, max_norm))
-            lr = scheduler.get_last_lr()[0]
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            done = step + 1
-            diagnostics = _mean_diagnostics(records)
-            diagnostics.update(lr=lr, grad_norm=grad_norm, step_s=time.perf_counter() - started)
-            unconverged += int(diagnostics.get("converged", 1.0) < 1.0)
-            bar.set_postfix(_postfix(diagnostics), refresh=False)
-            bar.update(1)
-            if dist_info.main and run.log_every and done % run.log_every == 0:
-                append_metrics(metrics_path, {"step": done, **diagnostics})
-            validation = None
-            final = done == optim.max_steps
-            if validating and run.eval_every and (done % run.eval_every == 0 or final):
-                validation = last_validation = run_validation(done)
-            checkpoint_due = final or (run.checkpoint_every and done % run.checkpoint_every == 0)
-            if checkpoint_due and dist_info.main:
-                write_checkpoint(done, last_validation)
-            barrier(dist_info)
-            info = StepInfo(
-                done, diagnostics["loss"], diagnostics, tuple(seen), rank, world, validation, core
-            )
-            for callback in callbacks:
-                callback(info)
-    finally:
-        bar.close()
-    if unconverged and dist_info.main:
-        print(
-            f"[distill] the OT solver did not reach its tolerance in {unconverged} of "
-            f"{optim.max_steps - start_step} steps (raise loss.options.max_iter or eps)"
-        )
-    folder = out_dir / "student"
-    if start_step == optim.max_steps and _student_is_complete(folder, optim.max_steps):
-        return folder  # resumed a finished run: keep the saved student (and its fingerprint)
-    if dist_info.main:
-        save_student(
-            folder,
-            core,
-            distiller.student_encoder.tokenizer,
-            distiller.student_encoder.spec,
-            {
-                "base": _spec_info(distiller.student_encoder.spec),
-                "teacher": config.model.teacher,
-                "teacher_spec": _spec_info(distiller.teacher.spec),
-                "layer": config.model.layer,
-                "teacher_layer": distiller.teacher_layer,
-                "loss": config.loss.name,
-                "loss_options": config.loss.options,
-                "steps": optim.max_steps,
-                "validation": last_validation,
-                "config": resolved,
-            },
-        )
-    barrier(dist_info)
-    return folder
-
-
-def _restore(
-    state: dict[str, Any],
-    config: DistillConfig,
-    distiller: Distiller,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    sampler: TemperatureSampler,
-    base_fingerprint: str,
-) -> tuple[int, dict[str, Any]]:
-    """Load a checkpoint into the freshly built run; return (step, last validation)."""
-    saved = {k: v for k, v in state["config"].items() if k != "resolved"}
-    changed = [
-        key for key in config_differences(saved, config.to_dict()) if key not in RESUME_FREE_KEYS
-    ]
-    if changed:
-        raise ConfigError(
-            "cannot resume: the config differs from the checkpoint's in "
-            f"{', '.join(changed)}; restore those values or start a new output folder"
-        )
-    frozen = state.get("frozen", {})
-    if frozen.get("base") not in (None, base_fingerprint):
-        raise OpticalError(
-            "cannot resume: the student's base weights changed since the checkpoint was "
-            "written (their frozen parts are not stored in checkpoints)"
-        )
-    core = distiller.core
-    expected = {n for n, p in core.model.named_parameters() if p.requires_grad}
-    if set(state["model"]) != expected:
-        raise OpticalError("cannot resume: the checkpoint's trainable parameters do not match")
-    core.model.load_state_dict(state["model"], strict=False)
-    if core.projection is not None:
-        core.projection.load_state_dict(state["projection"])
-    elif state["projection"]:
-        raise OpticalError("cannot resume: the checkpoint has a projection, this run none")
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    sampler.load_state_dict(state["rng"]["sampler"])
-    torch.set_rng_state(state["rng"]["torch"])
-    return int(state["step"]), dict(state.get("metrics") or {})
+    return fit(DistillTask(config, data_dir, bitext), out_dir, resume, callbacks)

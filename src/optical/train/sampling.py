@@ -11,6 +11,8 @@ Everything here is a pure function of the seed (no global RNG, no ``PYTHONHASHSE
   per-language, per-epoch seeded permutation (each pair once per epoch of its language).
   Its whole state is the step and how many pairs each language has given
   (:meth:`~TemperatureSampler.state_dict`), so a resumed run continues the same order.
+* :func:`load_bitext` / :func:`training_split`: the training bitext of a
+  :class:`~optical.train.config.DataConfig` (read, or given and filtered) and its split.
 * :func:`shard` / :func:`micro_batches`: every rank takes a disjoint, equal slice of every
   global batch, so the global batch (and the data order) is the same for any world size.
 """
@@ -22,20 +24,27 @@ import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from ..data.training import text_key
+from ..languages import normalize_lang
 from ..types import BitextPair
+
+if TYPE_CHECKING:
+    from .config import DataConfig
 
 __all__ = [
     "BitextSplit",
     "TemperatureSampler",
+    "load_bitext",
     "micro_batches",
     "shard",
     "split_bitext",
     "temperature_probabilities",
+    "training_split",
 ]
 
 T = TypeVar("T")
@@ -176,6 +185,11 @@ class TemperatureSampler:
         self.step += 1
         return batch
 
+    def probability_table(self, digits: int = 6) -> dict[str, float]:
+        """Pool → sampling probability, rounded to ``digits`` (for the resolved config)."""
+        rounded = self.probabilities.round(digits).tolist()
+        return dict(zip(self.languages, rounded, strict=True))
+
     def state_dict(self) -> dict[str, Any]:
         """``{"step": int, "drawn": {lang: int}}`` — enough to continue the same stream."""
         return {"step": self.step, "drawn": dict(self.drawn)}
@@ -190,6 +204,38 @@ class TemperatureSampler:
             )
         self.step = int(state["step"])
         self.drawn = {lang: int(drawn[lang]) for lang in self.languages}
+
+
+def load_bitext(
+    data: DataConfig,
+    data_dir: str | Path | None = None,
+    bitext: Mapping[str, Sequence[BitextPair]] | None = None,
+) -> dict[str, list[BitextPair]]:
+    """The training bitext of ``data`` (``sources``, ``languages``): read through
+    :func:`optical.data.training.training_bitext`, or ``bitext`` (language → pairs) kept
+    to ``data.languages`` (empty = every language)."""
+    wanted = [normalize_lang(code) for code in data.languages] or None
+    if bitext is None:
+        from ..data.training import training_bitext
+
+        return training_bitext(data_dir, data.sources, wanted)
+    return {lang: list(pairs) for lang, pairs in bitext.items() if wanted is None or lang in wanted}
+
+
+def training_split(
+    data: DataConfig,
+    seed: int,
+    data_dir: str | Path | None = None,
+    bitext: Mapping[str, Sequence[BitextPair]] | None = None,
+) -> BitextSplit:
+    """:func:`load_bitext` split by :func:`split_bitext` with ``data``'s budget."""
+    return split_bitext(
+        load_bitext(data, data_dir, bitext),
+        seed,
+        validation_per_language=data.validation_pairs_per_language,
+        fraction=data.fraction,
+        max_pairs_per_language=data.max_pairs_per_language,
+    )
 
 
 def micro_batches(batch: Sequence[T], accum: int) -> list[list[T]]:

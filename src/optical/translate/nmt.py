@@ -71,10 +71,10 @@ class NmtTranslator:
 
     def _load(self):
         if self._model is None:
+            from ..models.student import load_any_encoder
             from ..nmt.package import load_nmt
             from ..nmt.states import SourceStates
             from ..settings import cache_dir
-            from ..train.student import load_any_encoder
 
             self._model, _ = load_nmt(self.folder)
             encoder = load_any_encoder(self.info["encoder"], bf16=self.bf16)
