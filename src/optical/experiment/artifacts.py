@@ -112,7 +112,8 @@ def ensure_student(
 ) -> Path:
     """The trained student folder of ``spec``: reused when complete, else trained
     (resuming from the last checkpoint of an interrupted run). ``make_bitext`` builds
-    the training pairs of a back-translation system (called only when training)."""
+    its training pairs (called only when training; None: the trainer reads the human
+    bitext itself)."""
     from ..models.student import is_student_folder
     from ..train.distill import train_distill
 
@@ -122,12 +123,10 @@ def ensure_student(
         logger.info("%s: reusing trained student %s", spec.student_id, student)
         return student
     logger.info("%s: training the student into %s", spec.student_id, out_dir)
-    bitext = None
     method = spec.method_spec
-    if method is not None and method.data != "bitext":
-        if make_bitext is None:
-            raise OpticalError(f"{spec}: its back-translated training data was not provided")
-        bitext = make_bitext()
+    if make_bitext is None and method is not None and method.data != "bitext":
+        raise OpticalError(f"{spec}: its back-translated training data was not provided")
+    bitext = None if make_bitext is None else make_bitext()
     return train_distill(
         distill_config_for(spec, cfg, seed), out_dir, data_dir=data_dir, resume=True, bitext=bitext
     )
@@ -216,9 +215,10 @@ def backtranslated_bitext(
 
 
 def human_bitext(cfg: ExperimentConfig, data: Path) -> Bitext:
-    """The human training bitext the experiment's distillation config names (loaded once
-    per experiment and handed to whatever derives training data from it)."""
-    from ..data.training import training_bitext
+    """The human training bitext the experiment's distillation config names: loaded once
+    per experiment and handed to every student trained on it and to the back-translation
+    that derives training data from it (every trained system shares the config's
+    ``[data]`` sources and languages; a data budget only cuts the split)."""
+    from ..train.sampling import load_bitext
 
-    dcfg = cfg.distill.base
-    return training_bitext(data, dcfg.data.sources, list(dcfg.data.languages) or None)
+    return load_bitext(cfg.distill.base.data, data)

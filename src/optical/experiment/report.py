@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 from ..errors import OpticalError
 from ..evaluate.measures import format_score
-from ..io_utils import atomic_write, atomic_write_text
+from ..io_utils import atomic_write_text
 from ..precision import precision_name
 from .benchmarks import BENCHMARKS, MT_BENCHMARK, XQUAD
 from .names import SystemSpec
+from .plots import chart, legend_below
 from .report_sections import ap_section, budget_section, conclusion, gap_section, step_budget_note
 from .results import ResultRow, SignificanceRow, value_table
 
@@ -112,33 +113,19 @@ def markdown_table(
 
 def plot_benchmark(rows: Sequence[ResultRow], benchmark: str, measure: str, path: Path) -> Path:
     """Grouped bar chart: one group per language, one bar per system."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     table = value_table(rows, benchmark, measure)
     langs = [*_languages(table), "macro"]
     systems = _system_order(list(table))
     width = 0.8 / max(len(systems), 1)
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(langs)), 4.8))
-    for i, system in enumerate(systems):
-        xs = [j + i * width for j in range(len(langs))]
-        ys = [table[system].get(lang, 0.0) for lang in langs]
-        ax.bar(xs, ys, width=width, label=system)
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(langs))], langs)
-    ax.set_ylabel(measure)
-    ax.set_title(f"{benchmark}: {measure} per language")
-    ax.legend(
-        fontsize=7,
-        ncol=min(4, len(systems)),
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.12),
-        frameon=False,
-    )
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    plt.close(fig)
+    with chart(path, (max(6, 1.2 * len(langs)), 4.8)) as ax:
+        for i, system in enumerate(systems):
+            xs = [j + i * width for j in range(len(langs))]
+            ys = [table[system].get(lang, 0.0) for lang in langs]
+            ax.bar(xs, ys, width=width, label=system)
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(langs))], langs)
+        ax.set_ylabel(measure)
+        ax.set_title(f"{benchmark}: {measure} per language")
+        legend_below(ax, min(4, len(systems)))
     return path
 
 

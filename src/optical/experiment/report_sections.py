@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..evaluate.measures import format_score
-from ..io_utils import atomic_write
 from ..languages import HIGH_RESOURCE, LOW_RESOURCE
 from .benchmarks import primary_measure
 from .names import NMT_TRANSLATE_TEST as _NMT_TT
 from .names import OPTICAL as _OPTICAL
 from .names import ZERO_SHOT as _ZERO_SHOT
 from .names import SystemSpec
+from .plots import chart, legend_below
 from .results import ResultRow, value_table
 
 OPTICAL = _OPTICAL.name
@@ -104,11 +104,6 @@ def gap_section(rows: Sequence[ResultRow], benchmarks: Sequence[str], out_dir: P
 
 def plot_gaps(rows: Sequence[ResultRow], benchmark: str, measure: str, path: Path) -> Path:
     """Gap to the oracle per language (low-resource languages shaded), one line per system."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     table = value_table(rows, benchmark, measure)
     oracle = table.get("oracle", {})
     langs = sorted(
@@ -118,23 +113,21 @@ def plot_gaps(rows: Sequence[ResultRow], benchmark: str, measure: str, path: Pat
     systems = [
         s for s in sorted(table) if _spec(s).kind != "oracle" and not _spec(s).is_curve_point
     ]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(langs) + 2), 4.6))
-    for index, lang in enumerate(langs):
-        if lang in LOW_RESOURCE:
-            ax.axvspan(index - 0.5, index + 0.5, color="0.92", zorder=0)
-    for system in systems:
-        ys = [
-            oracle[lang] - table[system][lang] if lang in table[system] else None for lang in langs
-        ]
-        xs = [i for i, y in enumerate(ys) if y is not None]
-        ax.plot(xs, [ys[i] for i in xs], marker="o", label=system, linewidth=1.2)
-    ax.set_xticks(range(len(langs)), langs)
-    ax.set_ylabel(f"oracle − system ({measure})")
-    ax.set_title(f"{benchmark}: gap to the English oracle (shaded: low-resource)")
-    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    plt.close(fig)
+    with chart(path, (max(6.0, 0.55 * len(langs) + 2), 4.6)) as ax:
+        for index, lang in enumerate(langs):
+            if lang in LOW_RESOURCE:
+                ax.axvspan(index - 0.5, index + 0.5, color="0.92", zorder=0)
+        for system in systems:
+            ys = [
+                oracle[lang] - table[system][lang] if lang in table[system] else None
+                for lang in langs
+            ]
+            xs = [i for i, y in enumerate(ys) if y is not None]
+            ax.plot(xs, [ys[i] for i in xs], marker="o", label=system, linewidth=1.2)
+        ax.set_xticks(range(len(langs)), langs)
+        ax.set_ylabel(f"oracle − system ({measure})")
+        ax.set_title(f"{benchmark}: gap to the English oracle (shaded: low-resource)")
+        legend_below(ax, 3)
     return path
 
 
@@ -289,24 +282,16 @@ def step_budget_note(student_steps: int, student_batch: int, nmt_steps: int, nmt
 def plot_budget(
     curves: dict[str, dict[float, float]], benchmark: str, measure: str, path: Path
 ) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.0, 4.2))
-    for method, curve in sorted(curves.items()):
-        xs = sorted(curve)
-        ax.plot([100 * x for x in xs], [curve[x] for x in xs], marker="o", label=method)
-    ax.set_xscale("log")
-    ax.set_xticks([10, 30, 100], ["10 %", "30 %", "100 %"])
-    ax.set_xlabel("share of the training bitext")
-    ax.set_ylabel(f"macro {measure}")
-    ax.set_title(f"{benchmark}: data budget")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    plt.close(fig)
+    with chart(path, (6.0, 4.2)) as ax:
+        for method, curve in sorted(curves.items()):
+            xs = sorted(curve)
+            ax.plot([100 * x for x in xs], [curve[x] for x in xs], marker="o", label=method)
+        ax.set_xscale("log")
+        ax.set_xticks([10, 30, 100], ["10 %", "30 %", "100 %"])
+        ax.set_xlabel("share of the training bitext")
+        ax.set_ylabel(f"macro {measure}")
+        ax.set_title(f"{benchmark}: data budget")
+        ax.legend(fontsize=7)
     return path
 
 

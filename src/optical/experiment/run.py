@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,11 +170,21 @@ def _train_students(
                     cfg,
                     cache_root,
                     root,
-                    # the back-translated pool is the same for every seed (translated
-                    # once); each seed samples and splits it differently
-                    make_bitext=lambda s=spec: backtranslated_bitext(wb, cfg, s, bitext()),
+                    make_bitext=lambda s=spec: _training_pairs(wb, cfg, s, bitext),
                     seed=seed,
                 )
+
+
+def _training_pairs(
+    wb: Workbench, cfg: ExperimentConfig, spec: SystemSpec, human: Callable[[], Bitext]
+) -> Bitext:
+    """A student's training pairs: the human bitext, or the pairs back-translated from it
+    (the back-translated pool is the same for every seed: translated once, and each seed
+    samples and splits it differently)."""
+    method = spec.method_spec
+    if method is not None and method.data != "bitext":
+        return backtranslated_bitext(wb, cfg, spec, human())
+    return human()
 
 
 def _runs_on(bspec: BenchmarkSpec, spec: SystemSpec) -> bool:

@@ -20,7 +20,7 @@ distilled student for the run's seed) or by an encoder name (``oracle@<encoder>`
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -81,20 +81,24 @@ class System:
         return _encoder(self.first.index, cfg)
 
 
+STAGES: dict[str, Callable[[SystemSpec], tuple[QueryText, Dense | BM25]]] = {
+    "oracle": lambda s: ("english", Dense(s.encoder or "teacher", s.encoder or "teacher")),
+    "zero-shot": lambda s: ("original", Dense("student", "student")),
+    "bm25-human": lambda s: ("english", BM25()),
+    "student": lambda s: ("original", Dense("trained", "teacher")),
+    "translate-test": lambda s: (
+        "translated",
+        Dense("teacher", "teacher") if s.retriever == "dense" else BM25(),
+    ),
+}
+"""The registry: a system's kind → its query text source and first stage (a ``-maxsim``
+spec adds the MaxSim re-ranker)."""
+
+
 def build_system(spec: SystemSpec) -> System:
-    """The stages of ``spec`` (the registry: one entry per kind of system)."""
-    rerank = MaxSim() if spec.maxsim else None
-    if spec.kind == "oracle":
-        encoder = spec.encoder or "teacher"
-        return System(spec, "english", Dense(encoder, encoder))
-    if spec.kind == "zero-shot":
-        return System(spec, "original", Dense("student", "student"), rerank)
-    if spec.kind == "bm25-human":
-        return System(spec, "english", BM25())
-    if spec.kind == "student":
-        return System(spec, "original", Dense("trained", "teacher"), rerank)
-    first = Dense("teacher", "teacher") if spec.retriever == "dense" else BM25()
-    return System(spec, "translated", first)
+    """The stages of ``spec`` (:data:`STAGES`)."""
+    text, first = STAGES[spec.kind](spec)
+    return System(spec, text, first, MaxSim() if spec.maxsim else None)
 
 
 def oracle_specs(cfg: ExperimentConfig) -> list[SystemSpec]:
