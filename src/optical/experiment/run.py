@@ -273,6 +273,11 @@ def _prepare(
 ) -> tuple[list[SystemSpec], dict[str, System]]:
     scope.check(cfg)
     resolved = cfg.to_dict()
+    # the sub-configs the systems read, resolved (their files may change later)
+    if any(s.is_trained for s in cfg.systems):
+        resolved["distill"]["resolved"] = cfg.distill.base.to_dict()
+    if any(s.is_back_translation for s in cfg.systems):
+        resolved["translate"]["nmt_resolved"] = cfg.translate.nmt_config.to_dict()
     if scope.partial:
         resolved["scope"] = {"systems": [s.name for s in scope.systems_of(cfg)]}
         resolved["scope"]["seeds"] = scope.seeds
