@@ -79,8 +79,11 @@ class Encoder:
         ]
         if bad:
             shown = ", ".join(map(str, sorted(bad)[:5])) + (", ..." if len(bad) > 5 else "")
+            where = self.spec.name
+            if self.spec.path != self.spec.name:
+                where += f" ({self.spec.path})"
             raise OpticalError(
-                f"encoder {self.spec.name} ({self.spec.path}) produced non-finite (NaN/inf) "
+                f"encoder {where} produced non-finite (NaN/inf) "
                 f"embeddings for {len(bad)} {kind} text(s) at position(s) {shown}; its weights "
                 "may be damaged"
             )
