@@ -3,11 +3,19 @@
 Layout: ``<root>/<encoder fingerprint>/shard-<id>/`` holding ``keys.npy``
 (text keys), ``pooled.npy`` (float32 ``[N, d]``), optionally ``tokens.npy``
 (float16 ``[T, d]``, all texts' content tokens concatenated) with
-``offsets.npy`` (``[N + 1]``), and ``meta.json`` with each file's SHA-256.
+``offsets.npy`` (``[N + 1]``), and ``meta.json`` with each file's SHA-256 and ``n``.
 A shard is written into a temporary folder and renamed into place, so it is
-complete or absent. A shard whose hashes do not match is reported, deleted and
-its texts re-encoded. A changed text has a new key and is encoded again; an
+complete or absent. A changed text has a new key and is encoded again; an
 unchanged one is read back.
+
+Integrity: opening a cache verifies every shard against what its ``meta.json``
+records: the SHA-256 of each file (``keys.npy`` and ``pooled.npy`` must be listed, and
+``tokens.npy`` / ``offsets.npy`` when present), the count ``n`` of keys and pooled rows,
+the pooled shape ``[n, d]`` with ``d`` the encoder's dimension, finite pooled values,
+and offsets ``[n + 1]`` rising from 0 to the token count. A shard that fails is a
+:class:`CorruptCacheWarning` naming the shard and what failed; it is deleted and its
+texts are re-encoded (the cache is derived data: rebuilding it is always safe, so a
+damaged shard is repaired, not an error).
 """
 
 from __future__ import annotations
@@ -40,6 +48,47 @@ def text_key(kind: str, text: str) -> str:
 
 class CorruptCacheWarning(UserWarning):
     """A cache shard failed its integrity check and is being rebuilt."""
+
+
+class _Corrupt(Exception):
+    """A shard failed its integrity check (the message says how)."""
+
+
+def _verify_hashes(path: Path, recorded: dict[str, str]) -> None:
+    files = {"keys.npy", "pooled.npy"}
+    files |= {name for name in ("tokens.npy", "offsets.npy") if (path / name).exists()}
+    unlisted = sorted(files - set(recorded))
+    if unlisted:
+        raise _Corrupt(f"meta.json records no SHA-256 for {', '.join(unlisted)}")
+    for name, digest in sorted(recorded.items()):
+        if sha256_file(path / name) != digest:
+            raise _Corrupt(f"{name} does not match its recorded SHA-256")
+
+
+def _verify_shapes(
+    n: object,
+    keys: np.ndarray,
+    pooled: np.ndarray,
+    tokens: np.ndarray | None,
+    offsets: np.ndarray | None,
+    dim: int,
+) -> None:
+    """The shard's arrays agree with each other, with ``meta.json``'s ``n`` and with the
+    encoder's dimension ``dim``."""
+    if n != len(keys):
+        raise _Corrupt(f"meta.json records n = {n!r}, keys.npy holds {len(keys)} keys")
+    if pooled.shape != (len(keys), dim):
+        raise _Corrupt(f"pooled.npy is {pooled.shape}, expected ({len(keys)}, {dim})")
+    if not np.isfinite(pooled).all():
+        raise _Corrupt("pooled.npy holds non-finite values")
+    if tokens is None:
+        return
+    if offsets is None or offsets.shape != (len(keys) + 1,) or tokens.ndim != 2:
+        raise _Corrupt("offsets.npy / tokens.npy do not match the keys")
+    if offsets[0] != 0 or offsets[-1] != len(tokens) or (np.diff(offsets) < 0).any():
+        raise _Corrupt("offsets.npy does not index tokens.npy")
+    if tokens.shape[1] != dim:
+        raise _Corrupt(f"tokens.npy has dimension {tokens.shape[1]}, expected {dim}")
 
 
 @dataclass
@@ -84,11 +133,12 @@ class EmbeddingCache:
                 if _age_s(path) > STALE_STAGING_S:
                     shutil.rmtree(path, ignore_errors=True)
                 continue
-            shard = self._open(path)
-            if shard is None:
+            try:
+                shard = self._open(path)
+            except _Corrupt as exc:
                 warnings.warn(
-                    f"embedding cache shard {path} is corrupt: deleting it; its texts will be "
-                    "re-encoded",
+                    f"embedding cache shard {path} is corrupt ({exc}): deleting it; its texts "
+                    "will be re-encoded",
                     CorruptCacheWarning,
                     stacklevel=3,
                 )
@@ -96,23 +146,20 @@ class EmbeddingCache:
                 continue
             self._add(shard)
 
-    @staticmethod
-    def _open(path: Path) -> _Shard | None:
+    def _open(self, path: Path) -> _Shard:
+        """Read and verify one shard (:class:`_Corrupt` says what failed)."""
         try:
             meta = json.loads((path / "meta.json").read_text())
-            for name, digest in meta["sha256"].items():
-                if sha256_file(path / name) != digest:
-                    return None
+            _verify_hashes(path, meta["sha256"])
             keys = np.load(path / "keys.npy")
             pooled = np.load(path / "pooled.npy")
             tokens = offsets = None
             if (path / "tokens.npy").exists():
                 tokens = np.load(path / "tokens.npy", mmap_mode="r")
                 offsets = np.load(path / "offsets.npy")
-            if len(keys) != len(pooled):
-                return None
-        except (OSError, ValueError, KeyError, json.JSONDecodeError):
-            return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise _Corrupt(f"{type(exc).__name__}: {exc}") from exc
+        _verify_shapes(meta.get("n"), keys, pooled, tokens, offsets, self.encoder.dim)
         return _Shard(path, keys, pooled, tokens, offsets)
 
     def _add(self, shard: _Shard) -> None:
@@ -145,10 +192,7 @@ class EmbeddingCache:
         meta = {"sha256": {f: sha256_file(staging / f) for f in files}, "n": len(keys)}
         (staging / "meta.json").write_text(json.dumps(meta))
         staging.rename(self.folder / name)
-        shard = self._open(self.folder / name)
-        if shard is None:  # pragma: no cover - just written
-            raise OSError(f"failed to re-read freshly written cache shard {name}")
-        self._add(shard)
+        self._add(self._open(self.folder / name))
 
     def encode(
         self,

@@ -27,6 +27,7 @@ class DenseIndex:
             raise OpticalError(
                 f"index needs [N, d] embeddings for N ids, got {embeddings.shape} for {len(ids)}"
             )
+        _check_finite(embeddings, ids, "passage")
         self.ids = list(ids)
         self.dim = embeddings.shape[1]
         self.index = faiss.IndexFlatIP(self.dim)
@@ -37,6 +38,7 @@ class DenseIndex:
         if queries.shape[1:] != (self.dim,):
             raise OpticalError(f"query embeddings are {queries.shape}, index dimension {self.dim}")
         _check_k(k)
+        _check_finite(queries, query_ids, "query")
         if not self.ids:  # FAISS asserts on k = 0
             return {qid: {} for qid in query_ids}
         k = min(k, len(self.ids))
@@ -45,6 +47,18 @@ class DenseIndex:
             qid: {self.ids[r]: float(s) for r, s in zip(row, score, strict=True) if r >= 0}
             for qid, row, score in zip(query_ids, rows, scores, strict=True)
         }
+
+
+def _check_finite(embeddings: np.ndarray, ids: Sequence[str], kind: str) -> None:
+    """Dense search never ranks by NaN: a non-finite row is an error naming its ids."""
+    finite = np.isfinite(embeddings).all(axis=1) if embeddings.size else np.ones(len(ids), bool)
+    if not finite.all():
+        bad = [str(ids[i]) for i in np.flatnonzero(~finite)]
+        shown = ", ".join(bad[:5]) + (", ..." if len(bad) > 5 else "")
+        raise OpticalError(
+            f"{kind} embeddings of {len(bad)} of {len(ids)} {kind} texts are not finite "
+            f"(NaN/inf; ids {shown}): the encoder or its cached embeddings are damaged"
+        )
 
 
 def _check_k(k: int) -> None:

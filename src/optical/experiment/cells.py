@@ -2,26 +2,32 @@
 
 A cell's run is ``runs/<benchmark>/<system>[.seed<k>].<lang>.trec`` and its record
 ``cells/<benchmark>/<system>[.seed<k>].<lang>.json``: the cell key, the resolved
-settings that determine the run, the number of queries and the seconds it took. The
+settings that determine the run, the number of queries, the seconds it took and the run
+file's SHA-256 and line count (``run_sha256``, ``run_lines``). The
 key hashes those settings and the benchmark's query and passage ids, so a cell is
 recomputed exactly when something that could change its run changed; an interrupted
 experiment recomputes only the cells it had not finished (both files are written
-atomically, the record last).
+atomically, the record last). A run file that no longer matches its record's SHA-256
+(lines lost, edited) makes the cell unfinished: it is recomputed, with a logged warning;
+so is a record written before the hash was recorded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataFormatError
-from ..io_utils import atomic_write_json
+from ..io_utils import atomic_write_json, sha256_file
 from ..runs import read_run, write_run
 from ..types import Query, RetrievalBenchmark, Run
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -82,10 +88,36 @@ def load_cell(out_dir: Path, cell: Cell, key: str) -> tuple[Run, float] | None:
         return None
     if record.get("key") != key:
         return None
+    problem = _run_file_problem(run_path, record)
+    if problem:
+        logger.warning("recomputing %s %s: %s", cell.benchmark, cell.stem, problem)
+        return None
     try:
         return read_run(run_path), float(record.get("seconds", 0.0))
     except (DataFormatError, OSError, ValueError):
         return None
+
+
+def _line_count(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(1 for _ in handle)
+
+
+def _run_file_problem(run_path: Path, record: dict[str, Any]) -> str | None:
+    """Why the run file does not match its record (``None`` when it does)."""
+    recorded = record.get("run_sha256")
+    if recorded is None:
+        return f"its record predates run file hashes ({run_path} cannot be verified)"
+    try:
+        if sha256_file(run_path) == recorded:
+            return None
+        lines = _line_count(run_path)
+    except OSError as exc:
+        return f"cannot read {run_path}: {exc}"
+    return (
+        f"{run_path} does not match the SHA-256 its record holds ({lines} lines, "
+        f"{record.get('run_lines', '?')} recorded)"
+    )
 
 
 def save_cell(
@@ -97,9 +129,18 @@ def save_cell(
     seconds: float,
     depth: int | None = None,
 ) -> None:
-    """Write the run, then the record (so a record always has its run)."""
-    write_run(cell.run_path(out_dir), run, tag=cell.system, depth=depth)
+    """Write the run, then the record (so a record always has its run) with the run
+    file's SHA-256 and line count."""
+    run_path = cell.run_path(out_dir)
+    write_run(run_path, run, tag=cell.system, depth=depth)
     atomic_write_json(
         cell.record_path(out_dir),
-        {"key": key, "seconds": round(seconds, 3), "queries": len(run), "settings": settings},
+        {
+            "key": key,
+            "seconds": round(seconds, 3),
+            "queries": len(run),
+            "run_sha256": sha256_file(run_path),
+            "run_lines": _line_count(run_path),
+            "settings": settings,
+        },
     )

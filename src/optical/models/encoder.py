@@ -72,6 +72,22 @@ def _check_texts(texts: Sequence[str], kind: str) -> None:
 class Encoder:
     """A ``transformers`` encoder with the spec's prefixes, pooling and normalisation."""
 
+    def _check_finite(self, rows: np.ndarray, positions: Sequence[int], kind: str) -> None:
+        """Stop on a non-finite pooled embedding, naming the encoder and the texts."""
+        bad = [
+            int(p) for p, ok in zip(positions, np.isfinite(rows).all(axis=1), strict=True) if not ok
+        ]
+        if bad:
+            shown = ", ".join(map(str, sorted(bad)[:5])) + (", ..." if len(bad) > 5 else "")
+            where = self.spec.name
+            if self.spec.path != self.spec.name:
+                where += f" ({self.spec.path})"
+            raise OpticalError(
+                f"encoder {where} produced non-finite (NaN/inf) "
+                f"embeddings for {len(bad)} {kind} text(s) at position(s) {shown}; its weights "
+                "may be damaged"
+            )
+
     def __init__(self, spec: EncoderSpec, model: torch.nn.Module, tokenizer, bf16: bool = False):
         self.spec = spec
         self.model = model
@@ -200,6 +216,7 @@ class Encoder:
             batch = self.tokenize([texts[i] for i in batch_ids], kind)
             out = self.forward(batch)
             pooled[batch_ids] = out.pooled.float().numpy()
+            self._check_finite(pooled[batch_ids], batch_ids, kind)
             if tokens is not None:
                 normed = F.normalize(out.tokens, dim=-1).to(torch.float16).numpy()
                 content = out.content_mask.numpy()

@@ -14,7 +14,14 @@ A saved student is a ``transformers`` model folder plus
 * ``optical-encoder.json`` — the :class:`~optical.models.registry.EncoderSpec` fields
   (pooling, prefixes, max length as the base model; the name carries a digest of the
   weights, so the spec's fingerprint changes whenever the weights do),
-* ``optical-student.json`` — base model, teacher, layer, loss and the resolved config.
+* ``optical-student.json`` — base model, teacher, layer, loss and the resolved config,
+  ``weights_sha256`` (one digest over the weight files) and ``files_sha256`` (each weight
+  file's SHA-256).
+
+:func:`load_student` checks the weight files against the recorded SHA-256 before loading
+them: a damaged file is an :class:`~optical.errors.OpticalError` naming it, never a
+student that silently encodes NaN (folders saved before ``files_sha256`` are checked
+against ``weights_sha256``).
 
 :func:`load_student` reads it back as a :class:`StudentEncoder`, which has
 :class:`~optical.models.encoder.Encoder`'s interface (``encode``, ``forward``,
@@ -38,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import OpticalError
-from ..io_utils import atomic_folder
+from ..io_utils import atomic_folder, sha256_file
 from .encoder import Encoder, TokenOutput, pool
 from .registry import EncoderSpec, resolve_encoder
 
@@ -54,6 +61,7 @@ __all__ = [
     "load_student",
     "save_student",
     "student_is_complete",
+    "verify_student",
 ]
 
 PROJECTION_FILE = "optical-projection.safetensors"
@@ -178,6 +186,45 @@ def _digest(folder: Path, names: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
+def _weight_files(folder: Path) -> list[str]:
+    """The weight files of a saved student in :func:`save_student`'s digest order."""
+    names = sorted(
+        p.name for p in folder.iterdir() if p.suffix == ".safetensors" and p.name != PROJECTION_FILE
+    )
+    return [*names, PROJECTION_FILE] if (folder / PROJECTION_FILE).is_file() else names
+
+
+def verify_student(folder: str | Path, metadata: dict[str, Any]) -> None:
+    """Check a saved student's weight files against their recorded SHA-256.
+
+    Raises :class:`OpticalError` naming the damaged (or missing) file. A folder that
+    records no hash at all (never written by :func:`save_student`) is not checked.
+    """
+    folder = Path(folder)
+    advice = "the student folder is damaged: restore it or train it again"
+    recorded = metadata.get("files_sha256")
+    if isinstance(recorded, dict):
+        for name, digest in sorted(recorded.items()):
+            path = folder / name
+            if not path.is_file():
+                raise OpticalError(f"{path}: weight file missing; {advice}")
+            if sha256_file(path) != digest:
+                raise OpticalError(
+                    f"{path}: weights do not match their recorded SHA-256 "
+                    f"(files_sha256 in {STUDENT_FILE}); {advice}"
+                )
+        return
+    digest = metadata.get("weights_sha256")
+    if digest is None:
+        return
+    names = _weight_files(folder)
+    if _digest(folder, names) != digest:
+        raise OpticalError(
+            f"{folder}: weights ({', '.join(names) or 'none found'}) do not match their "
+            f"recorded SHA-256 (weights_sha256 in {STUDENT_FILE}); {advice}"
+        )
+
+
 def save_student(
     folder: str | Path,
     module: StudentModule,
@@ -208,6 +255,7 @@ def save_student(
             )
             files.append(PROJECTION_FILE)
         digest = _digest(staging, files)
+        files_sha256 = {name: sha256_file(staging / name) for name in files}
         spec = EncoderSpec(
             name=f"optical-student-{digest[:12]}",
             path=str(folder.resolve()),
@@ -219,7 +267,7 @@ def save_student(
             offline=True,
         )
         (staging / SPEC_FILE).write_text(json.dumps(asdict(spec), indent=2) + "\n")
-        info = {"format": 1, "weights_sha256": digest, **metadata}
+        info = {"format": 1, "weights_sha256": digest, "files_sha256": files_sha256, **metadata}
         info["projection"] = (
             None
             if module.projection is None
@@ -240,7 +288,13 @@ def load_student(folder: str | Path, bf16: bool = False) -> StudentEncoder:
     folder = Path(folder)
     if not is_student_folder(folder):
         raise OpticalError(f"{folder} is not a distilled student folder (no {STUDENT_FILE})")
-    metadata = json.loads((folder / STUDENT_FILE).read_text(encoding="utf-8"))
+    try:
+        metadata = json.loads((folder / STUDENT_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise OpticalError(
+            f"{folder / STUDENT_FILE}: unreadable student description: {exc}"
+        ) from exc
+    verify_student(folder, metadata)
     spec = resolve_encoder(str(folder))
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

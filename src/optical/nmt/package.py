@@ -3,6 +3,14 @@ training summary, weights hash) and ``model.safetensors`` (bridge + decoder weig
 
 The folder is assembled under a temporary name and renamed into place, so it is
 complete or absent; loading checks the weights against the recorded SHA-256.
+
+The weights file is byte-reproducible: identical models give identical files (and so one
+``weights_sha256`` and one translator fingerprint) whatever ``PYTHONHASHSEED``. Tied
+weights are stored once, under the first of their names in sorted order, and the header's
+metadata is one entry, ``optical-tied`` (the dropped names → the kept one, as sorted
+JSON): ``safetensors.torch.save_model`` orders tied names by set iteration and writes a
+metadata map whose order varies between processes. Loading goes through
+``safetensors.torch.load_model``, so folders written either way load.
 """
 
 from __future__ import annotations
@@ -11,6 +19,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from ..configfile import build
 from ..errors import OpticalError
@@ -22,6 +32,7 @@ from .vocab import CompactVocab
 INFO_FILE = "nmt.json"
 WEIGHTS_FILE = "model.safetensors"
 FORMAT = 1
+TIED_KEY = "optical-tied"
 
 
 def nmt_folder(config: NmtConfig, cache_root: Path) -> Path:
@@ -49,14 +60,41 @@ def nmt_is_complete(folder: str | Path, steps: int) -> bool:
         return False
 
 
+def deterministic_state(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """``model``'s state dict with each group of tied tensors kept once, under its first
+    name in sorted order (contiguous, sorted by name), and the dropped names → the kept
+    one (sorted)."""
+    state = model.state_dict()
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for name, tensor in state.items():
+        where = (
+            tensor.device,
+            tensor.untyped_storage().data_ptr(),
+            tensor.storage_offset(),
+            tuple(tensor.shape),
+            tuple(tensor.stride()),
+            tensor.dtype,
+        )
+        groups.setdefault(where, []).append(name)
+    kept: dict[str, torch.Tensor] = {}
+    dropped: dict[str, str] = {}
+    for names in groups.values():
+        first, *others = sorted(names)
+        kept[first] = state[first].contiguous()
+        dropped.update(dict.fromkeys(others, first))
+    return dict(sorted(kept.items())), dict(sorted(dropped.items()))
+
+
 def save_nmt(
     folder: str | Path, model: NmtModel, encoder_name: str, metadata: dict[str, Any]
 ) -> Path:
     """Write ``model`` into ``folder`` (replacing it atomically)."""
-    from safetensors.torch import save_model
+    from safetensors.torch import save_file
 
+    tensors, dropped = deterministic_state(model)
     with atomic_folder(folder) as staging:
-        save_model(model, str(staging / WEIGHTS_FILE))
+        header = {TIED_KEY: json.dumps(dropped, sort_keys=True)} if dropped else None
+        save_file(tensors, str(staging / WEIGHTS_FILE), metadata=header)
         info = {
             "format": FORMAT,
             "encoder": encoder_name,

@@ -54,7 +54,7 @@ from torch import nn
 from ..configfile import differences
 from ..errors import ConfigError, OpticalError
 from ..io_utils import atomic_write_json
-from .checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT_FORMAT, load_newest_intact, save_checkpoint
 from .config import RESUME_FREE_KEYS, OptimConfig, RunConfig
 from .runtime import (
     DistInfo,
@@ -207,14 +207,15 @@ def fit(
 
     Joins the torchrun process group when ``WORLD_SIZE > 1`` (and leaves it if it joined
     it) and uses ``run.threads`` torch threads meanwhile. ``resume``: continue from the
-    newest checkpoint (without it, a folder with checkpoints is an error). ``callbacks``
+    newest intact checkpoint (a damaged newer one is skipped with a warning; without
+    ``resume``, a folder with checkpoints is an error). ``callbacks``
     get :meth:`Task.step_info` after every step; an exception from one stops training
     (the last checkpoint stays usable).
 
     Raises:
         ConfigError: batch not divisible by ``grad_accum × world size``, resuming with a
             changed config.
-        OpticalError: non-finite loss, unreadable checkpoint.
+        OpticalError: non-finite loss, no intact checkpoint to resume from.
     """
     dist_info = init_distributed()
     threads = torch.get_num_threads()
@@ -228,6 +229,13 @@ def fit(
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def _describe(items: Sequence[Any], shown: int = 3) -> str:
+    """A short description of a batch for an error message: its size and first items."""
+    head = ", ".join(repr(item)[:60] for item in list(items)[:shown])
+    more = ", ..." if len(items) > shown else ""
+    return f"{len(items)} items: {head}{more}"
 
 
 class _Run:
@@ -258,8 +266,9 @@ class _Run:
             self.optimizer, linear_schedule(optim.warmup_steps, optim.max_steps)
         )
         start = 0
-        if checkpoint is not None:
-            start = self._restore(load_checkpoint(checkpoint))
+        intact = load_newest_intact(checkpoint.parent) if checkpoint is not None else None
+        if intact is not None:
+            start = self._restore(intact[0])
         self.module: nn.Module = task.model
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -334,8 +343,9 @@ class _Run:
                 loss, diagnostics = self.task.loss(local, self.module)
                 if not torch.isfinite(loss):
                     raise OpticalError(
-                        f"non-finite training loss at step {step + 1}: {diagnostics}; "
-                        f"{self.task.non_finite_hint}"
+                        f"non-finite training loss at step {step + 1} (micro-batch "
+                        f"{index + 1} of {optim.grad_accum}, {_describe(local)}): "
+                        f"{diagnostics}; {self.task.non_finite_hint}"
                     )
                 (loss / optim.grad_accum).backward()
             records.append(diagnostics)
