@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from .errors import ConfigError, OpticalError
 
 if TYPE_CHECKING:
-    from .types import Passage
+    from .translate.base import Translator
+    from .types import Passage, XorQuestion
 
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -42,9 +44,37 @@ def _name_list(text: str) -> list[str]:
 
 def _int_list(text: str) -> list[int]:
     try:
-        return [int(part) for part in _name_list(text)]
+        values = [int(part) for part in _name_list(text)]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers: {text!r}") from exc
+    if any(value < 0 for value in values):
+        raise argparse.ArgumentTypeError(f"expected integers >= 0: {text!r}")
+    return values
+
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _checked(command: Command, **lowest: tuple[float, bool]) -> Command:
+    """``command`` run after its numeric options are checked: ``dest=(bound, strict)``
+    means the option (when given) must be finite and ``>= bound`` (``> bound`` when
+    ``strict``). A value out of range is a :class:`ConfigError` naming the option (one
+    line, exit 2), raised before any work is done."""
+
+    def run(args: argparse.Namespace) -> int:
+        for dest, (bound, strict) in lowest.items():
+            value = getattr(args, dest)
+            if value is None:
+                continue
+            ok = math.isfinite(value) and (value > bound if strict else value >= bound)
+            if not ok:
+                relation = "greater than" if strict else "at least"
+                raise ConfigError(
+                    f"--{dest.replace('_', '-')} must be {relation} {bound:g}, got {value:g}"
+                )
+        return command(args)
+
+    return run
 
 
 def _cmd_experiment(args: argparse.Namespace) -> int:
@@ -151,6 +181,24 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_ids_match(
+    gold: Sequence[XorQuestion], predictions: Mapping[str, object], gold_file: str, pred_file: str
+) -> None:
+    """An error when no prediction is for a scored gold question (every R@kt would be a
+    silent 0.0: the wrong file, or ids of another id scheme)."""
+    from .evaluate.errors import EvaluationError
+    from .evaluate.xor_metric import span_answers
+
+    scored = [q.id for q in gold if span_answers(q.answers)]
+    if not scored or any(qid in predictions for qid in scored):
+        return  # no scored question is xor_eval's own error
+    example = f" (e.g. {next(iter(predictions))!r} vs {scored[0]!r})" if predictions else ""
+    raise EvaluationError(
+        f"no prediction id in {pred_file} matches a question id in {gold_file}{example}: "
+        "every R@kt would be 0; are these the predictions for this gold file?"
+    )
+
+
 def _cmd_xor_eval(args: argparse.Namespace) -> int:
     from .data.xor_tydi import read_xor_jsonl
     from .evaluate.xor_metric import xor_eval
@@ -158,6 +206,7 @@ def _cmd_xor_eval(args: argparse.Namespace) -> int:
 
     gold = read_xor_jsonl(args.gold)
     predictions = ctxs_by_id(read_xor_predictions(args.predictions))
+    _check_ids_match(gold, predictions, args.gold, args.predictions)
     report = xor_eval(gold, predictions)
     if args.json:
         print(json.dumps(report, indent=2))
@@ -202,18 +251,22 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """``--shard I/N`` as ``(I, N)``, checked (``0 <= I < N``) before any work is done."""
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard takes I/N (e.g. 0/2), not {text!r}") from None
+    if not 0 <= index < count:
+        raise ConfigError(f"--shard {text}: need 0 <= I < N")
+    return index, count
+
+
 def _cmd_ablate(args: argparse.Namespace) -> int:
     from .experiment.ablation import load_ablation_config, run_ablation
 
+    index, count = _shard(args.shard) if args.shard is not None else (0, 1)
     cfg = load_ablation_config(args.config)
-    index, count = 0, 1
-    if args.shard:
-        try:
-            index, count = (int(x) for x in args.shard.split("/"))
-        except ValueError:
-            raise ConfigError(f"--shard takes I/N (e.g. 0/2), not {args.shard!r}") from None
-        if not 0 <= index < count:
-            raise ConfigError(f"--shard {args.shard}: need 0 <= I < N")
     rows = run_ablation(
         cfg, Path(args.out), data_dir=args.data_dir, cache=args.cache_dir, shard=(index, count)
     )
@@ -306,10 +359,25 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         translator = CachedTranslator(
             translator, root=args.cache_dir and Path(args.cache_dir) / "translations"
         )
-    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    for item in translator.translate(texts, args.source, args.target):
-        print(item.text)
+    if args.text:  # a blank text argument is an error of the backend's request check
+        outputs = [item.text for item in translator.translate(args.text, args.source, args.target)]
+    else:
+        outputs = _translate_lines(translator, sys.stdin, args.source, args.target)
+    for text in outputs:
+        print(text)
     return 0
+
+
+def _translate_lines(translator: Translator, stream: TextIO, source: str, target: str) -> list[str]:
+    """One output line per input line: a blank line stays blank and is not translated."""
+    lines = [line.rstrip("\r\n") for line in stream]
+    todo = [index for index, line in enumerate(lines) if line.strip()]
+    outputs = [""] * len(lines)
+    if todo:
+        done = translator.translate([lines[index] for index in todo], source, target)
+        for index, item in zip(todo, done, strict=True):
+            outputs[index] = item.text
+    return outputs
 
 
 def _cmd_align(args: argparse.Namespace) -> int:
@@ -402,7 +470,7 @@ def _add_search(sub: Subcommands) -> None:
     p.add_argument("--maxsim-depth", type=int, default=100)
     p.add_argument("--tag", help="run tag (default: the method)")
     p.add_argument("--out", required=True, help="TREC run file to write")
-    p.set_defaults(func=_cmd_search)
+    p.set_defaults(func=_checked(_cmd_search, k=(1, False), maxsim_depth=(1, False)))
 
 
 def _add_distill(sub: Subcommands) -> None:
@@ -460,7 +528,7 @@ def _add_repro(sub: Subcommands) -> None:
     record.add_argument("--tol", type=float, default=0.01, help="tolerance (default 0.01)")
     record.add_argument("--readme", help="also render the table into this README's markers")
     record.add_argument("--matrix", help=matrix_help)
-    record.set_defaults(func=_cmd_repro)
+    record.set_defaults(func=_checked(_cmd_repro, tol=(0, False)))
 
 
 def _add_train_nmt(sub: Subcommands) -> None:
@@ -487,7 +555,7 @@ def _add_translate(sub: Subcommands) -> None:
     translate.add_argument("--beams", type=int, help="beam size (default: the model's)")
     translate.add_argument("--no-cache", action="store_true", help="bypass the translation cache")
     _common(translate)
-    translate.set_defaults(func=_cmd_translate)
+    translate.set_defaults(func=_checked(_cmd_translate, beams=(1, False)))
 
 
 def _add_align(sub: Subcommands) -> None:
@@ -502,7 +570,7 @@ def _add_align(sub: Subcommands) -> None:
     align.add_argument("--out", required=True, help="PNG file to write")
     align.add_argument("--teacher", help="teacher encoder (default: the student's teacher)")
     align.add_argument("--eps", type=float, help="entropic regularisation ε")
-    align.set_defaults(func=_cmd_align)
+    align.set_defaults(func=_checked(_cmd_align, eps=(0, True)))
 
 
 def _add_xor_eval(sub: Subcommands) -> None:

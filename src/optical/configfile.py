@@ -5,7 +5,9 @@
 * :func:`build` turns one table into a frozen dataclass with ONE type rule: a value
   must fit the field's type hint (``int`` is accepted for ``float``, a list for a
   ``tuple[str, ...]`` / ``tuple[int, ...]``; ``bool`` is never a number); unknown keys
-  are errors that list the known ones (no silent merges);
+  are errors that list the known ones (no silent merges); the value checks of the
+  dataclass's ``__post_init__`` are errors prefixed with the table they came from;
+* :func:`at_least` is the one check of a count, size or depth (``key must be >= N``);
 * :func:`build_sections` / :func:`overridden` / :func:`differences` handle sectioned
   configs (``[model]``, ``[data]``, …) and their overrides and resume checks;
 * :func:`config_key` is the identity of a config: the hash every cached artifact
@@ -30,6 +32,7 @@ from .errors import ConfigError
 
 __all__ = [
     "asdict_shallow",
+    "at_least",
     "build",
     "build_sections",
     "config_key",
@@ -65,6 +68,18 @@ def plain(value: Any) -> Any:
 def asdict_shallow(obj: Any) -> dict[str, Any]:
     """Field → value of a dataclass, without recursing into nested dataclasses."""
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+def at_least(owner: object, minimum: int, *keys: str, section: str = "", note: str = "") -> None:
+    """Raise :class:`ConfigError` naming the first of ``keys`` (fields of the dataclass
+    ``owner``) whose value is below ``minimum``: ``section.key must be >= minimum``
+    (``note`` says what the smallest value means, e.g. ``"0 = all"``)."""
+    for key in keys:
+        value = getattr(owner, key)
+        if value < minimum:
+            name = f"{section}.{key}" if section else key
+            hint = f" ({note})" if note else ""
+            raise ConfigError(f"{name} must be >= {minimum}{hint}, not {value!r}")
 
 
 _SCALARS: dict[type, str] = {
@@ -144,7 +159,12 @@ def build(cls: type, values: Any, where: str) -> Any:
             f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}"
         )
     converted = {k: check_type(v, hints[k], f"{where}.{k}") for k, v in values.items()}
-    return cls(**converted)
+    try:
+        return cls(**converted)
+    except ConfigError as exc:  # a value check of the dataclass: say which file it is in
+        if str(exc).startswith(where):
+            raise
+        raise ConfigError(f"{where}: {exc}") from exc
 
 
 def build_sections(

@@ -281,8 +281,11 @@ def predictions_from_run(
     """Turn a run into XOR predictions: the top ``depth`` passage texts of each query.
 
     ``texts`` maps passage id → passage text (no title); ``langs`` maps query
-    id → language. A passage or query the mappings lack raises :class:`OpticalError`.
+    id → language. A passage or query the mappings lack, or a ``depth`` below 1, raises
+    :class:`OpticalError`.
     """
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise OpticalError(f"depth (passages per prediction) must be at least 1, got {depth!r}")
     out: list[XorPrediction] = []
     for qid in sorted(run):
         if qid not in langs:

@@ -61,9 +61,9 @@ def _check_finite(embeddings: np.ndarray, ids: Sequence[str], kind: str) -> None
         )
 
 
-def _check_k(k: int) -> None:
-    if k < 1:
-        raise OpticalError(f"k (passages per query) must be at least 1, got {k}")
+def _check_k(k: int, what: str = "k (passages per query)") -> None:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise OpticalError(f"{what} must be an integer of at least 1, got {k!r}")
 
 
 def maxsim(query_tokens: np.ndarray, passage_tokens: np.ndarray) -> float:
@@ -89,8 +89,9 @@ def maxsim_rerank(
     ``passage_tokens`` maps a passage id to its ``[m, d]`` token embeddings. Per query
     the candidates' tokens are stacked into one ``[Σm, d]`` matrix, so scoring is one
     matmul ``[n, d] × [d, Σm]`` and a segmented max. Passages below ``depth`` keep
-    their order below the re-ranked ones.
+    their order below the re-ranked ones. ``depth`` must be at least 1.
     """
+    _check_k(depth, "MaxSim depth")
     reranked: Run = {}
     for qid, ranking in first_stage.items():
         ordered = ranked(ranking)  # ties in trec_eval's order, as the first stage is scored
@@ -120,6 +121,8 @@ class BM25Index:
     def __init__(self, passages: Sequence[Passage]) -> None:
         import bm25s
 
+        if not passages:
+            raise OpticalError("a BM25 index needs at least one passage; the collection is empty")
         self.ids = [p.id for p in passages]
         corpus = [f"{p.title} {p.text}".strip() for p in passages]
         self._bm25s = bm25s
@@ -131,6 +134,10 @@ class BM25Index:
     def search(self, query_ids: Sequence[str], queries: Sequence[str], k: int) -> Run:
         """Top-``k`` passages per English query."""
         _check_k(k)
+        if len(query_ids) != len(queries):
+            raise OpticalError(f"{len(query_ids)} query ids for {len(queries)} queries")
+        if not query_ids:  # bm25s fails on an empty batch
+            return {qid: {} for qid in query_ids}
         k = min(k, len(self.ids))
         tokens = self._bm25s.tokenize(list(queries), stopwords="en", show_progress=False)
         rows, scores = self.retriever.retrieve(tokens, k=k, show_progress=False)

@@ -81,24 +81,53 @@ def load_ablation_config(path: str | Path) -> AblationConfig:
     variants = raw.get("variants") or {}
     if not isinstance(variants, dict) or not variants:
         raise ConfigError(f"{path}: [variants.NAME] tables are required")
-    seeds = raw.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
-        raise ConfigError(f"{path}: seeds must be a non-empty list of integers")
+    seeds = _seeds(raw.get("seeds", [0]), path)
     baseline = raw.get("baseline", next(iter(variants)))
     if baseline not in variants:
         raise ConfigError(f"{path}: baseline {baseline!r} is not a variant")
     cfg = AblationConfig(
-        str(raw.get("name", "ablation")),
-        str(raw.get("base", "")),
-        tuple(seeds),
+        _string(raw, "name", "ablation", path),
+        _string(raw, "base", None, path),
+        seeds,
         baseline,
-        {name: dict(v) for name, v in variants.items()},
-        {section: dict(v) for section, v in (raw.get("common") or {}).items()},
+        _tables(variants, "variants", path),
+        _tables(raw.get("common") or {}, "common", path),
     )
     base = load_distill_config(cfg.base)
     for name in cfg.variants:
         variant_config(cfg, name, base, seeds[0])
     return cfg
+
+
+def _seeds(seeds: Any, path: str | Path) -> tuple[int, ...]:
+    """The ablation's seeds: a non-empty list of distinct integers >= 0."""
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    ):
+        raise ConfigError(f"{path}: seeds must be a non-empty list of integers, not {seeds!r}")
+    if any(s < 0 for s in seeds):
+        raise ConfigError(f"{path}: seeds must be >= 0, not {seeds}")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise ConfigError(f"{path}: seeds lists {', '.join(map(str, twice))} twice")
+    return tuple(seeds)
+
+
+def _string(raw: dict[str, Any], key: str, default: str | None, path: str | Path) -> str:
+    """A non-empty string key (``default`` None: required)."""
+    value = raw.get(key, default)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{path}: {key} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _tables(tables: Any, key: str, path: str | Path) -> dict[str, dict[str, Any]]:
+    """``[key.NAME]`` tables: name → table."""
+    if not isinstance(tables, dict) or not all(isinstance(v, dict) for v in tables.values()):
+        raise ConfigError(f"{path}: {key} must hold [{key}.NAME] tables, not {tables!r}")
+    return {name: dict(v) for name, v in tables.items()}
 
 
 def variant_config(cfg: AblationConfig, name: str, base: DistillConfig, seed: int) -> DistillConfig:

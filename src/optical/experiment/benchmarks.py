@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..configfile import at_least
 from ..data.bitext import load_ntrex
 from ..data.heldout import heldout_questions, heldout_score
 from ..data.passages import load_wikipedia_vital
@@ -51,6 +52,11 @@ class XquadConfig:
     """0 = all 1,190; N = the N questions of lowest salted hash of their id, the same
     questions in every language (XQuAD ids are shared across languages)."""
 
+    def __post_init__(self) -> None:
+        at_least(self, 0, "distractors", section="xquad", note="0 = none")
+        at_least(self, 0, "max_questions_per_language", section="xquad", note="0 = all")
+        _check_languages(self.languages, "xquad")
+
 
 @dataclass(frozen=True)
 class XorHeldoutConfig:
@@ -64,6 +70,11 @@ class XorHeldoutConfig:
     max_questions_per_language: int = 0
     wikipedia_vital_passages: int = 0
 
+    def __post_init__(self) -> None:
+        keys = ("max_questions_per_language", "wikipedia_vital_passages")
+        at_least(self, 0, *keys, section="xor-tydi-heldout", note="0 = all")
+        _check_languages(self.languages, "xor-tydi-heldout")
+
 
 @dataclass(frozen=True)
 class NtrexConfig:
@@ -74,6 +85,19 @@ class NtrexConfig:
         *("ru", "so", "sw", "ta", "te", "tl", "yo"),
     )
     max_sentences: int = 0
+
+    def __post_init__(self) -> None:
+        at_least(self, 0, "max_sentences", section="ntrex", note="0 = all")
+        _check_languages(self.languages, "ntrex")
+
+
+def _check_languages(languages: tuple[str, ...], section: str) -> None:
+    """A benchmark's ``languages``: at least one, none twice."""
+    if not languages:
+        raise ConfigError(f"{section}.languages is empty: name at least one language")
+    twice = sorted({lang for lang in languages if languages.count(lang) > 1})
+    if twice:
+        raise ConfigError(f"{section}.languages lists {', '.join(twice)} twice")
 
 
 # --- collections, queries and qrels -------------------------------------------------

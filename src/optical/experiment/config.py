@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..configfile import asdict_shallow, build, read_toml
+from ..configfile import asdict_shallow, at_least, build, read_toml
 from ..errors import ConfigError
 from ..evaluate.significance import METHODS as SIGNIFICANCE_TESTS
 from .benchmarks import BENCHMARKS, NtrexConfig, XorHeldoutConfig, XquadConfig
@@ -40,13 +40,25 @@ class ModelsConfig:
     oracle_candidates: tuple[str, ...] = ("multilingual-e5-small", "all-MiniLM-L6-v2")
     bf16: bool = True
 
+    def __post_init__(self) -> None:
+        for key, value in (("student", self.student), ("teacher", self.teacher)):
+            if not value.strip():
+                raise ConfigError(f"models.{key} must name an encoder, not {value!r}")
+        if any(not name.strip() for name in self.oracle_candidates):
+            raise ConfigError("models.oracle_candidates: every entry must name an encoder")
+        _check_unique(self.oracle_candidates, "models.oracle_candidates")
+
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    """Depth of the dense first stage and of MaxSim re-ranking."""
+    """Depth of the dense first stage and of MaxSim re-ranking (both >= 1; a
+    ``maxsim_depth`` above ``depth`` re-ranks the whole first stage)."""
 
     depth: int = 100
     maxsim_depth: int = 20
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "depth", "maxsim_depth", section="retrieval")
 
 
 @dataclass(frozen=True)
@@ -95,10 +107,12 @@ class TranslateSettings:
         return load_nmt_config(self.nmt)
 
     def __post_init__(self) -> None:
-        if self.beams < 1:
-            raise ConfigError(f"translate.beams must be >= 1, not {self.beams}")
-        if self.bt_pairs_per_language < 0 or self.roundtrip_pairs_per_language < 0:
-            raise ConfigError("translate.*_pairs_per_language must be >= 0 (0 = all)")
+        at_least(self, 1, "beams", section="translate")
+        keys = ("bt_pairs_per_language", "roundtrip_pairs_per_language")
+        at_least(self, 0, *keys, section="translate", note="0 = all")
+        if not self.nmt.strip():
+            raise ConfigError("translate.nmt must name an NMT config file")
+        _check_unique(self.apertium_languages, "translate.apertium_languages")
 
 
 @dataclass(frozen=True)
@@ -130,6 +144,26 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         specs = tuple(s if isinstance(s, SystemSpec) else SystemSpec.parse(s) for s in self.systems)
         object.__setattr__(self, "systems", specs)
+        if not self.name.strip():
+            raise ConfigError("experiment.name must be a non-empty string")
+        self._check_seeds()
+        if not self.benchmarks:
+            raise ConfigError("experiment.benchmarks is empty: name at least one benchmark")
+        _check_unique(self.benchmarks, "experiment.benchmarks")
+
+    def _check_seeds(self) -> None:
+        at_least(self, 0, "seed", section="experiment")
+        for key in ("seeds", "curve_seeds"):
+            seeds = getattr(self, key)
+            if any(seed < 0 for seed in seeds):
+                raise ConfigError(f"experiment.{key} must be >= 0, not {list(seeds)}")
+            _check_unique(seeds, f"experiment.{key}")
+        stray = [seed for seed in self.curve_seeds if seed not in self.run_seeds]
+        if stray:
+            raise ConfigError(
+                f"experiment.curve_seeds {stray} are not among the seeds of the trained "
+                f"systems {list(self.run_seeds)} (experiment.seeds, or experiment.seed)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (system specs as their names)."""
@@ -159,6 +193,28 @@ class ExperimentConfig:
                 return spec
         raise ConfigError(
             f"system {name!r} is not configured; configured: {', '.join(self.system_names)}"
+        )
+
+
+def _check_unique(values: tuple, key: str) -> None:
+    twice = sorted({str(v) for v in values if values.count(v) > 1})
+    if twice:
+        raise ConfigError(f"{key} lists {', '.join(twice)} twice")
+
+
+def _check_references(config: ExperimentConfig, where: str) -> None:
+    """What the experiment's keys say of each other: the significance baseline and the
+    oracle (that XOR-TyDi held-out is scored against) are configured systems."""
+    if not config.systems:
+        raise ConfigError(f"{where}.systems is empty: name at least one system")
+    if config.significance_baseline not in config.system_names:
+        raise ConfigError(
+            f"{where}.significance_baseline: {config.significance_baseline!r} is not a "
+            f"configured system; configured: {', '.join(config.system_names)}"
+        )
+    if "xor-tydi-heldout" in config.benchmarks and "oracle" not in config.system_names:
+        raise ConfigError(
+            f"{where}.systems: xor-tydi-heldout scores agreement with the oracle: add 'oracle'"
         )
 
 
@@ -203,4 +259,5 @@ def load_config(path: str | Path) -> ExperimentConfig:
             f"{path}: unknown significance_test {config.significance_test!r}; "
             f"known: {', '.join(SIGNIFICANCE_TESTS)}"
         )
+    _check_references(config, f"{path}[experiment]")
     return config

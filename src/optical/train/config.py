@@ -185,8 +185,10 @@ class OptimConfig:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr >= 0):
             raise ConfigError(f"optim.lr must be >= 0, not {self.lr!r}")
-        if self.weight_decay < 0 or self.max_grad_norm < 0:
-            raise ConfigError("optim.weight_decay and optim.max_grad_norm must be >= 0")
+        for key in ("weight_decay", "max_grad_norm"):
+            value = getattr(self, key)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"optim.{key} must be a finite number >= 0, not {value!r}")
         if self.max_steps < 1:
             raise ConfigError(f"optim.max_steps must be >= 1, not {self.max_steps}")
         if self.warmup_steps < 0:
@@ -222,6 +224,8 @@ class RunConfig:
     threads: int = 0
 
     def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ConfigError(f"run.seed must be >= 0, not {self.seed}")
         if self.threads < 0:
             raise ConfigError("run.threads must be >= 0 (0 = torch's default)")
         for key in ("checkpoint_every", "eval_every", "log_every"):
