@@ -1,4 +1,10 @@
-"""The ``optical`` command line. Every user error is one clear message and exit code 2."""
+"""The ``optical`` command line. Every user error is one clear message and exit code 2.
+
+So is every OS failure (permission, full disk, a directory where a file is expected, …)
+and every undecodable or corrupt input: one line ``PATH: cause``
+(:func:`optical.errors.describe_os_error`). Output locations are checked before any
+work, and ``--cache-dir`` holds every cache of the command, the model folders included.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from .errors import ConfigError, OpticalError
+from .errors import DECODE_ERRORS, ConfigError, OpticalError, describe_os_error
 
 if TYPE_CHECKING:
     from .translate.base import Translator
@@ -246,7 +252,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_distill(args: argparse.Namespace) -> int:
     from .train.distill import train_distill
 
-    student = train_distill(args.config, Path(args.out), data_dir=args.data_dir, resume=args.resume)
+    student = train_distill(
+        args.config,
+        Path(args.out),
+        data_dir=args.data_dir,
+        resume=args.resume,
+        cache=args.cache_dir,
+    )
     print(f"student written to {student} (use it as an encoder name: {student})")
     return 0
 
@@ -396,12 +408,17 @@ def _cmd_align(args: argparse.Namespace) -> int:
     return 0
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", help="reference data directory (default: $OPTICAL_DATA_DIR)")
+def _cache_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cache-dir",
-        help="cache for models and embeddings (default: $OPTICAL_CACHE_DIR or ~/.cache/optical)",
+        help="cache for models, embeddings and translations "
+        "(default: $OPTICAL_CACHE_DIR or ~/.cache/optical)",
     )
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="reference data directory (default: $OPTICAL_DATA_DIR)")
+    _cache_flag(p)
 
 
 def _add_data(sub: Subcommands) -> None:
@@ -570,6 +587,7 @@ def _add_align(sub: Subcommands) -> None:
     align.add_argument("--out", required=True, help="PNG file to write")
     align.add_argument("--teacher", help="teacher encoder (default: the student's teacher)")
     align.add_argument("--eps", type=float, help="entropic regularisation ε")
+    _cache_flag(align)
     align.set_defaults(func=_checked(_cmd_align, eps=(0, True)))
 
 
@@ -589,6 +607,7 @@ def _add_bench(sub: Subcommands) -> None:
     bench = sub.add_parser("bench", help="performance benchmarks (ratio against a baseline)")
     bench.add_argument("name", help="ot-solver, distill-step, encode, … or all")
     bench.add_argument("--json", action="store_true")
+    _cache_flag(bench)
     bench.set_defaults(func=_cmd_bench)
 
 
@@ -656,6 +675,61 @@ def configure_logging(verbosity: int = 0) -> None:
     logger.setLevel(level)
 
 
+_OUTPUT_FILES = {"search": ("out",), "align": ("out",), "repro": ("readme", "matrix")}
+_OUTPUT_DIRS = {
+    "experiment": ("out",),
+    "distill": ("out",),
+    "ablate": ("out",),
+    "train-nmt": ("out",),
+}
+_CACHE_USERS = {
+    "experiment",
+    "index",
+    "search",
+    "distill",
+    "ablate",
+    "train-nmt",
+    "translate",
+    "align",
+}
+
+
+def _uses_cache(args: argparse.Namespace) -> bool:
+    if args.command == "repro":
+        return bool(getattr(args, "run", False))
+    if args.command == "search":
+        return args.method != "bm25"
+    if args.command == "translate":
+        return not args.no_cache or args.backend == "nmt"
+    return args.command in _CACHE_USERS
+
+
+def check_locations(args: argparse.Namespace) -> None:
+    """Before any work: the command's output files and folders can be written, and its
+    cache directory can be created and written (:class:`~optical.errors.FileError`)."""
+    from .io_utils import check_output_dir, check_output_file
+    from .settings import cache_dir
+
+    written_files = _OUTPUT_FILES.get(args.command, ())
+    if args.command == "repro" and args.repro_command != "record":
+        written_files = ()
+    for name in written_files:
+        if getattr(args, name, None):
+            check_output_file(getattr(args, name))
+    for name in _OUTPUT_DIRS.get(args.command, ()):
+        check_output_dir(getattr(args, name))
+    if _uses_cache(args):
+        cache_dir(args.cache_dir)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .settings import use_cache_dir
+
+    check_locations(args)
+    with use_cache_dir(getattr(args, "cache_dir", None)):
+        return int(args.func(args))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -663,9 +737,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv  # the command as typed, recorded with the outputs it produces
     configure_logging(args.verbosity)
     try:
-        return int(args.func(args))
+        return _run(args)
     except OpticalError as exc:
         print(f"optical: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, *DECODE_ERRORS) as exc:
+        # the last line of defence: an OS failure or undecodable input is one line too
+        print(f"optical: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("optical: interrupted", file=sys.stderr)

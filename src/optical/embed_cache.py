@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import time
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -32,13 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .io_utils import sha256_file
+from .errors import file_error
+from .io_utils import remove_stale, sha256_file
 from .models.encoder import Encoded, Encoder, Kind
 
 SHARD_TEXTS = 2048
-STALE_STAGING_S = 6 * 3600
-"""A ``shard-*.tmp`` staging folder older than this is debris of a killed run and is
-removed; a younger one may belong to another process writing into the same cache."""
 
 
 def text_key(kind: str, text: str) -> str:
@@ -108,30 +105,27 @@ class CacheStats:
     encoded: int
 
 
-def _age_s(path: Path) -> float:
-    try:
-        return time.time() - path.stat().st_mtime
-    except OSError:  # removed meanwhile by its writer
-        return 0.0
-
-
 class EmbeddingCache:
     """Embeddings of one encoder, persisted under ``root``."""
 
     def __init__(self, root: Path, encoder: Encoder) -> None:
         self.encoder = encoder
         self.folder = Path(root) / encoder.spec.fingerprint() / ("bf16" if encoder.bf16 else "fp32")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise file_error(exc, self.folder) from exc
         self._shards: list[_Shard] = []
         self._index: dict[str, tuple[int, int]] = {}
         self.last_stats = CacheStats(0, 0)
         self._load()
 
     def _load(self) -> None:
+        # a staging folder of a killed run is removed; a young one may be another
+        # process's shard in the making (io_utils.STALE_S)
+        remove_stale(self.folder, "shard-*.tmp")
         for path in sorted(self.folder.glob("shard-*")):
             if path.name.endswith(".tmp"):
-                if _age_s(path) > STALE_STAGING_S:
-                    shutil.rmtree(path, ignore_errors=True)
                 continue
             try:
                 shard = self._open(path)
@@ -179,6 +173,16 @@ class EmbeddingCache:
     def _write_shard(self, keys: list[str], encoded: Encoded) -> None:
         name = f"shard-{uuid.uuid4().hex[:12]}"
         staging = self.folder / f"{name}.tmp"
+        try:
+            self._stage(staging, keys, encoded)
+            staging.rename(self.folder / name)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise file_error(exc, staging.with_name(name)) from exc
+        self._add(self._open(self.folder / name))
+
+    @staticmethod
+    def _stage(staging: Path, keys: list[str], encoded: Encoded) -> None:
         staging.mkdir()
         np.save(staging / "keys.npy", np.array(keys))
         np.save(staging / "pooled.npy", encoded.pooled.astype(np.float32))
@@ -191,8 +195,6 @@ class EmbeddingCache:
             files += ["offsets.npy", "tokens.npy"]
         meta = {"sha256": {f: sha256_file(staging / f) for f in files}, "n": len(keys)}
         (staging / "meta.json").write_text(json.dumps(meta))
-        staging.rename(self.folder / name)
-        self._add(self._open(self.folder / name))
 
     def encode(
         self,

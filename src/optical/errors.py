@@ -1,11 +1,15 @@
 """Error types with messages a user can act on.
 
 Every error the command line shows without a traceback derives from
-:class:`OpticalError`.
+:class:`OpticalError`; an operating-system failure on a file (permission, full disk,
+a directory where a file is expected, …), undecodable text or a corrupt compressed file
+is shown as one line by :func:`describe_os_error` (``PATH: cause``).
 """
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from pathlib import Path
 
 
@@ -61,3 +65,55 @@ class NoTranslationError(TranslationError):
 
 class BackendUnavailableError(TranslationError):
     """A backend's model or program is not installed or cannot be loaded here."""
+
+
+class FileError(OpticalError, OSError):
+    """An operating-system failure on a file, as ``PATH: cause``.
+
+    ``cause`` is the system's words (``No space left on device``, ``Permission denied``,
+    …) where there are any. Also an :class:`OSError` (``errno``, ``filename``), so code
+    that handles OS errors keeps handling it.
+    """
+
+    def __init__(self, path: Path | str, cause: str, errno: int | None = None) -> None:
+        self.path = Path(path)
+        self.cause = cause
+        OSError.__init__(self, errno, cause, str(path))
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.cause}"
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, int | None]]:
+        return (type(self), (str(self.path), self.cause, self.errno))
+
+
+DECODE_ERRORS: tuple[type[Exception], ...] = (UnicodeDecodeError, EOFError, zlib.error)
+"""Errors of reading text or compressed data that is not what it claims to be."""
+
+
+def _cause(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc, EOFError | zlib.error | gzip.BadGzipFile):
+        return f"corrupt compressed data ({exc})"
+    return str(exc) or type(exc).__name__
+
+
+def describe_os_error(exc: BaseException, path: Path | str | None = None) -> str:
+    """One line for an OS or decoding error: ``PATH: cause`` (``path`` when the error names
+    no file; the error's own file otherwise, with its second file for a rename)."""
+    if isinstance(exc, FileError):
+        return str(exc)
+    name = getattr(exc, "filename", None) or path
+    other = getattr(exc, "filename2", None)
+    where = f"{name} -> {other}" if name and other else name
+    return f"{where}: {_cause(exc)}" if where else _cause(exc)
+
+
+def file_error(exc: BaseException, path: Path | str) -> FileError:
+    """``exc`` (an OS or decoding error) as a :class:`FileError` naming ``path``."""
+    if isinstance(exc, FileError):
+        return exc
+    return FileError(path, _cause(exc), getattr(exc, "errno", None))

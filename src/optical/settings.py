@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import OpticalError
+from .errors import FileError, OpticalError, file_error
 
 DATA_ENV = "OPTICAL_DATA_DIR"
 CACHE_ENV = "OPTICAL_CACHE_DIR"
+
+_cache_override: list[Path] = []
+"""The cache roots chosen for the work in progress (:func:`use_cache_dir`), innermost last."""
 
 
 def data_dir(explicit: str | Path | None = None) -> Path:
@@ -33,14 +39,42 @@ def data_dir(explicit: str | Path | None = None) -> Path:
 def cache_dir(explicit: str | Path | None = None) -> Path:
     """Cache root for built models, embeddings and translations (created on demand).
 
-    ``explicit``, else ``$OPTICAL_CACHE_DIR``, else ``$XDG_CACHE_HOME/optical``
-    (``~/.cache/optical``).
+    ``explicit``, else the root of the innermost :func:`use_cache_dir` (the command's
+    ``--cache-dir``), else ``$OPTICAL_CACHE_DIR``, else ``$XDG_CACHE_HOME/optical``
+    (``~/.cache/optical``). A root that cannot be created or written raises
+    :class:`~optical.errors.FileError` naming it.
     """
-    value = explicit if explicit is not None else os.environ.get(CACHE_ENV)
+    value = explicit if explicit is not None else _chosen_root()
     if value:
         path = Path(value).expanduser()
     else:
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         path = Path(base) / "optical"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise file_error(exc, path) from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise FileError(
+            path, f"cache directory is not writable ({os.strerror(errno.EACCES)})", errno.EACCES
+        )
     return path
+
+
+def _chosen_root() -> str | Path | None:
+    return _cache_override[-1] if _cache_override else os.environ.get(CACHE_ENV)
+
+
+@contextmanager
+def use_cache_dir(explicit: str | Path | None) -> Iterator[None]:
+    """Within the block, :func:`cache_dir` without an argument — every cache, the model
+    folder of :mod:`optical.models.registry` included — uses ``explicit`` (no change
+    when it is ``None``)."""
+    if explicit is None:
+        yield
+        return
+    _cache_override.append(Path(explicit).expanduser())
+    try:
+        yield
+    finally:
+        _cache_override.pop()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,13 +41,23 @@ def _open_binary(path: Path) -> IO[bytes]:
     return open(path, "rb")
 
 
+@contextmanager
+def _reading(path: Path) -> Iterator[IO[bytes]]:
+    """``_open_binary(path)``; a corrupt or truncated ``.gz`` raises :class:`DataFormatError`."""
+    try:
+        with _open_binary(path) as handle:
+            yield handle
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise DataFormatError(path, None, f"corrupt compressed data ({exc})") from None
+
+
 def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, text)`` for every line of a UTF-8 file, streamed (1-based).
 
     The line terminator (``\\n`` or ``\\r\\n``) and a leading byte-order mark are removed.
     Invalid UTF-8 raises :class:`DataFormatError` with the line number.
     """
-    with _open_binary(path) as handle:
+    with _reading(path) as handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 text = raw.decode("utf-8")
@@ -81,7 +93,7 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def read_json(path: Path) -> Any:
     """Parse a whole JSON file; a syntax error raises :class:`DataFormatError` with its line."""
-    with _open_binary(path) as handle:
+    with _reading(path) as handle:
         raw = handle.read()
     try:
         return json.loads(raw.decode("utf-8-sig"))

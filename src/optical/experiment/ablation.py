@@ -191,7 +191,9 @@ def run_ablation(
             logger.info("ablation %s seed %d: reusing %s", name, seed, student)
         else:
             logger.info("ablation %s seed %d → %s", name, seed, folder)
-            student = train_distill(dcfg, folder, data_dir=data_dir, resume=True, bitext=bitext)
+            student = train_distill(
+                dcfg, folder, data_dir=data_dir, resume=True, bitext=bitext, cache=root
+            )
         info = json.loads((student / STUDENT_FILE).read_text(encoding="utf-8"))
         validation = info.get("validation") or {}
         if "p_at_1" not in validation:

@@ -128,7 +128,12 @@ def ensure_student(
         raise OpticalError(f"{spec}: its back-translated training data was not provided")
     bitext = None if make_bitext is None else make_bitext()
     return train_distill(
-        distill_config_for(spec, cfg, seed), out_dir, data_dir=data_dir, resume=True, bitext=bitext
+        distill_config_for(spec, cfg, seed),
+        out_dir,
+        data_dir=data_dir,
+        resume=True,
+        bitext=bitext,
+        cache=cache_root,
     )
 
 

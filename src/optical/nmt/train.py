@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ..errors import OpticalError
-from ..settings import cache_dir
+from ..settings import cache_dir, use_cache_dir
 from ..train.loop import StepInfo, Task, fit
 from ..train.runtime import DistInfo, barrier, derive_seed
 from ..train.sampling import BitextSplit, TemperatureSampler, training_split
@@ -395,11 +395,13 @@ def train_nmt(
 
     ``bitext`` replaces :func:`optical.data.training.training_bitext` (tests, callers that
     already hold it); ``data.languages`` still filters it. ``cache``: the cache root of
-    the source states (default :func:`optical.settings.cache_dir`). ``resume``: continue
+    the source states and the encoder's model folder (default
+    :func:`optical.settings.cache_dir`). ``resume``: continue
     from the newest checkpoint (without it, a folder with checkpoints is an error).
     ``callbacks`` are called with an :class:`NmtStepInfo` after every optimizer step; an
     exception from one stops training (the last checkpoint stays usable).
     """
     if not isinstance(config, NmtConfig):
         config = load_nmt_config(config)
-    return fit(NmtTask(config, data_dir, bitext, cache), out_dir, resume, callbacks)
+    with use_cache_dir(cache):
+        return fit(NmtTask(config, data_dir, bitext, cache), out_dir, resume, callbacks)

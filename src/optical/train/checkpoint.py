@@ -19,7 +19,10 @@ A checkpoint ``<dir>/checkpoint-<step:07d>.pt`` holds::
 Frozen parameters are not stored: they are the base model's and are rebuilt from it
 (``frozen.base`` is checked on resume). The file is written to a temporary name in the
 same directory, fsynced and renamed (:func:`optical.io_utils.atomic_write`), so a crash
-leaves the previous checkpoint intact and never a torn file.
+leaves the previous checkpoint intact and never a torn file; a failed write (a full disk)
+raises :class:`~optical.errors.FileError` naming the checkpoint and the cause
+("No space left on device"). Temporary files of killed writers older than
+:data:`optical.io_utils.STALE_S` are removed when the next checkpoint is saved.
 
 Damage after the write (a disk error, a zeroed block) is caught on load:
 :func:`load_checkpoint` recomputes ``content_sha256`` over the loaded tensors and values
@@ -39,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OpticalError
-from ..io_utils import atomic_write
+from ..io_utils import atomic_write, remove_stale
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -128,10 +131,18 @@ def save_checkpoint(directory: str | Path, state: dict[str, Any], keep: int = 2)
         raise ValueError(f"checkpoint state lacks {missing}")
     path = checkpoint_path(directory, int(state["step"]))
     state = {**state, _HASH_KEY: content_digest(state)}
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    remove_stale(directory, ".checkpoint-*.tmp")
+    atomic_write(path, lambda tmp: _save(torch, state, tmp))
     for _step, old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return path
+
+
+def _save(torch: Any, state: dict[str, Any], tmp: Path) -> None:
+    # through a Python file object, so that a failed write (ENOSPC, EFBIG) surfaces as the
+    # OSError behind torch's own error instead of only "unexpected pos …"
+    with open(tmp, "wb") as handle:
+        torch.save(state, handle)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

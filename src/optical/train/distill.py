@@ -64,6 +64,7 @@ from ..models.student import (
     student_is_complete,
 )
 from ..precision import use_bf16
+from ..settings import use_cache_dir
 from ..types import BitextPair
 from .config import DistillConfig, load_distill_config
 from .loop import StepInfo as LoopStep
@@ -527,6 +528,7 @@ def train_distill(
     *,
     bitext: Mapping[str, Sequence[BitextPair]] | None = None,
     callbacks: Sequence[Callback] = (),
+    cache: str | Path | None = None,
 ) -> Path:
     """Distil the teacher into the student on training bitext; return the student folder.
 
@@ -542,6 +544,8 @@ def train_distill(
             caller that already loaded it); ``data.languages`` still filters it.
         callbacks: called with a :class:`StepInfo` after every optimizer step; an exception
             from one stops training (the last checkpoint stays usable).
+        cache: the cache root (``--cache-dir``) for the models built on first use, such as
+            the dequantized e5 folder (default :func:`optical.settings.cache_dir`).
 
     Raises:
         ConfigError: inconsistent config (batch not divisible by ``grad_accum × world
@@ -550,4 +554,5 @@ def train_distill(
     """
     if not isinstance(config, DistillConfig):
         config = load_distill_config(config)
-    return fit(DistillTask(config, data_dir, bitext), out_dir, resume, callbacks)
+    with use_cache_dir(cache):
+        return fit(DistillTask(config, data_dir, bitext), out_dir, resume, callbacks)

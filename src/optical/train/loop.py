@@ -53,7 +53,7 @@ from torch import nn
 
 from ..configfile import differences
 from ..errors import ConfigError, OpticalError
-from ..io_utils import atomic_write_json
+from ..io_utils import atomic_write_json, check_output_dir, remove_stale
 from .checkpoint import CHECKPOINT_FORMAT, load_newest_intact, save_checkpoint
 from .config import RESUME_FREE_KEYS, OptimConfig, RunConfig
 from .runtime import (
@@ -256,6 +256,8 @@ class _Run:
 
     def run(self, resume: bool) -> Path:
         task, optim, world = self.task, self.optim, self.dist.world_size
+        if self.dist.main:
+            self._prepare_out_dir()
         per_rank, checkpoint = run_start(
             optim.batch_size, optim.grad_accum, world, self.out_dir, resume
         )
@@ -285,6 +287,14 @@ class _Run:
         barrier(self.dist)
         self._train(start)
         return self._finish(start)
+
+    def _prepare_out_dir(self) -> None:
+        """Check ``out_dir`` is writable before any expensive work, and remove the staging
+        folders and checkpoint temp files of killed runs (older than ``io_utils.STALE_S``)."""
+        check_output_dir(self.out_dir)
+        for suffix in ("tmp", "old"):
+            remove_stale(self.out_dir, f".{self.task.artifact}.*.{suffix}")
+        remove_stale(self.out_dir / "checkpoints", ".checkpoint-*.tmp")
 
     def _restore(self, state: dict[str, Any]) -> int:
         """Load a checkpoint into the freshly built run; return its step."""
