@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import statistics
 import time
@@ -25,7 +26,7 @@ from ..io_utils import atomic_write_json
 from ..precision import precision_name
 from ..settings import cache_dir, data_dir, use_cache_dir
 from ..timing import Timer
-from ..types import RetrievalBenchmark, Run
+from ..types import Query, RetrievalBenchmark, Run
 from .artifacts import (
     Bitext,
     backtranslated_bitext,
@@ -38,6 +39,7 @@ from .benchmarks import BENCHMARKS, HEADLINE, MT_BENCHMARK, BenchmarkSpec
 from .cells import Cell, cell_key, cell_settings, load_cell, save_cell
 from .config import ExperimentConfig
 from .names import OPTICAL, SystemSpec
+from .progress import ExperimentProgress
 from .provenance import Invocation, provenance_section, record_invocation, this_hardware
 from .results import (
     ResultRow,
@@ -78,29 +80,69 @@ class _Tally:
     reused: int = 0
 
 
+ALIGNMENT_STAMP = "alignments.json"
+"""Beside the heatmaps: what they were drawn from (student folder, teacher, examples)."""
+
+
 def draw_alignments(
     wb: Workbench, cfg: ExperimentConfig, examples: dict[str, tuple[str, str]], folder: Path
 ) -> list[Path]:
     """One OT alignment heatmap per language (``optical-ot`` student vs the teacher) for a
-    held-out question and its human English translation."""
+    held-out question and its human English translation. Heatmaps drawn from the same
+    student, teacher and examples (``alignments.json`` says) are kept: nothing is loaded."""
     from ..align import plot_alignment
 
-    student = wb.encoder(str(wb.students[(OPTICAL.student_id, cfg.run_seeds[0])]))
+    student_dir = wb.students[(OPTICAL.student_id, cfg.run_seeds[0])]
+    stamp = {
+        "student": wb.label(str(student_dir)),
+        "teacher": cfg.models.teacher,
+        "precision": precision_name(cfg.models.bf16),
+        "examples": {lang: list(pair) for lang, pair in sorted(examples.items())},
+    }
+    paths = [folder / f"{lang}.png" for lang in sorted(examples)]
+    if _read_json(folder / ALIGNMENT_STAMP) == stamp and all(p.is_file() for p in paths):
+        logger.info("alignment heatmaps are up to date in %s", folder)
+        return paths
+    student = wb.encoder(str(student_dir))
     teacher = wb.encoder(cfg.models.teacher)
-    paths = []
-    for lang, (source, english) in sorted(examples.items()):
-        path = folder / f"{lang}.png"
+    for lang, path in zip(sorted(examples), paths, strict=True):
+        source, english = examples[lang]
         plot_alignment(student, source, english, path, teacher=teacher)
-        paths.append(path)
+    atomic_write_json(folder / ALIGNMENT_STAMP, stamp)
     return paths
 
 
-def mt_quality_rows(wb: Workbench, bench: RetrievalBenchmark) -> list[ResultRow]:
+def _read_json(path: Path) -> object:
+    """The JSON value in ``path`` (None when missing or unreadable)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def mt_quality_rows(
+    wb: Workbench, bench: RetrievalBenchmark, out_dir: Path | None = None
+) -> list[ResultRow]:
     """``ntrex-mt`` rows: BLEU / chrF of every MT backend (not the oracle) per language and
-    direction, plus ``macro-xx-en`` / ``macro-en-xx`` means over languages."""
+    direction, plus ``macro-xx-en`` / ``macro-en-xx`` means over languages. With
+    ``out_dir`` the rows are kept in ``cells/<MT benchmark>.json`` under a key of the
+    backends' fingerprints and the sentence pairs, and read back while it matches."""
     from ..evaluate.mt import ntrex_mt_scores
 
     backends = sorted(b for b in wb.translators if b != "oracle")
+    record = None if out_dir is None else Path(out_dir) / "cells" / f"{MT_BENCHMARK}.json"
+    key = cell_key(
+        {
+            "backends": {b: wb.translators[b].fingerprint() for b in backends},
+            "pairs": {
+                lang: [(q.id, q.text, q.english) for q in queries]
+                for lang, queries in sorted(bench.queries.items())
+            },
+        }
+    )
+    found = None if record is None else _read_json(record)
+    if isinstance(found, dict) and found.get("key") == key:
+        return [ResultRow(**row) for row in found["rows"]]
     with wb.timer("evaluate MT"):
         scores = ntrex_mt_scores(bench.queries, backends, wb.translate)
     rows = [ResultRow(MT_BENCHMARK, s.backend, s.lang, s.measure, s.value, s.n) for s in scores]
@@ -112,6 +154,8 @@ def mt_quality_rows(wb: Workbench, bench: RetrievalBenchmark) -> list[ResultRow]
         ResultRow(MT_BENCHMARK, system, f"macro-{kind}", measure, statistics.fmean(v), len(v))
         for (system, kind, measure), v in groups.items()
     ]
+    if record is not None:
+        atomic_write_json(record, {"key": key, "rows": [asdict(row) for row in rows]})
     return rows
 
 
@@ -149,9 +193,11 @@ def _train_students(
     chosen: Sequence[SystemSpec],
     cache_root: Path,
     root: Path,
+    progress: ExperimentProgress | None = None,
 ) -> None:
     """Every student the chosen systems read, for every seed they run with, trained once
-    (or reused) into ``wb.students``; the human bitext is loaded at most once."""
+    (or reused) into ``wb.students``; the human bitext is loaded at most once. A reused
+    student is not loaded here (only a cell that is computed loads it)."""
     students = list(
         dict.fromkeys(SystemSpec.parse(s.student_id) for s in chosen if s.student_id is not None)
     )
@@ -162,17 +208,19 @@ def _train_students(
             loaded.append(human_bitext(cfg, root))
         return loaded[0]
 
-    for spec in students:
-        for seed in scope.seeds_of(cfg, spec):
-            with wb.timer(f"train {spec.student_id}"):
-                wb.students[(spec.student_id, seed)] = ensure_student(
-                    spec,
-                    cfg,
-                    cache_root,
-                    root,
-                    make_bitext=lambda s=spec: _training_pairs(wb, cfg, s, bitext),
-                    seed=seed,
-                )
+    todo = [(spec, seed) for spec in students for seed in scope.seeds_of(cfg, spec)]
+    for number, (spec, seed) in enumerate(todo, 1):
+        if progress is not None:
+            progress.stage(f"train {spec.student_id} seed {seed} ({number}/{len(todo)})")
+        with wb.timer(f"train {spec.student_id}"):
+            wb.students[(spec.student_id, seed)] = ensure_student(
+                spec,
+                cfg,
+                cache_root,
+                root,
+                make_bitext=lambda s=spec: _training_pairs(wb, cfg, s, bitext),
+                seed=seed,
+            )
 
 
 def _training_pairs(
@@ -193,6 +241,41 @@ def _runs_on(bspec: BenchmarkSpec, spec: SystemSpec) -> bool:
     return bspec.english_readers or not spec.reads_english or spec.is_oracle
 
 
+def _cell_groups(
+    cfg: ExperimentConfig, scope: RunScope, systems: dict[str, System], bspec: BenchmarkSpec
+) -> list[tuple[System, int | None]]:
+    """The (system, seed) pairs that run on one benchmark, in run order (the oracle
+    first: other cells are scored against its runs); each runs every language of the
+    benchmark. The one rule of what runs: the cell loop and the planned total read it."""
+    order = ["oracle", *[s for s in systems if s != "oracle"]]
+    groups: list[tuple[System, int | None]] = []
+    for name in order:
+        if name not in systems or not _runs_on(bspec, systems[name].spec):
+            continue
+        spec = systems[name].spec
+        seeds: tuple[int | None, ...] = scope.seeds_of(cfg, spec) if spec.is_trained else (None,)
+        groups += [(systems[name], seed) for seed in seeds]
+    return groups
+
+
+def planned_cells(
+    cfg: ExperimentConfig,
+    scope: RunScope,
+    systems: dict[str, System],
+    benches: dict[str, RetrievalBenchmark],
+) -> int:
+    """How many cells the run has (read back, computed or skipped): per benchmark, its
+    (system, seed) pairs × its languages."""
+    return sum(
+        len(_cell_groups(cfg, scope, systems, BENCHMARKS[name])) * len(bench.queries)
+        for name, bench in benches.items()
+    )
+
+
+def _seed_label(seed: int | None) -> str:
+    return "" if seed is None else f" seed {seed}"
+
+
 def _run_cells(
     wb: Workbench,
     cfg: ExperimentConfig,
@@ -202,48 +285,63 @@ def _run_cells(
     bench: RetrievalBenchmark,
     out_dir: Path,
     tally: _Tally,
+    progress: ExperimentProgress,
 ) -> None:
     """Every (system, seed, language) cell of one benchmark: read back or computed, then
     scored into ``tally``."""
-    cache_root = wb.cache_root
     oracle_runs: dict[str, Run] = {}
-    order = ["oracle", *[s for s in systems if s != "oracle"]]
-    for name in order:
-        if name not in systems or not _runs_on(bspec, systems[name].spec):
-            continue
-        system = systems[name]
+    for system, seed in _cell_groups(cfg, scope, systems, bspec):
         spec = system.spec
-        for seed in scope.seeds_of(cfg, spec) if spec.is_trained else (None,):
-            run_cfg = cfg if seed is None else replace(cfg, seed=seed)
-            settings = system_settings(wb, run_cfg, spec, seed, cache_root)
-            settings["benchmark"] = asdict(bspec.settings_of(cfg))
-            for lang, queries in bench.queries.items():
-                cell = Cell(bspec.id, name, lang, seed if len(cfg.run_seeds) > 1 else None)
-                full = cell_settings(cell, settings, bench, queries)
-                key = cell_key(full)
-                done = load_cell(out_dir, cell, key)
-                if done is not None:
-                    run, _ = done
-                    tally.reused += 1
-                else:
-                    started = time.perf_counter()
-                    try:
-                        run = run_system(system, wb, run_cfg, bench, queries)
-                    except SystemNotApplicable as exc:
-                        tally.skipped.setdefault((bspec.id, name, str(exc)), []).append(lang)
-                        continue
-                    save_cell(out_dir, cell, key, full, run, time.perf_counter() - started)
-                    tally.computed += 1
-                if spec.is_oracle:
-                    oracle_runs[lang] = run
-                with wb.timer("evaluate"):
-                    found = bspec.score(bench, lang, run, oracle_runs.get(lang))
-                for measure, values in found.items():
-                    score_key = ScoreKey(bspec.id, name, lang, measure)
-                    tally.seed_scores.setdefault(score_key, {})[seed] = values
-            if spec.is_trained and (spec.student_id, seed) in wb.students:
-                # a study holds dozens of students: keep one in memory at a time
-                wb.release(str(wb.students[(spec.student_id, seed)]))
+        run_cfg = cfg if seed is None else replace(cfg, seed=seed)
+        settings = system_settings(wb, run_cfg, spec, seed, wb.cache_root)
+        settings["benchmark"] = asdict(bspec.settings_of(cfg))
+        for lang, queries in bench.queries.items():
+            progress.stage(f"{bspec.id}: {system.name}{_seed_label(seed)} {lang}")
+            cell = Cell(bspec.id, system.name, lang, seed if len(cfg.run_seeds) > 1 else None)
+            run = _cell_run(wb, run_cfg, system, bench, queries, cell, settings, out_dir, tally)
+            progress.cell_done()
+            if run is None:
+                continue
+            if spec.is_oracle:
+                oracle_runs[lang] = run
+            with wb.timer("evaluate"):
+                found = bspec.score(bench, lang, run, oracle_runs.get(lang))
+            for measure, values in found.items():
+                score_key = ScoreKey(bspec.id, system.name, lang, measure)
+                tally.seed_scores.setdefault(score_key, {})[seed] = values
+        if spec.is_trained and (spec.student_id, seed) in wb.students:
+            # a study holds dozens of students: keep one in memory at a time
+            wb.release(str(wb.students[(spec.student_id, seed)]))
+
+
+def _cell_run(
+    wb: Workbench,
+    run_cfg: ExperimentConfig,
+    system: System,
+    bench: RetrievalBenchmark,
+    queries: Sequence[Query],
+    cell: Cell,
+    settings: dict,
+    out_dir: Path,
+    tally: _Tally,
+) -> Run | None:
+    """One cell's run: read back when finished, else computed and saved (None: the
+    system does not apply to this language, recorded in ``tally.skipped``)."""
+    full = cell_settings(cell, settings, bench, queries)
+    key = cell_key(full)
+    done = load_cell(out_dir, cell, key)
+    if done is not None:
+        tally.reused += 1
+        return done[0]
+    started = time.perf_counter()
+    try:
+        run = run_system(system, wb, run_cfg, bench, queries)
+    except SystemNotApplicable as exc:
+        tally.skipped.setdefault((cell.benchmark, cell.system, str(exc)), []).append(cell.lang)
+        return None
+    save_cell(out_dir, cell, key, full, run, time.perf_counter() - started)
+    tally.computed += 1
+    return run
 
 
 def _significance(
@@ -323,8 +421,6 @@ def _run_experiment(
 ) -> ExperimentResult:
     import torch
 
-    from .report import write_report
-
     timer = Timer()
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     torch.manual_seed(cfg.seed)
@@ -340,36 +436,86 @@ def _run_experiment(
     }
     cache_root = cache_dir(cache)
     wb = Workbench(cache_root, bf16=cfg.models.bf16, timer=timer, token_encoders=token_encoders)
-    setup_translators(wb, cfg, cache_root, root, chosen)
-    _train_students(wb, cfg, scope, chosen, cache_root, root)
-    tally = _Tally()
+    benches = _load_benchmarks(cfg, root, timer)
+    with ExperimentProgress(planned_cells(cfg, scope, systems, benches)) as progress:
+        progress.stage("translators")
+        setup_translators(wb, cfg, cache_root, root, chosen)
+        _train_students(wb, cfg, scope, chosen, cache_root, root, progress)
+        tally = _all_cells(wb, cfg, scope, systems, benches, out_dir, progress)
+        if any(sid == OPTICAL.student_id for sid, _ in wb.students) and tally.alignment_examples:
+            progress.stage("alignment heatmaps")
+            with timer("alignment heatmaps"):
+                draw_alignments(wb, cfg, tally.alignment_examples, out_dir / "alignments")
+        progress.stage("significance")
+        with timer("significance"):
+            rows = rows_from_seed_scores(tally.seed_scores) + tally.mt_rows
+            sig = _significance(cfg, tally.seed_scores, rows)
+        progress.stage("report")
+        write_results(out_dir, rows, sig)
+        _finish(cfg, scope, out_dir, rows, sig, timer, tally, started, command)
+    return ExperimentResult(rows, sig, dict(timer.seconds), timer.total, out_dir)
+
+
+def _load_benchmarks(
+    cfg: ExperimentConfig, root: Path, timer: Timer
+) -> dict[str, RetrievalBenchmark]:
+    """Every configured benchmark, loaded before any work (the planned cells count their
+    languages)."""
+    benches = {}
     for bench_name in cfg.benchmarks:
-        bspec = BENCHMARKS[bench_name]
         with timer("load data"):
-            bench = bspec.load(cfg, root)
+            bench = benches[bench_name] = BENCHMARKS[bench_name].load(cfg, root)
         logger.info(
             "%s: %d passages, %s queries",
             bench_name,
             len(bench.passages),
             ", ".join(f"{lang} {len(q)}" for lang, q in bench.queries.items()),
         )
+    return benches
+
+
+def _all_cells(
+    wb: Workbench,
+    cfg: ExperimentConfig,
+    scope: RunScope,
+    systems: dict[str, System],
+    benches: dict[str, RetrievalBenchmark],
+    out_dir: Path,
+    progress: ExperimentProgress,
+) -> _Tally:
+    """The cells of every benchmark (and the MT quality rows), tallied."""
+    tally = _Tally()
+    progress.cells_start()
+    for bench_name, bench in benches.items():
+        bspec = BENCHMARKS[bench_name]
         if bspec.alignment_examples:
             for lang, queries in bench.queries.items():
                 if lang != "en" and queries and queries[0].english:
                     tally.alignment_examples.setdefault(lang, (queries[0].text, queries[0].english))
-        _run_cells(wb, cfg, scope, systems, bspec, bench, out_dir, tally)
+        _run_cells(wb, cfg, scope, systems, bspec, bench, out_dir, tally, progress)
         if bspec.mt_quality and cfg.translate.mt_quality:
-            tally.mt_rows += mt_quality_rows(wb, bench)
+            progress.stage(f"{bench_name}: MT quality")
+            tally.mt_rows += mt_quality_rows(wb, bench, out_dir)
     for (bench_name, system, reason), langs in tally.skipped.items():
         logger.info("%s: %s skipped for %s: %s", bench_name, system, ", ".join(langs), reason)
     logger.info("cells: %d computed, %d read back from %s", tally.computed, tally.reused, out_dir)
-    if any(sid == OPTICAL.student_id for sid, _ in wb.students) and tally.alignment_examples:
-        with timer("alignment heatmaps"):
-            draw_alignments(wb, cfg, tally.alignment_examples, out_dir / "alignments")
-    with timer("significance"):
-        rows = rows_from_seed_scores(tally.seed_scores) + tally.mt_rows
-        sig = _significance(cfg, tally.seed_scores, rows)
-    write_results(out_dir, rows, sig)
+    return tally
+
+
+def _finish(
+    cfg: ExperimentConfig,
+    scope: RunScope,
+    out_dir: Path,
+    rows: list[ResultRow],
+    sig: list[SignificanceRow],
+    timer: Timer,
+    tally: _Tally,
+    started: str,
+    command: str | None,
+) -> None:
+    """Record this invocation and write the report."""
+    from .report import write_report
+
     invocations = record_invocation(
         out_dir,
         Invocation(
@@ -396,4 +542,3 @@ def _run_experiment(
             scope_note=scope.describe(cfg),
             provenance=provenance_section(invocations),
         )
-    return ExperimentResult(rows, sig, dict(timer.seconds), timer.total, out_dir)
