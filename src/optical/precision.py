@@ -39,8 +39,9 @@ BF16_ENV = "OPTICAL_BF16"
 INT8_ENV = "OPTICAL_INT8"
 _MODES = ("auto", "on", "off")
 INT8_DEFAULT = False
-"""Whether configurations request int8 encoding by default: off, because on the 2-core
-AVX2 CPU it was measured on (README, Precision) it misses the speed target."""
+"""Whether configurations request int8 encoding by default: off, because where it was
+measured (README, int8 encoding) it was 1.73× faster than fp32, not 2×, and cost zero-shot
+XQuAD RR@10 0.015 (target: at most 0.005)."""
 
 
 @functools.cache
