@@ -130,12 +130,20 @@ def _passages_for(args: argparse.Namespace) -> list[Passage]:
     return load_passages(args.passages)
 
 
+def _int8(args: argparse.Namespace) -> bool | None:
+    """The int8 request of ``index`` / ``search``: the default; ``None`` (never, not even
+    under ``$OPTICAL_INT8=on``) with ``--fp32``."""
+    from .precision import INT8_DEFAULT
+
+    return None if args.fp32 else INT8_DEFAULT
+
+
 def _cmd_index(args: argparse.Namespace) -> int:
     from .experiment.workbench import Workbench
     from .settings import cache_dir
 
     passages = _passages_for(args)
-    wb = Workbench(cache_dir(args.cache_dir), bf16=not args.fp32)
+    wb = Workbench(cache_dir(args.cache_dir), bf16=not args.fp32, int8=_int8(args))
     encoded = wb.embed(
         args.encoder,
         [p.text for p in passages],
@@ -169,6 +177,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         wb = Workbench(
             cache_dir(args.cache_dir),
             bf16=not args.fp32,
+            int8=_int8(args),
             token_encoders=[args.encoder] if maxsim else [],
         )
         collection = RetrievalBenchmark(f"search:{args.passages}", tuple(passages), {}, {})
@@ -468,7 +477,9 @@ def _corpus_parser(sub: Subcommands, name: str, helptext: str) -> argparse.Argum
         default="multilingual-e5-small",
         help="alias (multilingual-e5-small, all-MiniLM-L6-v2), folder or hub id",
     )
-    p.add_argument("--fp32", action="store_true", help="disable bf16 autocast")
+    p.add_argument(
+        "--fp32", action="store_true", help="plain fp32: no bf16 autocast, no int8 encoding"
+    )
     _common(p)
     return p
 

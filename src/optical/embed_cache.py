@@ -1,6 +1,7 @@
 """On-disk cache of embeddings, keyed by encoder fingerprint, text kind and text.
 
-Layout: ``<root>/<encoder fingerprint>/shard-<id>/`` holding ``keys.npy``
+Layout: ``<root>/<encoder fingerprint>/<precision>/shard-<id>/`` (precision: ``fp32``,
+``bf16`` or ``int8``, :attr:`~optical.models.encoder.Encoder.precision`) holding ``keys.npy``
 (text keys), ``pooled.npy`` (float32 ``[N, d]``), optionally ``tokens.npy``
 (float16 ``[T, d]``, all texts' content tokens concatenated) with
 ``offsets.npy`` (``[N + 1]``), and ``meta.json`` with each file's SHA-256 and ``n``.
@@ -110,7 +111,8 @@ class EmbeddingCache:
 
     def __init__(self, root: Path, encoder: Encoder) -> None:
         self.encoder = encoder
-        self.folder = Path(root) / encoder.spec.fingerprint() / ("bf16" if encoder.bf16 else "fp32")
+        # int8, bf16 and fp32 embeddings never mix: one folder per precision used
+        self.folder = Path(root) / encoder.spec.fingerprint() / encoder.precision
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..configfile import asdict_shallow, at_least, build, read_toml
 from ..errors import ConfigError
 from ..evaluate.significance import METHODS as SIGNIFICANCE_TESTS
+from ..precision import INT8_DEFAULT
 from .benchmarks import BENCHMARKS, NtrexConfig, XorHeldoutConfig, XquadConfig
 from .names import SystemSpec, parse_systems
 
@@ -33,12 +34,15 @@ BASE_SYSTEMS = ("oracle", "zero-shot", "zero-shot-maxsim", "bm25-human-translati
 class ModelsConfig:
     """Encoders. ``teacher`` encodes English questions and every passage index it owns;
     ``student`` is the multilingual encoder (zero-shot baseline and distillation init);
-    ``oracle_candidates`` are the English-capable encoders measured as oracles."""
+    ``oracle_candidates`` are the English-capable encoders measured as oracles. ``bf16``
+    and ``int8`` are requests (:mod:`optical.precision`): ``int8`` = dynamic int8 for
+    encoding with frozen encoders (retrieval), never for training."""
 
     student: str = "multilingual-e5-small"
     teacher: str = "multilingual-e5-small"
     oracle_candidates: tuple[str, ...] = ("multilingual-e5-small", "all-MiniLM-L6-v2")
     bf16: bool = True
+    int8: bool = INT8_DEFAULT
 
     def __post_init__(self) -> None:
         for key, value in (("student", self.student), ("teacher", self.teacher)):

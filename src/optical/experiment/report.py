@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ..errors import OpticalError
 from ..evaluate.measures import format_score
 from ..io_utils import atomic_write_text
-from ..precision import precision_name
+from ..precision import encode_precision, precision_name
 from .benchmarks import BENCHMARKS, MT_BENCHMARK, XQUAD
 from .names import SystemSpec
 from .plots import chart, legend_below
@@ -247,7 +247,8 @@ def write_report(
         f"{platform.machine()} ({platform.system()}), Python {platform.python_version()}. "
         f"Teacher: `{cfg.models.teacher}`; student: `{cfg.models.student}`; "
         f"precision: {precision_name(cfg.models.bf16)} (bf16 requested: "
-        f"{cfg.models.bf16}; honoured only on CPUs with native bf16). Significance: paired "
+        f"{cfg.models.bf16}; honoured only on CPUs with native bf16), encoding for retrieval: "
+        f"{encode_precision(cfg.models.bf16, cfg.models.int8)}. Significance: paired "
         f"{cfg.significance_test} test against "
         f"`{cfg.significance_baseline}` (▲/▼) and against the best translate-test system of "
         "each benchmark (△/▽; `tt-oracle-*` excluded), Holm-corrected per benchmark, measure "

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..io_utils import atomic_write_json
-from ..precision import precision_name
+from ..precision import encode_precision_key, precision_name
 from ..settings import cache_dir, data_dir, use_cache_dir
 from ..timing import Timer
 from ..types import Query, RetrievalBenchmark, Run
@@ -164,7 +164,10 @@ def system_settings(
 ) -> dict:
     """What (besides the data) determines a system's runs: the models and retrieval
     settings, its student folder (which hashes its training config) or its translator."""
-    settings: dict = {"models": asdict(cfg.models), "retrieval": asdict(cfg.retrieval)}
+    # the precision encoders actually run at, not the int8 request (fp32 adds nothing)
+    models = {k: v for k, v in asdict(cfg.models).items() if k != "int8"}
+    settings: dict = {"models": models, "retrieval": asdict(cfg.retrieval)}
+    settings.update(encode_precision_key(cfg.models.bf16, cfg.models.int8))
     if spec.is_trained:
         settings["student"] = student_folder(spec, cfg, cache_root, seed).name
     backend = spec.translator
@@ -435,7 +438,13 @@ def _run_experiment(
         if (encoder := system.token_encoder(cfg)) is not None
     }
     cache_root = cache_dir(cache)
-    wb = Workbench(cache_root, bf16=cfg.models.bf16, timer=timer, token_encoders=token_encoders)
+    wb = Workbench(
+        cache_root,
+        bf16=cfg.models.bf16,
+        timer=timer,
+        token_encoders=token_encoders,
+        int8=cfg.models.int8,
+    )
     benches = _load_benchmarks(cfg, root, timer)
     with ExperimentProgress(planned_cells(cfg, scope, systems, benches)) as progress:
         progress.stage("translators")

@@ -14,6 +14,7 @@ import numpy as np
 from ..embed_cache import EmbeddingCache
 from ..errors import OpticalError
 from ..models.encoder import Encoded, Encoder, Kind
+from ..precision import INT8_DEFAULT, use_int8
 from ..search import BM25Index, DenseIndex
 from ..timing import Timer
 from ..translate.base import Translator
@@ -29,12 +30,17 @@ class Workbench:
         bf16: bool = True,
         timer: Timer | None = None,
         token_encoders: Sequence[str] = (),
+        int8: bool | None = INT8_DEFAULT,
     ) -> None:
         """``token_encoders``: encoders whose passage token embeddings will be needed
-        (MaxSim); their passages are encoded once with tokens instead of twice."""
+        (MaxSim); their passages are encoded once with tokens instead of twice. ``bf16``
+        and ``int8`` are requests (:mod:`optical.precision`; ``int8=None``: never int8,
+        whatever ``$OPTICAL_INT8`` says). The workbench's encoders only encode, so they
+        may run in int8; training loads its own fp32 models."""
         self.cache_root = Path(cache_root)
         self.token_encoders = set(token_encoders)
         self.bf16 = bf16
+        self.int8 = int8
         self.timer = timer or Timer()
         self._encoders: dict[str, Encoder] = {}
         self._caches: dict[str, EmbeddingCache] = {}
@@ -62,7 +68,10 @@ class Workbench:
             from ..models.student import load_any_encoder
 
             with self.timer(f"load {self.label(name)}"):
-                self._encoders[name] = load_any_encoder(name, bf16=self.bf16)
+                encoder = load_any_encoder(name, bf16=self.bf16)
+                if self.int8 is not None and use_int8(self.int8):
+                    encoder.to_int8()
+                self._encoders[name] = encoder
         return self._encoders[name]
 
     def release(self, name: str) -> None:
