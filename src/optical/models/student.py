@@ -57,6 +57,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -392,6 +393,25 @@ def _find_base(folder: Path, base: dict[str, Any]) -> Path:
     )
 
 
+def _load_base(folder: Path, base: dict[str, Any]) -> tuple[nn.Module, Any]:
+    """The base model and tokenizer of a delta student, checked by content hash.
+
+    The recorded folder is hashed while it loads (hashing releases the GIL); when it is
+    missing or its hash differs, :func:`_find_base` looks further or refuses."""
+    what = f"the base model of {folder}"
+    recorded = Path(str(base.get("path") or ""))
+    if base.get("path") and recorded.is_dir():
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            digest = pool.submit(base_content_sha256, recorded)
+            try:
+                loaded = _load_pretrained(recorded, what)
+            except OpticalError:
+                loaded = None  # reported below: a hash mismatch, or the error again
+            if loaded is not None and digest.result() == base.get("sha256"):
+                return loaded
+    return _load_pretrained(_find_base(folder, base), what)
+
+
 def _apply_delta(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
     state = model.state_dict()
     for name, tensor in tensors.items():
@@ -401,7 +421,8 @@ def _apply_delta(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path)
                 f"({tuple(state[name].shape) if name in state else 'no such tensor'}); "
                 "train the student again"
             )
-    model.load_state_dict(tensors, strict=False)
+    # assign: the delta's tensors become the parameters (no copy into the base's pages)
+    model.load_state_dict(tensors, strict=False, assign=True)
 
 
 def _load_model(folder: Path, metadata: dict[str, Any]) -> tuple[nn.Module, Any]:
@@ -414,8 +435,7 @@ def _load_model(folder: Path, metadata: dict[str, Any]) -> tuple[nn.Module, Any]
     delta = metadata.get("delta")
     if not isinstance(delta, dict) or not isinstance(delta.get("base"), dict):
         raise OpticalError(f"{folder / STUDENT_FILE}: a delta student without its base record")
-    base_dir = _find_base(folder, delta["base"])
-    model, tokenizer = _load_pretrained(base_dir, f"the base model of {folder}")
+    model, tokenizer = _load_base(folder, delta["base"])
     path = folder / str(delta.get("file", DELTA_FILE))
     _apply_delta(model, load_file(str(path)), path)
     return model, tokenizer
