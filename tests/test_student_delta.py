@@ -206,3 +206,18 @@ def test_full_format_folder_still_loads_and_both_count_as_complete(
     broken = Path(shutil.copytree(delta, tmp_path / "broken"))
     (broken / DELTA_FILE).unlink()
     assert not student_is_complete(broken, 3)
+
+
+def test_distill_prints_the_student_size_and_base(
+    trained: tuple[Path, StudentModule], models: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from optical.cli import _student_summary
+
+    out, module = trained
+    line = _student_summary(out / "student")
+    sha = base_content_sha256(models[0])
+    assert "a delta of" in line and sha[:12] in line and "MB" in line
+    spec = resolve_encoder(str(models[0]))
+    full = save_student(tmp_path / "full", module, load_student(out / "student").tokenizer,
+                        spec, {"steps": 3}, delta=False)  # fmt: skip
+    assert "full model folder" in _student_summary(full)
