@@ -323,6 +323,9 @@ def test_real_model_smoke(real_data_dir: Path, tmp_path: Path) -> None:
     assert [s for s, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [2, 3]
     student = load_student(folder, bf16=True)
     assert student.dim == 384 and student.projection is None
+    # a delta: the 4 trained layers (≈ 28 MB), not the 470 MB base
+    assert student.metadata["format"] == 2
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 40e6
     pooled = student.encode(["Habari ya asubuhi"], "query").pooled
     assert pooled.shape == (1, 384) and math.isfinite(float(pooled.sum()))
     validation = json.loads((folder / "optical-student.json").read_text())["validation"]
