@@ -84,9 +84,15 @@ def student_folder(tmp_path_factory: pytest.TempPathFactory, one_thread: None) -
         AutoModel.from_pretrained(base, add_pooling_layer=False), nn.Linear(64, 24), "mean", True
     )
     tokenizer = AutoTokenizer.from_pretrained(base)
-    return save_student(
-        root / "student", module, tokenizer, resolve_encoder(str(base)), {"steps": 0}
-    )
+    spec = resolve_encoder(str(base))
+    save_student(root / "full", module, tokenizer, spec, {"steps": 0}, delta=False)
+    return save_student(root / "student", module, tokenizer, spec, {"steps": 0})
+
+
+@pytest.fixture(scope="module")
+def full_student_folder(student_folder: Path) -> Path:
+    """The same student in the full format (1) that folders written before deltas have."""
+    return student_folder.parent / "full"
 
 
 def _copy(folder: Path, to: Path) -> Path:
@@ -102,14 +108,22 @@ def test_intact_student_loads_and_encodes_finite(student_folder: Path) -> None:
     assert encoded.pooled.shape == (1, 24) and np.isfinite(encoded.pooled).all()
 
 
-@pytest.mark.parametrize("name", ["model.safetensors", "optical-projection.safetensors"])
+@pytest.mark.parametrize(
+    ("full", "name"),
+    [
+        (False, "optical-delta.safetensors"),
+        (False, "optical-projection.safetensors"),
+        (True, "model.safetensors"),
+        (True, "optical-projection.safetensors"),
+    ],
+)
 def test_student_with_damaged_weights_is_a_clear_error(
-    student_folder: Path, tmp_path: Path, name: str
+    student_folder: Path, full_student_folder: Path, tmp_path: Path, full: bool, name: str
 ) -> None:
     from optical.models.student import load_student
 
-    folder = _copy(student_folder, tmp_path / "student")
-    if name == "model.safetensors":
+    folder = _copy(full_student_folder if full else student_folder, tmp_path / "student")
+    if name != "optical-projection.safetensors":
         _damage_middle(folder / name)  # 64 KB of random bytes
     else:
         _damage_middle(folder / name, size=64)
@@ -119,11 +133,11 @@ def test_student_with_damaged_weights_is_a_clear_error(
 
 
 def test_older_student_without_per_file_hashes_is_checked_too(
-    student_folder: Path, tmp_path: Path
+    full_student_folder: Path, tmp_path: Path
 ) -> None:
     from optical.models.student import STUDENT_FILE, load_student
 
-    folder = _copy(student_folder, tmp_path / "student")
+    folder = _copy(full_student_folder, tmp_path / "student")
     info = json.loads((folder / STUDENT_FILE).read_text())
     del info["files_sha256"]
     (folder / STUDENT_FILE).write_text(json.dumps(info))
@@ -138,7 +152,7 @@ def test_cli_search_with_a_damaged_student_exits_2(
     capsys: pytest.CaptureFixture[str], student_folder: Path, tmp_path: Path
 ) -> None:
     folder = _copy(student_folder, tmp_path / "student")
-    _damage_middle(folder / "model.safetensors")
+    _damage_middle(folder / "optical-delta.safetensors")
     passages, queries = _search_inputs(tmp_path)
     code = main(
         ["search", "--passages", str(passages), "--queries", str(queries), "--encoder",
@@ -146,7 +160,7 @@ def test_cli_search_with_a_damaged_student_exits_2(
          "--out", str(tmp_path / "run.trec")]
     )  # fmt: skip
     _, err = capsys.readouterr()
-    _one_line_error(code, err, str(folder / "model.safetensors"), "SHA-256")
+    _one_line_error(code, err, str(folder / "optical-delta.safetensors"), "SHA-256")
     assert not (tmp_path / "run.trec").exists()
 
 

