@@ -12,11 +12,11 @@ empty query id or text or a repeated query id; a file without any query is an er
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import DataFormatError, OpticalError
-from ._io import field, iter_lines
+from ._io import field, iter_jsonl, iter_lines
 
 TSV_HEADERS = (("qid", "text"), ("id", "text"))
 """First lines of a TSV queries file that are a header, not a query."""
@@ -28,32 +28,34 @@ def is_jsonl(path: Path) -> bool:
     return suffixes[-1:] == [".jsonl"] or suffixes[-2:] == [".jsonl", ".gz"]
 
 
-def _jsonl_query(line: str, path: Path, lineno: int) -> tuple[str, str]:
+def _jsonl_queries(path: Path) -> Iterator[tuple[int, str, str]]:
+    """``(line, id, text)`` of a JSON-lines file (:func:`iter_jsonl` reads the objects)."""
     try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(path, lineno, f"expected JSON with id and text: {exc}") from exc
-    if not isinstance(record, dict):
-        raise DataFormatError(
-            path, lineno, f"expected JSON with id and text, got a {type(record).__name__}"
-        )
-    try:
-        qid = field(record, "id", (str, int), path, lineno)
-        text = field(record, "text", str, path, lineno)
+        for lineno, record in iter_jsonl(path):
+            qid = field(record, "id", (str, int), path, lineno)
+            yield lineno, str(qid), field(record, "text", str, path, lineno)
     except DataFormatError as exc:
         raise DataFormatError(
-            path, lineno, f"expected JSON with id and text: {exc.problem}"
+            path, exc.line, f"expected JSON with id and text: {exc.problem}"
         ) from None
-    return str(qid), text
 
 
-def _tsv_query(line: str, path: Path, lineno: int) -> tuple[str, str]:
-    parts = line.split("\t")
-    if len(parts) != 2:
-        raise DataFormatError(
-            path, lineno, f"expected 2 tab-separated columns (qid, text), got {len(parts)}"
-        )
-    return parts[0], parts[1]
+def _tsv_queries(path: Path) -> Iterator[tuple[int, str, str]]:
+    """``(line, id, text)`` of a TSV file; only the first line may be a header."""
+    first = True
+    for lineno, line in iter_lines(path):
+        if not line.strip():
+            continue
+        header = first and _is_header(line)
+        first = False
+        if header:
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2:
+            raise DataFormatError(
+                path, lineno, f"expected 2 tab-separated columns (qid, text), got {len(parts)}"
+            )
+        yield lineno, parts[0], parts[1]
 
 
 def _is_header(line: str) -> bool:
@@ -65,21 +67,12 @@ def read_queries(path: str | Path) -> tuple[list[str], list[str]]:
     path = Path(path)
     if not path.is_file():
         raise OpticalError(f"queries file not found: {path}")
-    jsonl = is_jsonl(path)
-    parse = _jsonl_query if jsonl else _tsv_query
+    records = _jsonl_queries(path) if is_jsonl(path) else _tsv_queries(path)
     ids: list[str] = []
     texts: list[str] = []
     first_line: dict[str, int] = {}
-    first = True
-    for lineno, line in iter_lines(path):
-        if not line.strip():
-            continue
-        if first and not jsonl and _is_header(line):  # only the first line may be one
-            first = False
-            continue
-        first = False
-        qid, text = parse(line, path, lineno)
-        qid = qid.strip()
+    for lineno, raw_id, text in records:
+        qid = raw_id.strip()
         if not qid:
             raise DataFormatError(path, lineno, "empty query id")
         if not text.strip():

@@ -190,15 +190,6 @@ class ExperimentConfig:
             return self.curve_seeds
         return self.run_seeds
 
-    def system(self, name: str) -> SystemSpec:
-        """The configured system called ``name`` (ConfigError listing them otherwise)."""
-        for spec in self.systems:
-            if spec.name == name:
-                return spec
-        raise ConfigError(
-            f"system {name!r} is not configured; configured: {', '.join(self.system_names)}"
-        )
-
 
 def _check_unique(values: tuple, key: str) -> None:
     twice = sorted({str(v) for v in values if values.count(v) > 1})
