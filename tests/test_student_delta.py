@@ -211,7 +211,7 @@ def test_full_format_folder_still_loads_and_both_count_as_complete(
 def test_distill_prints_the_student_size_and_base(
     trained: tuple[Path, StudentModule], models: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    from optical.cli import _student_summary
+    from optical.models.student import describe_student as _student_summary
 
     out, module = trained
     line = _student_summary(out / "student")

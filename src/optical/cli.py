@@ -269,32 +269,12 @@ def _cmd_distill(args: argparse.Namespace) -> int:
         cache=args.cache_dir,
     )
     print(f"student written to {student} (use it as an encoder name: {student})")
-    summary = _student_summary(student)
+    from .models.student import describe_student
+
+    summary = describe_student(student)
     if summary:
         print(summary)
     return 0
-
-
-def _student_summary(folder: Path) -> str | None:
-    """One line: the student's size and, for a delta, the base it applies to (``None``
-    when the folder cannot be read)."""
-    import json
-
-    from .models.student import STUDENT_FILE
-
-    try:
-        size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6
-        info = json.loads((folder / STUDENT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    delta = info.get("delta") if isinstance(info, dict) else None
-    if not isinstance(delta, dict):
-        return f"  {size:.0f} MB, a full model folder"
-    base = delta.get("base", {})
-    return (
-        f"  {size:.0f} MB: a delta of {delta.get('parameters', 0) / 1e6:.1f}M trained "
-        f"parameters over {base.get('name')} (content SHA-256 {str(base.get('sha256'))[:12]}…)"
-    )
 
 
 def _shard(text: str) -> tuple[int, int]:

@@ -206,6 +206,26 @@ def _read_info(folder: Path) -> dict[str, Any] | None:
     return info if isinstance(info, dict) else None
 
 
+def describe_student(folder: Path) -> str | None:
+    """One line: the student's size and, for a delta, the base it applies to (``None``
+    when the folder cannot be read)."""
+    info = _read_info(Path(folder))
+    try:
+        size = sum(p.stat().st_size for p in Path(folder).iterdir() if p.is_file()) / 1e6
+    except OSError:
+        return None
+    if info is None:
+        return None
+    delta = info.get("delta")
+    if not isinstance(delta, dict):
+        return f"  {size:.0f} MB, a full model folder"
+    base = delta.get("base", {})
+    return (
+        f"  {size:.0f} MB: a delta of {delta.get('parameters', 0) / 1e6:.1f}M trained "
+        f"parameters over {base.get('name')} (content SHA-256 {str(base.get('sha256'))[:12]}…)"
+    )
+
+
 def student_is_complete(folder: str | Path, steps: int) -> bool:
     """Whether ``folder`` holds a saved student trained for exactly ``steps`` steps, in a
     format this version reads (:data:`FORMATS`), with its recorded weight files present."""
