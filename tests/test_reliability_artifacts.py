@@ -15,7 +15,7 @@ import subprocess
 import sys
 import warnings
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,9 @@ from optical.train.checkpoint import (
     save_checkpoint,
 )
 from optical.train.config import OptimConfig, RunConfig
-from optical.train.loop import Task, fit
-from optical.train.runtime import DistInfo
-from optical.train.sampling import TemperatureSampler
+from optical.train.loop import fit
 from tiny_models import build_tiny_encoder
+from tiny_tasks import Regression, RegressionConfig
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -239,51 +238,25 @@ def test_cli_dense_search_with_a_nan_model_exits_2(
 # --------------------------------------------------------------------------- checkpoints
 
 
-@dataclass(frozen=True)
-class _Config:
-    name: str = "wide"
-    optim: OptimConfig = field(
-        default_factory=lambda: OptimConfig(lr=0.01, warmup_steps=1, max_steps=6, batch_size=8)
-    )
-    run: RunConfig = field(
-        default_factory=lambda: RunConfig(
-            checkpoint_every=2, keep_checkpoints=2, eval_every=0, log_every=1, progress=False
-        )
-    )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class _Wide(Task):
+def _wide_model() -> nn.Module:
     """A 1 → 2048 → 1 regression, wide enough that its checkpoint (~100 KB of weights and
     Adam moments) survives 64 KB of zeros as a loadable file."""
+    return nn.Sequential(nn.Linear(1, 2048), nn.Tanh(), nn.Linear(2048, 1))
 
-    name = "wide"
-    artifact = "weights"
 
-    def __init__(self, config: _Config, poison_at: int | None = None) -> None:
-        self.config, self.poison_at, self.calls = config, poison_at, 0
+def _Config(**changes: Any) -> RegressionConfig:
+    base = RegressionConfig(
+        name="wide",
+        optim=OptimConfig(lr=0.01, warmup_steps=1, max_steps=6, batch_size=8),
+        run=RunConfig(
+            checkpoint_every=2, keep_checkpoints=2, eval_every=0, log_every=1, progress=False
+        ),
+    )
+    return replace(base, **changes)
 
-    def setup(self, dist: DistInfo) -> None:
-        pools = {"a": [i / 10 for i in range(20)], "b": [-i / 10 for i in range(20)]}
-        self.sampler = TemperatureSampler(pools, 1.0, self.config.run.seed)
-        self.model = nn.Sequential(nn.Linear(1, 2048), nn.Tanh(), nn.Linear(2048, 1))
 
-    def optimizer(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.model.parameters(), lr=self.config.optim.lr)
-
-    def loss(self, items: Any, module: nn.Module) -> tuple[torch.Tensor, dict[str, float]]:
-        self.calls += 1
-        x = torch.tensor(items)[:, None]
-        loss = ((module(x) - (3 * x - 1)) ** 2).mean()
-        if self.calls == self.poison_at:
-            loss = loss * float("nan")
-        return loss, {"loss": float(loss.detach())}
-
-    def save(self, folder: Path, validation: dict[str, Any], resolved: dict[str, Any]) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        torch.save(self.model.state_dict(), folder / "state.pt")
+def _Wide(config: RegressionConfig, poison_at: int | None = None) -> Regression:
+    return Regression(config, poison_at, model=_wide_model)
 
 
 class _Crash(RuntimeError):
