@@ -1,7 +1,14 @@
 """Language codes: one canonical code per language across every data source.
 
-Canonical codes are ISO 639-1 where one exists (``ar``, ``bn`` …); Filipino /
-Tagalog is ``tl`` for both NTREX's ``fil`` and Tatoeba's ``tgl``.
+Canonical codes are ISO 639-1 where one exists (``ar``, ``bn`` …) and ISO 639-3
+otherwise (Bemba ``bem``, Nigerian Pidgin ``pcm``); every ISO 639-3 code a data file
+uses maps to it here (``hau`` → ``ha``, ``kin`` → ``rw``, ``swh`` → ``sw`` …), and
+nowhere else. Filipino / Tagalog is ``tl`` for both NTREX's ``fil`` and Tatoeba's ``tgl``.
+
+Each language belongs to one resource group (:func:`resource_group`): ``high``,
+``low``, or ``unseen`` — not among the 100 languages of XLM-R's CC-100 pre-training
+corpus, which multilingual-e5 inherits (Conneau et al. 2020, table 6). Hausa, Swahili,
+Somali, Amharic and Xhosa are CC-100 languages and so ``low``, not ``unseen``.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from .errors import ConfigError
 
 NAMES: dict[str, str] = {
     "am": "Amharic",
+    "bem": "Bemba",
     "ar": "Arabic",
     "bn": "Bengali",
     "de": "German",
@@ -18,20 +26,30 @@ NAMES: dict[str, str] = {
     "fi": "Finnish",
     "ha": "Hausa",
     "hi": "Hindi",
+    "ig": "Igbo",
     "ja": "Japanese",
     "km": "Khmer",
     "ko": "Korean",
+    "lg": "Luganda",
     "ms": "Malay",
+    "ny": "Chichewa",
+    "pcm": "Nigerian Pidgin",
     "ru": "Russian",
+    "rw": "Kinyarwanda",
+    "sn": "Shona",
     "so": "Somali",
     "sv": "Swedish",
     "sw": "Swahili",
     "ta": "Tamil",
     "te": "Telugu",
     "tl": "Tagalog/Filipino",
+    "tn": "Setswana",
     "tr": "Turkish",
+    "tw": "Twi",
+    "xh": "Xhosa",
     "yo": "Yoruba",
     "zh": "Chinese",
+    "zu": "Zulu",
 }
 
 ALIASES: dict[str, str] = {
@@ -47,6 +65,15 @@ ALIASES: dict[str, str] = {
     "tgl": "tl",
     "hau": "ha",
     "hin": "hi",
+    "ibo": "ig",
+    "kin": "rw",
+    "lug": "lg",
+    "nya": "ny",
+    "sna": "sn",
+    "tsn": "tn",
+    "twi": "tw",
+    "xho": "xh",
+    "zul": "zu",
     "jpn": "ja",
     "kor": "ko",
     "rus": "ru",
@@ -60,10 +87,27 @@ ALIASES: dict[str, str] = {
     "zh_cn": "zh",
 }
 
-HIGH_RESOURCE: frozenset[str] = frozenset({"ar", "de", "es", "fi", "ja", "ko", "ru", "zh"})
-LOW_RESOURCE: frozenset[str] = frozenset(
-    {"bn", "te", "hi", "sw", "so", "tl", "am", "ha", "yo", "ta"}
+HIGH_RESOURCE: frozenset[str] = frozenset(
+    {"ar", "de", "es", "fi", "ja", "ko", "ru", "sv", "tr", "zh"}
 )
+LOW_RESOURCE: frozenset[str] = frozenset(
+    {"bn", "te", "hi", "sw", "so", "tl", "am", "ha", "ta", "km", "ms", "xh"}
+)
+UNSEEN: frozenset[str] = frozenset(
+    {"bem", "ig", "lg", "ny", "pcm", "rw", "sn", "tn", "tw", "yo", "zu"}
+)
+"""Languages outside XLM-R's CC-100 pre-training corpus (the AfriQA languages but Hausa)."""
+RESOURCE_GROUPS: dict[str, frozenset[str]] = {
+    "high": HIGH_RESOURCE,
+    "low": LOW_RESOURCE,
+    "unseen": UNSEEN,
+}
+"""Resource group → its languages; every language of :data:`NAMES` but English is in one."""
+GROUP_TITLES: dict[str, str] = {
+    "high": "high-resource",
+    "low": "low-resource",
+    "unseen": "not in the encoder's pre-training",
+}
 
 
 def normalize_lang(code: str) -> str:
@@ -82,3 +126,11 @@ def is_known(code: str) -> bool:
     """True when :func:`normalize_lang` would accept ``code``."""
     key = code.strip().lower()
     return ALIASES.get(key, key) in NAMES
+
+
+def resource_group(code: str) -> str:
+    """The resource group of a language (``high`` / ``low`` / ``unseen``; ``en`` is ``high``)."""
+    lang = normalize_lang(code)
+    if lang == "en":
+        return "high"
+    return next(name for name, members in RESOURCE_GROUPS.items() if lang in members)

@@ -38,6 +38,7 @@ FAMILIES: tuple[str, ...] = ("nllb", "m2m100", "marian", "plain")
 NLLB_CODES: dict[str, str] = {
     "am": "amh_Ethi",
     "ar": "arb_Arab",
+    "bem": "bem_Latn",
     "bn": "ben_Beng",
     "de": "deu_Latn",
     "en": "eng_Latn",
@@ -45,29 +46,43 @@ NLLB_CODES: dict[str, str] = {
     "fi": "fin_Latn",
     "ha": "hau_Latn",
     "hi": "hin_Deva",
+    "ig": "ibo_Latn",
     "ja": "jpn_Jpan",
     "km": "khm_Khmr",
     "ko": "kor_Hang",
+    "lg": "lug_Latn",
     "ms": "zsm_Latn",
+    "ny": "nya_Latn",
     "ru": "rus_Cyrl",
+    "rw": "kin_Latn",
+    "sn": "sna_Latn",
     "so": "som_Latn",
     "sv": "swe_Latn",
     "sw": "swh_Latn",
     "ta": "tam_Taml",
     "te": "tel_Telu",
     "tl": "tgl_Latn",
+    "tn": "tsn_Latn",
     "tr": "tur_Latn",
+    "tw": "twi_Latn",
+    "xh": "xho_Latn",
     "yo": "yor_Latn",
     "zh": "zho_Hans",
+    "zu": "zul_Latn",
 }
-"""Canonical code → NLLB-200 (FLORES-200) code, for every language of ``optical.languages``."""
+"""Canonical code → NLLB-200 (FLORES-200) code, for every language of ``optical.languages``
+but Nigerian Pidgin (``pcm``), which NLLB-200 does not cover."""
 
-M2M100_CODES: dict[str, str] = {lang: lang for lang in NAMES if lang != "te"}
-"""Canonical code → M2M-100 code (ISO 639-1); M2M-100 has no Telugu."""
+M2M100_CODES: dict[str, str] = {
+    lang: lang for lang in NAMES if lang not in {"te", "bem", "ny", "pcm", "rw", "sn", "tw"}
+}
+"""Canonical code → M2M-100 code (ISO 639-1); M2M-100 has no Telugu, Bemba, Chichewa,
+Nigerian Pidgin, Kinyarwanda, Shona or Twi."""
 
 MARIAN_TARGET_TOKENS: dict[str, tuple[str, ...]] = {
     "am": ("amh",),
     "ar": ("ara", "arb", "ar"),
+    "bem": ("bem",),
     "bn": ("ben", "bn"),
     "de": ("deu", "de"),
     "en": ("eng", "en"),
@@ -75,20 +90,30 @@ MARIAN_TARGET_TOKENS: dict[str, tuple[str, ...]] = {
     "fi": ("fin", "fi"),
     "ha": ("hau", "ha"),
     "hi": ("hin", "hi"),
+    "ig": ("ibo", "ig"),
     "ja": ("jpn", "ja"),
     "km": ("khm", "km"),
     "ko": ("kor", "ko"),
+    "lg": ("lug", "lg"),
     "ms": ("zsm_Latn", "msa", "zsm", "ms"),
+    "ny": ("nya", "ny"),
+    "pcm": ("pcm",),
     "ru": ("rus", "ru"),
+    "rw": ("kin", "rw"),
+    "sn": ("sna", "sn"),
     "so": ("som", "so"),
     "sv": ("swe", "sv"),
     "sw": ("swh", "swa", "sw"),
     "ta": ("tam", "ta"),
     "te": ("tel", "te"),
     "tl": ("tgl", "fil", "tl"),
+    "tn": ("tsn", "tn"),
     "tr": ("tur", "tr"),
+    "tw": ("twi", "tw"),
+    "xh": ("xho", "xh"),
     "yo": ("yor", "yo"),
     "zh": ("zho_Hans", "cmn_Hans", "zho", "cmn", "zh"),
+    "zu": ("zul", "zu"),
 }
 """Canonical code → candidate OPUS-MT target codes (token ``>>code<<``), most specific first."""
 
@@ -100,8 +125,11 @@ _SAMPLE = 1 << 20
 
 
 def nllb_code(lang: str) -> str:
-    """The NLLB-200 code of a language (``"bn"`` → ``"ben_Beng"``)."""
-    return NLLB_CODES[normalize_lang(lang)]
+    """The NLLB-200 code of a language (``"bn"`` → ``"ben_Beng"``); ConfigError if none."""
+    code = normalize_lang(lang)
+    if code not in NLLB_CODES:
+        raise ConfigError(f"NLLB-200 has no {NAMES[code]} ({code}): use another model")
+    return NLLB_CODES[code]
 
 
 def m2m100_code(lang: str) -> str:
