@@ -49,13 +49,18 @@ class XorQuestion:
 
 @dataclass(frozen=True)
 class BitextPair:
-    """A sentence in ``lang`` and its English translation (``english``)."""
+    """A sentence in ``lang`` and its English translation (``english``).
+
+    ``origin`` names the corpus; ``where`` is the place it was read from,
+    ``path:line`` (the source-language file), so an error about a pair can point at it.
+    """
 
     source: str
     english: str
     lang: str
     id: str = ""
     origin: str = ""
+    where: str = ""
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,16 @@ def read_line_aligned(
         if not source or not english:
             empty.append(number)
             continue
-        pairs.append(BitextPair(source, english, code, id=f"{prefix}-{number}", origin=origin))
+        pairs.append(
+            BitextPair(
+                source,
+                english,
+                code,
+                id=f"{prefix}-{number}",
+                origin=origin,
+                where=f"{source_path}:{number}",
+            )
+        )
     report_skip(
         Skip(str(source_path), "empty line", len(empty), lang=code, lines=tuple(empty[:20]))
     )
@@ -144,10 +153,10 @@ def load_tatoeba(
     return dict(sorted(result.items()))
 
 
-def _read_mkqa(path: Path, code: str) -> dict[str, str]:
-    """MKQA question per id prefix (the part of ``id`` before ``_{code}``)."""
+def _read_mkqa(path: Path, code: str) -> dict[str, tuple[str, int]]:
+    """MKQA question and its line per id prefix (the part of ``id`` before ``_{code}``)."""
     suffix = f"_{code}"
-    questions: dict[str, str] = {}
+    questions: dict[str, tuple[str, int]] = {}
     for number, record in iter_jsonl(path):
         qid = field(record, "id", str, path, number)
         text = field(record, "question", str, path, number)
@@ -159,7 +168,7 @@ def _read_mkqa(path: Path, code: str) -> dict[str, str]:
         key = qid[: -len(suffix)]
         if key in questions:
             raise DataFormatError(path, number, f"duplicate id {qid!r}")
-        questions[key] = text.strip()
+        questions[key] = (text.strip(), number)
     return questions
 
 
@@ -180,13 +189,22 @@ def load_mkqa(
         lang = MKQA_CODES[code]
         pairs: list[BitextPair] = []
         unmatched = empty = 0
-        for key, text in _read_mkqa(path, code).items():
+        for key, (text, number) in _read_mkqa(path, code).items():
             if key not in english:
                 unmatched += 1
-            elif not text or not english[key]:
+            elif not text or not english[key][0]:
                 empty += 1
             else:
-                pairs.append(BitextPair(text, english[key], lang, id=f"mkqa-{key}", origin="mkqa"))
+                pairs.append(
+                    BitextPair(
+                        text,
+                        english[key][0],
+                        lang,
+                        id=f"mkqa-{key}",
+                        origin="mkqa",
+                        where=f"{path}:{number}",
+                    )
+                )
         report_skip(Skip(str(path), "no English counterpart", unmatched, lang=lang))
         report_skip(Skip(str(path), "empty text", empty, lang=lang))
         result[lang] = pairs
