@@ -32,7 +32,7 @@ from optical.data import (
     training_bitext,
     training_questions,
 )
-from optical.data.training import text_key
+from optical.data.training import DEFAULT_SOURCES, text_key
 from optical.data.xquad import read_xquad_questions
 from optical.types import Passage
 
@@ -208,8 +208,9 @@ def test_training_bitext_never_contains_evaluation_text(data: Path, bitext: tupl
 def test_training_bitext_sources_and_counts(bitext: tuple) -> None:
     pairs, dropped = bitext
     flat = [p for lang_pairs in pairs.values() for p in lang_pairs]
-    assert {p.origin for p in flat} == {"xor", "tatoeba", "mkqa"}
-    assert len({(p.lang, p.source, p.english) for p in flat}) == len(flat)  # deduplicated
+    assert {p.origin for p in flat} == set(DEFAULT_SOURCES)
+    keys = {(p.lang, text_key(p.source), text_key(p.english)) for p in flat}
+    assert len(keys) == len(flat)  # deduplicated across sources
     assert dropped["duplicate pair"] > 0
     assert dropped["XOR-TyDi dev question"] > 0  # bn and ko dev questions are in the files
     xor = Counter(p.lang for p in flat if p.origin == "xor")

@@ -27,6 +27,14 @@ from optical.data import (
     training_questions,
 )
 from optical.data.bitext import MKQA_CODES, NTREX_CODES, TATOEBA_CODES
+from optical.data.more_bitext import (
+    ENJA_SPLITS,
+    LAFAND_SPLITS,
+    MENYO_SPLITS,
+    NEWSTEST_CODES,
+    OPUS_TATOEBA_CODES,
+)
+from optical.data.training import DEFAULT_SOURCES
 from optical.errors import ConfigError
 
 XOR = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
@@ -158,7 +166,27 @@ def build_mini(root: Path) -> dict[str, set[str]]:
 
     wiki = {"B": {"title": "B", "extract": "Bee."}, "A": {"title": "A", "extract": "Ay."}}
     _write(root / "passages/wikipedia-vital/summaries_en-us.json", json.dumps(wiki))
+    write_more_bitext(root)
     return facts
+
+
+def write_more_bitext(root: Path) -> None:
+    """Two clean, distinct pairs per file of the larger corpora (OPUS Tatoeba … enja)."""
+    stems = [f"opus-tatoeba/tatoeba-v2021-08-07.{code}-eng" for code in OPUS_TATOEBA_CODES]
+    stems += [f"newstest/newstest-2012-2020-no2019.{code}-eng" for code in NEWSTEST_CODES]
+    for folder, prefix, table in (
+        ("lafand-mt", "lafand", LAFAND_SPLITS),
+        ("menyo20k", "menyo20k", MENYO_SPLITS),
+        ("small_parallel_enja", "small_parallel_enja", ENJA_SPLITS),
+    ):
+        stems += [
+            f"{folder}/{prefix}.{split}.{code}-eng" for split in table for code in table[split]
+        ]
+    for stem in stems:
+        code = stem.rsplit(".", 1)[1].split("-")[0]
+        name = stem.rsplit("/", 1)[1]
+        _write(root / f"bitext/{stem}.{code}", _lines(f"{name} one", f"{name} two"))
+        _write(root / f"bitext/{stem}.eng", _lines(f"One of {name}.", f"Two of {name}."))
 
 
 @pytest.fixture(scope="module")
@@ -192,9 +220,10 @@ def test_training_bitext_drops_every_leak(mini: tuple[Path, dict[str, set[str]]]
     texts = {text for pairs in bitext.values() for p in pairs for text in (p.source, p.english)}
     assert not texts & facts["held"]
     assert facts["kept"] <= texts
-    assert {p.origin for pairs in bitext.values() for p in pairs} == {"xor", "tatoeba", "mkqa"}
+    assert {p.origin for pairs in bitext.values() for p in pairs} == set(DEFAULT_SOURCES)
     assert "bn dev question" not in texts
-    assert len(bitext["ja"]) == 4 + 1 + 1  # XOR: 2 kept + 2 extra; Tatoeba: 2 - 1; MKQA: 2 - 1
+    # XOR: 2 kept + 2 extra; Tatoeba: 2 - 1; MKQA: 2 - 1; OPUS Tatoeba: 2
+    assert len(bitext["ja"]) == 4 + 1 + 1 + 2
 
 
 def test_training_bitext_options(mini: tuple[Path, dict[str, set[str]]]) -> None:

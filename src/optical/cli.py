@@ -441,8 +441,9 @@ def _add_data(sub: Subcommands) -> None:
     show = data_sub.add_parser("show", help="counts per language of one dataset")
     show.add_argument(
         "name",
-        help="xor-tydi-dev, xor-tydi-train, xor-tydi-heldout, xquad, "
-        "ntrex, tatoeba, mkqa, wikipedia-vital, training-bitext",
+        help="xor-tydi-dev, xor-tydi-train, xor-tydi-heldout, xquad, ntrex, tatoeba, mkqa, "
+        "opus-tatoeba, newstest, lafand-mt, menyo20k, small-parallel-enja, wikipedia-vital, "
+        "training-bitext",
     )
     show.add_argument("--json", action="store_true", help="print one JSON object")
     _common(show)

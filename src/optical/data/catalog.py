@@ -11,7 +11,7 @@ apply. ``format_description`` renders such a summary as a text table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +32,29 @@ from .bitext import (
     load_tatoeba,
 )
 from .heldout import heldout_questions
+from .more_bitext import (
+    ENJA_DIR,
+    ENJA_NOTE,
+    ENJA_SPLITS,
+    LAFAND_DIR,
+    LAFAND_SPLITS,
+    MENYO_DIR,
+    MENYO_SPLITS,
+    NEWSTEST_CODES,
+    NEWSTEST_DIR,
+    NEWSTEST_PREFIX,
+    OPUS_TATOEBA_CODES,
+    OPUS_TATOEBA_DIR,
+    OPUS_TATOEBA_PREFIX,
+    load_lafand,
+    load_menyo20k,
+    load_newstest,
+    load_opus_tatoeba,
+    load_small_parallel_enja,
+)
 from .passages import WIKI_VITAL_FILE, load_wikipedia_vital
 from .skips import record_skips, skip_counts
-from .training import training_bitext
+from .training import DEFAULT_SOURCES, training_bitext
 from .xor_tydi import (
     DEV_FILE,
     TRAIN_FILE,
@@ -65,6 +85,28 @@ def _translation_files() -> tuple[str, ...]:
 
 def _xor_files(split_file: str) -> tuple[str, ...]:
     return (f"{XOR_DIR}/{split_file}",)
+
+
+def _flat_files(folder: str, prefix: str, codes: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(f"{folder}/{prefix}.{code}-eng.{side}" for code in codes for side in (code, "eng"))
+
+
+def _split_files(
+    folder: str, prefix: str, table: Mapping[str, Mapping[str, str]], splits: tuple[str, ...]
+) -> tuple[str, ...]:
+    return tuple(
+        f"{folder}/{prefix}.{split}.{code}-eng.{side}"
+        for split in splits
+        for code in table[split]
+        for side in (code, "eng")
+    )
+
+
+_OPUS_TATOEBA_FILES = _flat_files(OPUS_TATOEBA_DIR, OPUS_TATOEBA_PREFIX, OPUS_TATOEBA_CODES)
+_NEWSTEST_FILES = _flat_files(NEWSTEST_DIR, NEWSTEST_PREFIX, NEWSTEST_CODES)
+_LAFAND_FILES = _split_files(LAFAND_DIR, "lafand", LAFAND_SPLITS, ("train", "dev"))
+_MENYO_FILES = _split_files(MENYO_DIR, "menyo20k", MENYO_SPLITS, ("train", "dev"))
+_ENJA_FILES = _split_files(ENJA_DIR, "small_parallel_enja", ENJA_SPLITS, ("train",))
 
 
 _DATASETS: tuple[Dataset, ...] = (
@@ -111,17 +153,56 @@ _DATASETS: tuple[Dataset, ...] = (
         tuple(f"{MKQA_DIR}/mkqa-{code}.jsonl" for code in ("en", *MKQA_CODES)),
     ),
     Dataset(
+        "opus-tatoeba",
+        "OPUS Tatoeba test v2021-08-07 minus the LASER Tatoeba pairs (training text)",
+        _OPUS_TATOEBA_FILES,
+    ),
+    Dataset(
+        "newstest",
+        "WMT newstest 2012-2018 and 2020 (not 2019: its English is NTREX), ru and fi "
+        "(training text)",
+        _NEWSTEST_FILES,
+    ),
+    Dataset(
+        "lafand-mt",
+        "LAFAND-MT news bitext, train and dev splits (both training text; non-commercial)",
+        _LAFAND_FILES,
+    ),
+    Dataset(
+        "menyo20k",
+        "MENYO-20k English-Yoruba, train and dev (training text; non-commercial; overlaps "
+        "LAFAND-MT yo, deduplicated in training-bitext)",
+        _MENYO_FILES,
+    ),
+    Dataset(
+        "small-parallel-enja",
+        f"small_parallel_enja Japanese-English, train split: {ENJA_NOTE}; "
+        "not a default training source",
+        _ENJA_FILES,
+    ),
+    Dataset(
         "wikipedia-vital",
         "English Wikipedia lead sections of the vital articles (distractor corpus)",
         (WIKI_VITAL_FILE,),
     ),
     Dataset(
         "training-bitext",
-        "The bitext training may use: XOR translations minus held-out, Tatoeba, MKQA; "
-        "leak-filtered and deduplicated",
+        "The bitext training may use, from the default sources "
+        f"({', '.join(DEFAULT_SOURCES)}): XOR translations minus held-out, Tatoeba, MKQA, "
+        "OPUS Tatoeba, newstest, LAFAND-MT, MENYO-20k; leak-filtered and deduplicated "
+        "across sources (first source wins); small-parallel-enja (tokenized, lowercased) "
+        "only when named",
         _translation_files()
-        + tuple(f"{TATOEBA_DIR}/tatoeba.{code}-eng.{code}" for code in TATOEBA_CODES)
-        + tuple(f"{MKQA_DIR}/mkqa-{code}.jsonl" for code in ("en", *MKQA_CODES)),
+        + tuple(
+            f"{TATOEBA_DIR}/tatoeba.{code}-eng.{side}"
+            for code in TATOEBA_CODES
+            for side in (code, "eng")
+        )
+        + tuple(f"{MKQA_DIR}/mkqa-{code}.jsonl" for code in ("en", *MKQA_CODES))
+        + _OPUS_TATOEBA_FILES
+        + _NEWSTEST_FILES
+        + _LAFAND_FILES
+        + _MENYO_FILES,
     ),
 )
 
@@ -165,6 +246,11 @@ _COUNTERS: dict[str, Callable[[Path], Counts]] = {
     "ntrex": lambda root: _pair_counts(load_ntrex(root)),
     "tatoeba": lambda root: _pair_counts(load_tatoeba(root)),
     "mkqa": lambda root: _pair_counts(load_mkqa(root)),
+    "opus-tatoeba": lambda root: _pair_counts(load_opus_tatoeba(root)),
+    "newstest": lambda root: _pair_counts(load_newstest(root)),
+    "lafand-mt": lambda root: _pair_counts(load_lafand(root)),
+    "menyo20k": lambda root: _pair_counts(load_menyo20k(root)),
+    "small-parallel-enja": lambda root: _pair_counts(load_small_parallel_enja(root)),
     "wikipedia-vital": lambda root: {"en": {"passages": len(load_wikipedia_vital(root))}},
     "training-bitext": lambda root: _pair_counts(training_bitext(root)),
 }

@@ -1,8 +1,10 @@
 """The only bitext (and XOR questions) that training code may read.
 
-Training bitext = XOR-TyDi human translations + Tatoeba + MKQA, minus every pair
-that touches evaluation text. A pair is dropped when its source or its English
-side equals (whitespace-collapsed, case-folded) any of:
+Training bitext = the pairs of the chosen training sources (:data:`TRAINING_SOURCE_SPECS`:
+XOR-TyDi human translations, Tatoeba, MKQA, OPUS Tatoeba, WMT newstest, LAFAND-MT,
+MENYO-20k, small_parallel_enja), minus every pair that touches evaluation text. A pair
+is dropped when its source or its English side equals (whitespace-collapsed,
+case-folded) any of:
 
 - a held-out XOR train question or any of its human English translations
   (:mod:`optical.data.heldout`), also when another train id repeats that text;
@@ -11,13 +13,21 @@ side equals (whitespace-collapsed, case-folded) any of:
 - an XQuAD question in any of its 7 languages;
 - an NTREX-128 sentence (source or English): NTREX is a benchmark, never a source.
 
-Exact duplicate pairs (same language, source and English) are kept once. Every
-drop is reported through :func:`optical.data.skips.report_skip`.
+Duplicate pairs are kept once across all chosen sources: two pairs are the same when
+their language, :func:`text_key` of the source and :func:`text_key` of the English agree
+(so case and whitespace variants from two corpora count once); the first source in the
+chosen order wins. Every drop is reported through :func:`optical.data.skips.report_skip`
+(source ``training-bitext/{source}``, per language).
+
+Sources are registered in one place, :data:`TRAINING_SOURCE_SPECS`; the default sources
+are the natural-text ones. ``small-parallel-enja`` is tokenized and lowercased: it is
+registered with ``natural_text=False``, is off by default and logs a warning when chosen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +37,14 @@ from ..types import BitextPair, XorQuestion
 from ._io import resolve_data_dir
 from .bitext import load_mkqa, load_ntrex, load_tatoeba
 from .heldout import is_heldout
+from .more_bitext import (
+    ENJA_NOTE,
+    load_lafand,
+    load_menyo20k,
+    load_newstest,
+    load_opus_tatoeba,
+    load_small_parallel_enja,
+)
 from .skips import Skip, report_skip
 from .xor_tydi import (
     DEV_FILE,
@@ -40,7 +58,59 @@ from .xor_tydi import (
 )
 from .xquad import XQUAD_LANGUAGES, read_xquad_questions
 
-TRAINING_SOURCES: tuple[str, ...] = ("xor", "tatoeba", "mkqa")
+logger = logging.getLogger(__name__)
+
+Loader = Callable[[Path], dict[str, list[BitextPair]]]
+"""Reads one source from the data directory: canonical language → pairs."""
+
+
+@dataclass(frozen=True)
+class TrainingSource:
+    """One training-bitext source: its name (as in ``[data] sources``) and its loader.
+
+    ``natural_text=False`` marks text that is not natural (tokenized, lowercased …);
+    ``note`` says how, and is logged as a warning whenever the source is chosen.
+    ``default``: part of :data:`DEFAULT_SOURCES`.
+    """
+
+    name: str
+    loader: Loader
+    description: str
+    natural_text: bool = True
+    default: bool = True
+    note: str = ""
+
+
+# The one registry of training sources, in the default order (which is also the
+# dedup precedence: the first source wins). To add a source (next: ``afriqa-questions``,
+# the AfriQA train/dev questions with their human translations), write its loader in
+# the data layer and add one TrainingSource here; the config check, the defaults and
+# the loading loop follow. A benchmark never goes here (see BENCHMARK_SOURCES).
+TRAINING_SOURCE_SPECS: tuple[TrainingSource, ...] = (
+    TrainingSource("xor", load_xor_translations, "XOR-TyDi human translations of train questions"),
+    TrainingSource("tatoeba", load_tatoeba, "Tatoeba test pairs (LASER release)"),
+    TrainingSource("mkqa", load_mkqa, "MKQA questions joined to English"),
+    TrainingSource("opus-tatoeba", load_opus_tatoeba, "OPUS Tatoeba v2021-08-07 (minus LASER)"),
+    TrainingSource("newstest", load_newstest, "WMT newstest 2012-2020 without 2019, ru and fi"),
+    TrainingSource("lafand-mt", load_lafand, "LAFAND-MT news bitext, train and dev"),
+    TrainingSource("menyo20k", load_menyo20k, "MENYO-20k English-Yoruba, train and dev"),
+    TrainingSource(
+        "small-parallel-enja",
+        load_small_parallel_enja,
+        "small_parallel_enja Japanese-English (Tanaka corpus), train split",
+        natural_text=False,
+        default=False,
+        note=ENJA_NOTE,
+    ),
+)
+SOURCES: dict[str, TrainingSource] = {spec.name: spec for spec in TRAINING_SOURCE_SPECS}
+"""Training sources by name."""
+TRAINING_SOURCES: tuple[str, ...] = tuple(SOURCES)
+"""Every training source name."""
+DEFAULT_SOURCES: tuple[str, ...] = tuple(
+    spec.name for spec in TRAINING_SOURCE_SPECS if spec.default
+)
+"""The sources used when none are named: every natural-text source."""
 BENCHMARK_SOURCES: tuple[str, ...] = ("ntrex", "xquad", "xor-dev", "xor-heldout")
 
 
@@ -141,14 +211,15 @@ def _check_sources(sources: Iterable[str]) -> tuple[str, ...]:
 
 def training_bitext(
     data_dir: str | Path | None = None,
-    sources: Iterable[str] = TRAINING_SOURCES,
+    sources: Iterable[str] = DEFAULT_SOURCES,
     languages: Iterable[str] | None = None,
 ) -> dict[str, list[BitextPair]]:
-    """Training bitext per language from ``sources`` ⊆ {xor, tatoeba, mkqa}: filtered, deduplicated.
+    """Training bitext per language from ``sources`` ⊆ :data:`TRAINING_SOURCES`: filtered,
+    deduplicated across sources (the first source in ``sources`` wins).
 
     ``languages`` (any code form) restricts the result; a language absent from every
     chosen source is simply absent. Asking for ``ntrex`` (or any benchmark) raises
-    :class:`ConfigError`.
+    :class:`ConfigError`. A chosen source that is not natural text logs a warning.
     """
     root = resolve_data_dir(data_dir)
     chosen = _check_sources(sources)
@@ -156,14 +227,16 @@ def training_bitext(
     translations = load_xor_translations(root)
     protected, _train = _protected(root, translations)
 
+    # A loader already run for the protected text is not run twice (no double skip reports).
+    already: dict[Loader, dict[str, list[BitextPair]]] = {load_xor_translations: translations}
     loaded: list[tuple[str, dict[str, list[BitextPair]]]] = []
     for source in chosen:
-        if source == "xor":
-            loaded.append((source, translations))
-        elif source == "tatoeba":
-            loaded.append((source, load_tatoeba(root)))
-        else:
-            loaded.append((source, load_mkqa(root)))
+        spec = SOURCES[source]
+        if not spec.natural_text:
+            logger.warning("training source %r is not natural text: %s", source, spec.note)
+        loaded.append(
+            (source, already[spec.loader] if spec.loader in already else spec.loader(root))
+        )
 
     result: dict[str, list[BitextPair]] = {}
     seen: set[tuple[str, str, str]] = set()
@@ -174,13 +247,14 @@ def training_bitext(
             dropped: dict[str, int] = {}
             kept = result.setdefault(lang, [])
             for pair in pairs:
+                key = (pair.lang, text_key(pair.source), text_key(pair.english))
                 reason = protected.reason(pair.source, pair.english)
-                if reason is None and (pair.lang, pair.source, pair.english) in seen:
+                if reason is None and key in seen:
                     reason = "duplicate pair"
                 if reason is not None:
                     dropped[reason] = dropped.get(reason, 0) + 1
                     continue
-                seen.add((pair.lang, pair.source, pair.english))
+                seen.add(key)
                 kept.append(pair)
             for reason, count in dropped.items():
                 report_skip(Skip(f"training-bitext/{source}", reason, count, lang=lang))

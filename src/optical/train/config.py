@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..configfile import build_sections, config_key, overridden, plain, read_toml
+from ..data.training import DEFAULT_SOURCES, _check_sources
 from ..errors import ConfigError
 from ..precision import precision_key
 
@@ -132,10 +133,14 @@ class LossConfig:
 class DataConfig:
     r"""Training bitext and how it is sampled.
 
-    ``sources`` ⊆ {xor, tatoeba, mkqa}; ``languages``: empty = every language the
-    sources have. Per language, a seeded hash order of the pairs decides everything:
-    the first ``validation_pairs_per_language`` (at most a fifth of the language) are
-    held out for validation, together with every other pair sharing their English text
+    ``sources``: names of :data:`optical.data.training.TRAINING_SOURCES` (xor, tatoeba,
+    mkqa, opus-tatoeba, newstest, lafand-mt, menyo20k, small-parallel-enja), in dedup
+    precedence order; the default is :data:`~optical.data.training.DEFAULT_SOURCES`,
+    every natural-text source (all but small-parallel-enja, which is tokenized and
+    lowercased). ``languages``: empty = every language the sources have. Per language,
+    a seeded hash order of the pairs decides everything: the first
+    ``validation_pairs_per_language`` (at most a fifth of the language) are held out for
+    validation, together with every other pair sharing their English text
     (any language); of the rest, at most ``max_pairs_per_language`` (0 = no cap), and of
     those the first ``ceil(fraction · capped)``, form the training pool — so smaller
     budgets are subsets of larger ones. Languages are drawn with probability
@@ -143,7 +148,7 @@ class DataConfig:
     size, large = uniform).
     """
 
-    sources: tuple[str, ...] = ("xor", "tatoeba", "mkqa")
+    sources: tuple[str, ...] = DEFAULT_SOURCES
     languages: tuple[str, ...] = ()
     temperature: float = 3.0
     fraction: float = 1.0
@@ -151,8 +156,6 @@ class DataConfig:
     validation_pairs_per_language: int = 32
 
     def __post_init__(self) -> None:
-        from ..data.training import _check_sources
-
         if not self.sources:
             raise ConfigError("data.sources is empty")
         _check_sources(self.sources)
