@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 LOG_FORMAT = "[optical] %(message)s"
+logger = logging.getLogger(__name__)
 
 
 def _cmd_data_show(args: argparse.Namespace) -> int:
@@ -138,23 +139,92 @@ def _int8(args: argparse.Namespace) -> bool | None:
     return None if args.fp32 else INT8_DEFAULT
 
 
+DEFAULT_ENCODER = "multilingual-e5-small"
+
+
+def _canonical(name: str) -> str:
+    """An encoder name as comparable text: an alias's model, a folder's absolute path."""
+    from .models.registry import OFFLINE_ALIASES
+
+    alias = OFFLINE_ALIASES.get(name.strip().lower())
+    if alias:
+        return alias
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def _check_encoder_options(args: argparse.Namespace) -> None:
+    if args.encoder and (args.query_encoder or args.passage_encoder):
+        raise ConfigError(
+            "--encoder names the encoder of both queries and passages: give either it or "
+            "--query-encoder / --passage-encoder, not both"
+        )
+
+
+def _encoder_pair(args: argparse.Namespace) -> tuple[str, str]:
+    """The ``(query encoder, passage encoder)`` of ``index`` / ``search``, the choice logged.
+
+    ``--encoder`` is both; ``--query-encoder Q`` with ``--passage-encoder P`` is Q and P;
+    without P, a distilled student Q searches its recorded teacher's index (the teacher's
+    passage embeddings, the same cache entries as with ``--encoder TEACHER``) and any
+    other Q its own; with neither, both are :data:`DEFAULT_ENCODER`.
+    """
+    from .models.student import is_student_folder, recorded_teacher
+
+    _check_encoder_options(args)
+    if args.encoder or not (args.query_encoder or args.passage_encoder):
+        name = args.encoder or DEFAULT_ENCODER
+        if is_student_folder(name):
+            logger.info(
+                "encoder %s for queries and passages; a distilled student is a query encoder "
+                "(--query-encoder %s searches its teacher's index)",
+                name,
+                name,
+            )
+        else:
+            logger.info("encoder %s for queries and passages", name)
+        return name, name
+    query = args.query_encoder or DEFAULT_ENCODER
+    teacher = recorded_teacher(query)
+    if args.passage_encoder:
+        passage, why = args.passage_encoder, "--passage-encoder"
+        if teacher is not None and _canonical(teacher) != _canonical(passage):
+            logger.warning(
+                "student %s was distilled into the space of %s, not of passage encoder %s",
+                query,
+                teacher,
+                passage,
+            )
+    elif teacher is not None:
+        passage, why = teacher, "the teacher the student records"
+    elif is_student_folder(query):
+        raise ConfigError(
+            f"student {query} records no teacher: name the passage encoder with --passage-encoder"
+        )
+    else:
+        passage, why = query, "the query encoder, not a distilled student"
+    logger.info("queries: %s; passages: %s (%s)", query, passage, why)
+    return query, passage
+
+
 def _cmd_index(args: argparse.Namespace) -> int:
     from .experiment.workbench import Workbench
     from .settings import cache_dir
 
+    _, encoder = _encoder_pair(args)
     passages = _passages_for(args)
     wb = Workbench(cache_dir(args.cache_dir), bf16=not args.fp32, int8=_int8(args))
     encoded = wb.embed(
-        args.encoder,
+        encoder,
         [p.text for p in passages],
         "passage",
         with_tokens=args.tokens,
-        label=f"index ({args.encoder})",
+        label=f"index ({encoder})",
     )
-    stats = wb.cache(args.encoder).last_stats
+    stats = wb.cache(encoder).last_stats
     print(
-        f"indexed {len(passages)} passages with {args.encoder}: {stats.encoded} encoded, "
-        f"{stats.hits} from cache ({wb.cache(args.encoder).folder}); dim {encoded.pooled.shape[1]}"
+        f"indexed {len(passages)} passages with {encoder}: {stats.encoded} encoded, "
+        f"{stats.hits} from cache ({wb.cache(encoder).folder}); dim {encoded.pooled.shape[1]}"
     )
     return 0
 
@@ -168,23 +238,33 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from .settings import cache_dir
     from .types import RetrievalBenchmark
 
+    _check_encoder_options(args)
     passages = _passages_for(args)
     qids, texts = read_queries(args.queries)
     if args.method == "bm25":
         run = BM25Index(passages).search(qids, texts, args.k)
     else:
+        query_encoder, passage_encoder = _encoder_pair(args)
         maxsim = args.method == "maxsim"
         wb = Workbench(
             cache_dir(args.cache_dir),
             bf16=not args.fp32,
             int8=_int8(args),
-            token_encoders=[args.encoder] if maxsim else [],
+            token_encoders=[passage_encoder] if maxsim else [],
         )
         collection = RetrievalBenchmark(f"search:{args.passages}", tuple(passages), {}, {})
+        wb.dense_index(passage_encoder, collection)  # built once; dense_search reuses it
+        stats = wb.cache(passage_encoder).last_stats
+        logger.info(
+            "passage index (%s): %d from cache, %d encoded",
+            passage_encoder,
+            stats.hits,
+            stats.encoded,
+        )
         run = dense_search(
             wb,
-            args.encoder,
-            args.encoder,
+            query_encoder,
+            passage_encoder,
             collection,
             qids,
             texts,
@@ -274,6 +354,17 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     summary = describe_student(student)
     if summary:
         print(summary)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .models.export import export_sentence_transformers
+
+    exported = export_sentence_transformers(args.student, args.out)
+    print(
+        f"exported {args.student} as a {args.format} model to {exported.folder} "
+        f"(query cosine to optical's encoder ≥ {exported.min_cosine:.6f}; model card README.md)"
+    )
     return 0
 
 
@@ -480,8 +571,19 @@ def _corpus_parser(sub: Subcommands, name: str, helptext: str) -> argparse.Argum
     )
     p.add_argument(
         "--encoder",
-        default="multilingual-e5-small",
-        help="alias (multilingual-e5-small, all-MiniLM-L6-v2), folder or hub id",
+        help="the encoder of queries and passages: alias (multilingual-e5-small, "
+        "all-MiniLM-L6-v2), folder or hub id (default multilingual-e5-small)",
+    )
+    p.add_argument(
+        "--query-encoder",
+        metavar="NAME",
+        help="the query encoder, e.g. a distilled student folder (instead of --encoder)",
+    )
+    p.add_argument(
+        "--passage-encoder",
+        metavar="NAME",
+        help="the passage encoder (default: the teacher a student --query-encoder records, "
+        "else the query encoder)",
     )
     p.add_argument(
         "--fp32", action="store_true", help="plain fp32: no bf16 autocast, no int8 encoding"
@@ -520,6 +622,21 @@ def _add_distill(sub: Subcommands) -> None:
     )
     _common(distill)
     distill.set_defaults(func=_cmd_distill)
+
+
+def _add_export(sub: Subcommands) -> None:
+    from .models.export import FORMATS
+
+    export = sub.add_parser(
+        "export", help="write a distilled student as a sentence-transformers model folder"
+    )
+    export.add_argument("student", help="a distilled student folder (…/student)")
+    export.add_argument(
+        "--format", choices=FORMATS, default=FORMATS[0], help="output format (default %(default)s)"
+    )
+    export.add_argument("--out", required=True, help="output folder (replaced)")
+    _cache_flag(export)
+    export.set_defaults(func=_cmd_export)
 
 
 def _add_ablate(sub: Subcommands) -> None:
@@ -652,6 +769,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index(sub)
     _add_search(sub)
     _add_distill(sub)
+    _add_export(sub)
     _add_ablate(sub)
     _add_repro(sub)
     _add_train_nmt(sub)
@@ -696,6 +814,7 @@ _OUTPUT_FILES = {"search": ("out",), "align": ("out",), "repro": ("readme", "mat
 _OUTPUT_DIRS = {
     "experiment": ("out",),
     "distill": ("out",),
+    "export": ("out",),
     "ablate": ("out",),
     "train-nmt": ("out",),
 }
@@ -704,6 +823,7 @@ _CACHE_USERS = {
     "index",
     "search",
     "distill",
+    "export",
     "ablate",
     "train-nmt",
     "translate",

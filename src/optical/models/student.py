@@ -69,7 +69,7 @@ from torch import nn
 from ..errors import OpticalError
 from ..io_utils import atomic_folder, sha256_file
 from .encoder import Encoder, TokenOutput, pool
-from .registry import EncoderSpec, resolve_encoder
+from .registry import OFFLINE_ALIASES, EncoderSpec, resolve_encoder
 
 __all__ = [
     "DELTA_FILE",
@@ -86,6 +86,7 @@ __all__ = [
     "is_student_folder",
     "load_any_encoder",
     "load_student",
+    "recorded_teacher",
     "save_student",
     "student_is_complete",
     "verify_student",
@@ -204,6 +205,23 @@ def _read_info(folder: Path) -> dict[str, Any] | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
     return info if isinstance(info, dict) else None
+
+
+def recorded_teacher(folder: str | Path) -> str | None:
+    """The teacher encoder a student folder records (the name its distillation config
+    gave, e.g. ``multilingual-e5-small``, or the folder it resolved to when that name was
+    a relative path that no longer resolves); ``None`` when ``folder`` is not a readable
+    student folder or records none. The student embeds queries into this encoder's
+    space, so its passage index is the teacher's."""
+    info = _read_info(Path(folder)) if is_student_folder(folder) else None
+    teacher = info.get("teacher") if info else None
+    if not isinstance(teacher, str) or not teacher.strip():
+        return None
+    resolved = info.get("teacher_spec") if isinstance(info.get("teacher_spec"), dict) else {}
+    path = resolved.get("path")
+    moved = teacher.strip().lower() not in OFFLINE_ALIASES and not Path(teacher).exists()
+    # a folder named relative to where training ran: the absolute path it resolved to
+    return str(path) if moved and isinstance(path, str) and Path(path).is_dir() else teacher
 
 
 def describe_student(folder: Path) -> str | None:
