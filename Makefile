@@ -31,17 +31,17 @@ $(STAMP): pyproject.toml requirements.lock requirements-nodeps.lock
 mt-deps:
 	scripts/install-mt-deps $(CONFIG) configs/full.toml configs/study.toml
 
-test: $(STAMP) mt-deps
+test: $(STAMP) mt-deps fonts
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
-experiment: $(STAMP) mt-deps
+experiment: $(STAMP) mt-deps fonts
 	$(VENV)/bin/optical experiment $(CONFIG) --out $(OUT)
 
 # Full budget on the full benchmarks (about an hour on 2 cores; resumable via the caches).
-full: $(STAMP) mt-deps
+full: $(STAMP) mt-deps fonts
 	$(VENV)/bin/optical experiment configs/full.toml --out results/full-budget
 
 # Distillation ablations (issue 3), 3 seeds, chosen on held-out training bitext (~45 min).
@@ -54,15 +54,16 @@ ablation: $(STAMP)
 # The study (issue 5): every system, 3 seeds, data-budget curves; resumable (rerun to
 # continue). Writes results/study/. In parts: make study STUDY_ARGS="--only-seeds 0".
 STUDY_ARGS ?=
-study: $(STAMP) mt-deps
+study: $(STAMP) mt-deps fonts
 	$(VENV)/bin/optical experiment configs/study.toml --out results/study $(STUDY_ARGS)
 
 bench: $(STAMP)
 	$(VENV)/bin/optical bench all
 
-# Optional (root, Debian): script fonts so alignment heatmaps show non-Latin tokens.
+# Script fonts (Debian's Noto) so alignment heatmaps draw non-Latin tokens: installed with
+# apt-get when this user can, otherwise a message says how (the labels then show as boxes).
 fonts:
-	apt-get install -y fonts-noto-core fonts-noto-cjk
+	scripts/install-fonts
 
 # Style (ruff, with complexity <= 12 and return annotations) and the architecture
 # (import-linter contracts in pyproject.toml: no upward import, no circle).

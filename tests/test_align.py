@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from optical.align import compute_alignment, plot_alignment
+from optical.align import Alignment, compute_alignment, draw_alignment, plot_alignment
+from optical.fonts import fonts_for
 from optical.train.distill import train_distill
 from tiny_models import build_tiny_encoder, tiny_bitext, tiny_config
 
@@ -50,3 +53,63 @@ def test_prefix_can_be_kept_and_plain_encoders_align(tmp_path: Path) -> None:
         compute_alignment(
             encoder, "un hundo", "a dog", teacher=build_tiny_encoder(tmp_path / "t", hidden=24)
         )
+
+
+# Short sentences ("I eat rice", Yorùbá: "good morning, I eat rice") as token labels, each with
+# the font that must draw them when Debian's fonts-noto-core / fonts-noto-cjk are installed.
+SCRIPT_LABELS = {
+    "bn": (["আমি", "ভাত", "খাই"], "Noto Sans Bengali"),
+    "te": (["నేను", "అన్నం", "తింటాను"], "Noto Sans Telugu"),
+    "ar": (["أنا", "آكل", "الأرز"], None),  # DejaVu Sans has Arabic
+    "ja": (["私は", "ご飯を", "食べる"], "Noto Sans CJK JP"),
+    "am": (["እኔ", "ሩዝ", "እበላለሁ"], "Noto Sans Ethiopic"),
+    "yo": (["Ẹ", "káàárọ̀", "mo", "ń", "jẹ", "ìrẹsì"], None),
+}
+NOTO = ("Noto Sans Bengali", "Noto Sans Telugu", "Noto Sans Ethiopic", "Noto Sans CJK JP")
+
+
+def _noto_missing() -> list[str]:
+    from matplotlib import font_manager
+
+    known = {font.name for font in font_manager.fontManager.ttflist}
+    return [name for name in NOTO if name not in known]
+
+
+def _alignment(source_tokens: list[str], english_tokens: list[str]) -> Alignment:
+    n, m = len(source_tokens), len(english_tokens)
+    plan = np.full((n, m), 1.0 / (n * m))
+    return Alignment(source_tokens, english_tokens, plan, 0.5, 0.05, 10, True)
+
+
+def _draw(tmp_path: Path, tokens: list[str], caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Draw the heatmap; returns matplotlib's missing-glyph warnings."""
+    out = tmp_path / "align.png"
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING):
+        warnings.simplefilter("always")
+        draw_alignment(_alignment(tokens, ["I", "eat", "rice"]), out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return [str(w.message) for w in caught if "missing from font" in str(w.message)]
+
+
+@pytest.mark.parametrize("language", SCRIPT_LABELS)
+def test_heatmap_labels_in_every_script_have_their_glyphs(
+    language: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tokens, font = SCRIPT_LABELS[language]
+    if font is not None and _noto_missing():
+        pytest.skip(
+            f"fonts-noto-core / fonts-noto-cjk not installed (matplotlib knows no "
+            f"{', '.join(_noto_missing())}): run scripts/install-fonts"
+        )
+    assert _draw(tmp_path, tokens, caplog) == []
+    assert not [r for r in caplog.records if r.name.startswith("optical")]
+    assert fonts_for(tokens).families == ["DejaVu Sans", *([font] if font else [])]
+
+
+def test_heatmap_names_an_undrawable_character_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    glyph_warnings = _draw(tmp_path, ["cat", "\U0010fffd"], caplog)
+    assert glyph_warnings == []  # silenced: fonts_for's warning names the character
+    named = [r.getMessage() for r in caplog.records if r.name == "optical.fonts"]
+    assert len(named) == 1 and "U+10FFFD" in named[0]

@@ -25,29 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Alignment", "compute_alignment", "label_fonts", "plot_alignment"]
-
-# Script fonts tried after DejaVu Sans, glyph by glyph (matplotlib font fallback). Debian:
-# `apt-get install fonts-noto-core fonts-noto-cjk` (`make fonts`); without them,
-# non-Latin token labels show as boxes and a warning says so.
-FALLBACK_FONTS = (
-    "Noto Sans",
-    "Noto Sans Arabic",
-    "Noto Sans Bengali",
-    "Noto Sans Devanagari",
-    "Noto Sans Telugu",
-    "Noto Sans Tamil",
-    "Noto Sans Ethiopic",
-    "Noto Sans CJK JP",
-)
-
-
-def label_fonts() -> list[str]:
-    """DejaVu Sans plus every installed fallback script font, in order."""
-    from matplotlib import font_manager
-
-    installed = {font.name for font in font_manager.fontManager.ttflist}
-    return ["DejaVu Sans", *(name for name in FALLBACK_FONTS if name in installed)]
+__all__ = ["Alignment", "compute_alignment", "draw_alignment", "plot_alignment"]
 
 
 @dataclass(frozen=True)
@@ -163,21 +141,35 @@ def plot_alignment(
 ) -> Alignment:
     """Draw :func:`compute_alignment`'s plan as a heatmap into ``out_png`` (atomic write);
     ``options`` are those of :func:`compute_alignment`. Returns the alignment."""
-    from matplotlib.figure import Figure
-
-    from .io_utils import atomic_write
-
     alignment = compute_alignment(
         model_dir_or_encoder, source_sentence, english_sentence, **options
     )
+    draw_alignment(alignment, out_png)
+    return alignment
+
+
+def draw_alignment(alignment: Alignment, out_png: str | Path) -> None:
+    """The heatmap of ``alignment`` as a PNG file (atomic write).
+
+    The token labels are drawn with the installed fonts that cover their scripts
+    (:func:`optical.fonts.fonts_for`); characters no installed font has are named in one
+    logged warning (matplotlib's per-glyph warnings are then silenced) and show as boxes.
+    """
+    from matplotlib.figure import Figure
+
+    from .fonts import fonts_for
+    from .io_utils import atomic_write
+
     n, m = alignment.plan.shape
     shown = alignment.plan * n  # each row sums to 1
     fig = Figure(figsize=(max(4.0, 0.5 * m + 2.5), max(3.0, 0.42 * n + 1.8)))
     ax = fig.add_subplot()
     image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=max(float(shown.max()), 1e-12))
-    fonts = label_fonts()
-    ax.set_xticks(range(m), alignment.english_tokens, rotation=60, ha="right", family=fonts)
-    ax.set_yticks(range(n), alignment.source_tokens, family=fonts)
+    fonts = fonts_for([*alignment.english_tokens, *alignment.source_tokens])
+    ax.set_xticks(
+        range(m), alignment.english_tokens, rotation=60, ha="right", family=fonts.families
+    )
+    ax.set_yticks(range(n), alignment.source_tokens, family=fonts.families)
     ax.set_xlabel("English tokens (teacher)")
     ax.set_ylabel("source tokens (student)")
     ax.set_title(
@@ -187,7 +179,7 @@ def plot_alignment(
     fig.colorbar(image, ax=ax, label="n · P (rows sum to 1)", shrink=0.8)
     out_png = Path(out_png)
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*[Gg]lyph.*missing.*")
+        if fonts.missing:  # already named in fonts_for's warning
+            warnings.filterwarnings("ignore", message=r"Glyph .* missing from font")
         fig.tight_layout()
         atomic_write(out_png, lambda tmp: fig.savefig(tmp, format="png", dpi=150))
-    return alignment
