@@ -22,7 +22,10 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_quick_config_loads() -> None:
     cfg = load_config(QUICK)
     assert cfg.name == "quick"
-    assert cfg.benchmarks == ("xquad", "xor-tydi-heldout", "ntrex")
+    assert cfg.benchmarks == ("xquad", "xor-tydi-heldout", "ntrex", "afriqa")
+    assert cfg.afriqa.languages == ("bem", "ha", "ig", "rw", "tw", "yo", "zu")
+    assert (cfg.afriqa.max_questions_per_language, cfg.afriqa.afriqa_passages) == (50, 700)
+    assert cfg.afriqa.wikipedia_vital_passages == 0
     assert all(isinstance(s, SystemSpec) for s in cfg.systems)
     assert set(BASE_SYSTEMS) <= set(cfg.system_names)
     assert {"optical-ot", "distill-mse", "distill-greedy"} <= set(cfg.system_names)
@@ -125,7 +128,7 @@ def test_unknown_benchmark_lists_the_valid_ones(tmp_path: Path) -> None:
     from optical.experiment.benchmarks import BENCHMARKS, benchmark
 
     known = ", ".join(BENCHMARKS)
-    assert known == "xquad, xor-tydi-heldout, ntrex"
+    assert known == "xquad, xor-tydi-heldout, ntrex, afriqa"
     with pytest.raises(ConfigError, match=rf"unknown benchmark\(s\) mkqa; known: {known}$"):
         load_config(write(tmp_path, "[experiment]\nbenchmarks = ['mkqa']\n"))
     with pytest.raises(ConfigError, match=rf"unknown benchmark 'mkqa'; known: {known}$"):

@@ -27,6 +27,7 @@ from optical.data import (
     training_questions,
 )
 from optical.data.bitext import MKQA_CODES, NTREX_CODES, TATOEBA_CODES
+from optical.data.catalog import COUNT_KEYS
 from optical.data.more_bitext import (
     ENJA_SPLITS,
     LAFAND_SPLITS,
@@ -36,6 +37,7 @@ from optical.data.more_bitext import (
 )
 from optical.data.training import DEFAULT_SOURCES
 from optical.errors import ConfigError
+from tiny_afriqa import write_afriqa
 
 XOR = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
 XQUAD_OTHER = ("ar", "de", "es", "hi", "ru", "zh")
@@ -167,6 +169,7 @@ def build_mini(root: Path) -> dict[str, set[str]]:
     wiki = {"B": {"title": "B", "extract": "Bee."}, "A": {"title": "A", "extract": "Ay."}}
     _write(root / "passages/wikipedia-vital/summaries_en-us.json", json.dumps(wiki))
     write_more_bitext(root)
+    write_afriqa(root)
     return facts
 
 
@@ -262,7 +265,7 @@ def test_catalog_describes_every_dataset(mini: tuple[Path, dict[str, set[str]]],
     json.dumps(summary)  # JSON-able
     assert all((root / f).is_file() for f in summary["files"])
     for row in summary["languages"].values():
-        assert set(row) <= {"queries", "passages", "qrels", "pairs"}
+        assert set(row) <= set(COUNT_KEYS)
     text = format_description(summary)
     assert text.startswith(f"{name}: ")
     assert "total" in text

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from optical.errors import BackendUnavailableError, ConfigError
+from optical.errors import BackendUnavailableError, ConfigError, UnsupportedLanguageError
 from optical.evaluate.mt import bleu_tokenizer, corpus_scores, ntrex_mt_scores
 from optical.experiment.artifacts import data_identity, student_folder, translators_needed
 from optical.experiment.backtranslation import chosen_pairs, roundtrip_bitext, synthetic_bitext
@@ -51,7 +51,7 @@ class FakeTranslator:
     def translate(self, texts, source_lang, target_lang, progress=False):
         items, source, target = check_request(texts, source_lang, target_lang)
         if target not in self.languages:
-            raise ConfigError(f"fake cannot translate into {target!r}")
+            raise UnsupportedLanguageError(f"fake cannot translate into {target!r}")
         self.calls.append((source, target, len(items)))
         outputs = ["" if t == "silence" else DICTIONARY.get(t, "??") for t in items]
         return make_translations(items, outputs, source, target, self.name)
@@ -114,6 +114,22 @@ def test_translated_queries_fall_back_and_skip(
         translated_queries(wb, cfg, "apertium", queries)
     with pytest.raises(SystemNotApplicable, match="'oracle' is not available"):
         translated_queries(wb, cfg, "oracle", queries)
+
+
+def test_a_language_the_backend_does_not_serve_skips_the_cell(tmp_path: Path) -> None:
+    """Human translations exist only for some languages (none for the AfriQA ones): the
+    cell is skipped with the reason, never answered with made-up text."""
+    from optical.translate.oracle import OracleTranslator
+
+    cfg = ExperimentConfig()
+    wb = Workbench(tmp_path, bf16=False)
+    wb.translators["oracle"] = OracleTranslator(data_dir=tmp_path)
+    twi = (Query("afriqa-tw-test-0", "Hena na ɔkyerɛw Harry Potter?", "tw"),)
+    with pytest.raises(SystemNotApplicable, match=r"no human translations for tw→en"):
+        translated_queries(wb, cfg, "oracle", twi)
+    wb.translators["nmt"] = FakeTranslator(languages=("fi",))  # no tag for English
+    with pytest.raises(SystemNotApplicable, match="cannot translate into 'en'"):
+        translated_queries(wb, cfg, "nmt", (Query("q0", "kato dormas", "fi"),))
 
 
 def test_system_names_and_backends() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -205,6 +206,24 @@ def test_translator_contract(trained: Path, tmp_path: Path) -> None:
     cached = CachedTranslator(translator, root=tmp_path / "tr")
     assert [t.text for t in cached.translate(texts, "fi", "en")] == [t.text for t in batch]
     assert cached.translate(texts, "fi", "en") and cached.last_stats.hits == 3
+
+
+def test_sources_without_training_pairs_are_translated_zero_shot_with_a_warning(
+    trained: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    translator = build_translator("nmt", model=str(trained), cache=tmp_path)
+    assert translator.trained_languages == {"fi", "sv"}
+    caplog.set_level(logging.WARNING, logger="optical.translate.nmt")
+    translator.translate(["le kato dormas"], "fi", "en")
+    translator.translate(["the cat sleeps"], "en", "fi")
+    assert not caplog.records
+    for _ in range(2):  # once per direction
+        assert len(translator.translate(["le kato dormas"], "tw", "en")) == 1
+    translator.translate(["le kato dormas"], "de", "en")
+    twi, german = (r.getMessage() for r in caplog.records)
+    assert "nmt tw→en" in twi and "no Twi training pairs: translating zero-shot" in twi
+    assert "its encoder was not pre-trained on either" in twi
+    assert "no German training pairs" in german and "pre-trained" not in german
 
 
 def test_resume_after_a_crash_equals_the_uninterrupted_run(

@@ -20,6 +20,7 @@ from optical.experiment.report_sections import (
     conclusion,
     gap_section,
     group_gaps,
+    group_members,
     step_budget_note,
 )
 from optical.experiment.results import (
@@ -158,6 +159,59 @@ def test_gap_section_and_conclusion(tmp_path: Path) -> None:
     text = "\n".join(conclusion(rows, ["ntrex"]))
     assert "0.350 for zero-shot and 0.200 for OPTICAL" in text
     assert "`bt-synthetic-ot`, leaves 0.325 — OPTICAL closes more of it." in text
+
+
+def _three_group_rows() -> list[ResultRow]:
+    """afriqa-like rows: a high (ar), a low (ha) and two unseen languages (tw, yo)."""
+    values = {
+        "oracle": {"ar": 0.9, "ha": 0.9, "tw": 0.9, "yo": 0.9},
+        "zero-shot": {"ar": 0.8, "ha": 0.6, "tw": 0.3, "yo": 0.5},
+        "optical-ot": {"ar": 0.8, "ha": 0.7, "tw": 0.5, "yo": 0.7},
+        "tt-nmt-dense": {"ar": 0.7, "ha": 0.5, "tw": 0.2, "yo": 0.2},
+    }
+    return [
+        ResultRow("afriqa", system, lang, measure, value, 10)
+        for system, langs in values.items()
+        for lang, value in langs.items()
+        for measure in ("RR@10", "AP")
+    ]
+
+
+def test_three_resource_groups(tmp_path: Path) -> None:
+    rows = _three_group_rows()
+    gaps = group_gaps(rows, "afriqa", "RR@10")
+    assert gaps["zero-shot"] == {
+        "high": pytest.approx(0.1),
+        "low": pytest.approx(0.3),
+        "unseen": pytest.approx(0.5),
+    }
+    assert group_members(rows, ["afriqa"]) == {
+        "high": ["ar"],
+        "low": ["ha"],
+        "unseen": ["tw", "yo"],
+    }
+    section = "\n".join(gap_section(rows, ["afriqa"], tmp_path))
+    assert (
+        "Resource groups of the languages here — high-resource: ar; low-resource: ha; "
+        "not in the encoder's pre-training: tw, yo."
+    ) in section
+    assert (
+        "| system | gap high | gap low | gap unseen | low − high | unseen − high "
+        "| closed high | closed low | closed unseen |"
+    ) in section
+    # optical-ot: gaps 0.1 / 0.2 / 0.3; zero-shot's unseen gap 0.5 is 40 % closed
+    assert "| optical-ot | 0.100 | 0.200 | 0.300 | 0.100 | 0.200 | 0.00 | 0.33 | 0.40 |" in section
+    only_unseen = [r for r in rows if r.lang in ("tw", "yo")]
+    section = "\n".join(gap_section(only_unseen, ["afriqa"], tmp_path))
+    assert "| system | gap unseen | closed unseen |" in section
+    text = "\n".join(conclusion(rows, ["afriqa"]))
+    assert "on low-resource languages the gap to the oracle is 0.300 for zero-shot" in text
+    assert (
+        "on languages not in the encoder's pre-training the gap to the oracle is 0.500 for "
+        "zero-shot and 0.300 for OPTICAL"
+    ) in text
+    # the MAP comparison reads every language outside the high-resource group
+    assert ap_gain(rows, "afriqa")[2] == ["ha", "tw", "yo"]
 
 
 def test_marks_for_both_baselines_and_std() -> None:

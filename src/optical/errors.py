@@ -51,6 +51,11 @@ class ConfigError(OpticalError):
     """An invalid configuration value or an unknown name."""
 
 
+class UnsupportedLanguageError(ConfigError):
+    """A translation backend that does not serve a language pair (the oracle has no human
+    translations for it, the NMT model no tag for the target): nothing is translated."""
+
+
 class TranslationError(OpticalError):
     """A translation request that cannot be served."""
 

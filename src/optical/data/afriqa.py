@@ -33,7 +33,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, DataFormatError
 from ..languages import normalize_lang
-from ..types import Passage
+from ..types import BitextPair, Passage
 from ._io import field, iter_jsonl, require_file, resolve_data_dir
 from .skips import Skip, report_skip
 
@@ -236,3 +236,68 @@ def load_afriqa(
             gold = _read_gold(gold_path, code, split, corpus, {q.id for q in questions})
         result[AFRIQA_CODES[code]] = [replace(q, gold=gold.get(q.id)) for q in questions]
     return dict(sorted(result.items()))
+
+
+QUESTION_PAIRS_ORIGIN = "afriqa-questions"
+TRAINING_SPLITS: tuple[str, ...] = ("train", "dev")
+"""The splits :func:`afriqa_question_pairs` may read (test is evaluation-only)."""
+
+
+def _leak_key(text: str) -> str:
+    """Comparison key against test text: whitespace collapsed, case folded."""
+    return " ".join(text.split()).casefold()
+
+
+def afriqa_question_pairs(
+    data_dir: str | Path | None = None,
+    splits: Iterable[str] = TRAINING_SPLITS,
+    languages: Iterable[str] | None = None,
+) -> dict[str, list[BitextPair]]:
+    """Each train / dev question with its human English translation, per canonical language.
+
+    ``BitextPair(source=question, english=translated_question, origin="afriqa-questions",
+    id=question id, where=path:line)``. Test questions are never pairs (``"test"`` in
+    ``splits`` is a :class:`ConfigError`), and neither is a train / dev question whose
+    text (in its language) or English translation equals that of a test question: both
+    are left out and reported as skips, as are questions with an empty side.
+    """
+    chosen = tuple(dict.fromkeys(splits))
+    bad = [split for split in chosen if split not in TRAINING_SPLITS]
+    if bad or not chosen:
+        raise ConfigError(
+            f"AfriQA question pairs come from {' and '.join(TRAINING_SPLITS)} only, not "
+            f"{', '.join(bad) or '(no split)'}: test questions are evaluation-only"
+        )
+    root = resolve_data_dir(data_dir)
+    codes = _select(languages)
+    test = {code: _questions(root, code, "test") for code in codes}
+    english = {_leak_key(q.english) for questions in test.values() for q in questions}
+    pairs: dict[str, list[BitextPair]] = {}
+    for code in codes:
+        lang = AFRIQA_CODES[code]
+        protected = {_leak_key(q.question) for q in test[code]}
+        pairs[lang] = []
+        for split in chosen:
+            questions = _questions(root, code, split)
+            source = queries_file(code, split)
+            kept = [q for q in questions if q.question and q.english]
+            empty = len(questions) - len(kept)
+            report_skip(Skip(source, "question without text or translation", empty, lang))
+            clean = [
+                q
+                for q in kept
+                if _leak_key(q.question) not in protected and _leak_key(q.english) not in english
+            ]
+            leaked = len(kept) - len(clean)
+            report_skip(Skip(source, "identical to an AfriQA test question", leaked, lang))
+            pairs[lang] += [
+                BitextPair(q.question, q.english, lang, q.id, QUESTION_PAIRS_ORIGIN, q.where)
+                for q in clean
+            ]
+    return dict(sorted(pairs.items()))
+
+
+def _questions(root: Path, code: str, split: str) -> list[AfriqaQuestion]:
+    """The questions of one file, without their gold passages."""
+    path = require_file(root / queries_file(code, split), AFRIQA_UPSTREAM)
+    return _read_questions(path, code, split)

@@ -6,7 +6,9 @@
      "skipped": {reason: count}}
 
 Counts use the keys ``queries``, ``passages``, ``qrels`` and ``pairs`` where they
-apply. ``format_description`` renders such a summary as a text table.
+apply, and ``<split>_queries`` / ``<split>_qrels`` (split ``train``, ``dev``, ``test``)
+for a dataset counted per split (AfriQA); :data:`COUNT_KEYS` orders them.
+``format_description`` renders such a summary as a text table.
 """
 
 from __future__ import annotations
@@ -19,6 +21,15 @@ from typing import Any
 from ..errors import ConfigError
 from ..types import BitextPair, XorQuestion
 from ._io import resolve_data_dir
+from .afriqa import (
+    AFRIQA_CODES,
+    WITHOUT_GOLD,
+    afriqa_files,
+    afriqa_question_pairs,
+    load_afriqa,
+    load_afriqa_passages,
+)
+from .afriqa import SPLITS as AFRIQA_SPLITS
 from .bitext import (
     MKQA_CODES,
     MKQA_DIR,
@@ -67,7 +78,11 @@ from .xor_tydi import (
 from .xquad import XQUAD_LANGUAGES, load_xquad, xquad_file
 
 Counts = dict[str, dict[str, int]]
-COUNT_KEYS: tuple[str, ...] = ("queries", "passages", "qrels", "pairs")
+SPLIT_KEYS: tuple[str, ...] = tuple(
+    f"{split}_{kind}" for split in AFRIQA_SPLITS for kind in ("queries", "qrels")
+)
+"""Per-split counts: ``train_queries``, ``train_qrels``, ``dev_queries`` …"""
+COUNT_KEYS: tuple[str, ...] = ("queries", "passages", "qrels", "pairs", *SPLIT_KEYS)
 
 
 @dataclass(frozen=True)
@@ -186,6 +201,18 @@ _DATASETS: tuple[Dataset, ...] = (
         (WIKI_VITAL_FILE,),
     ),
     Dataset(
+        "afriqa",
+        "AfriQA: questions in 7 African languages per split; qrels = questions with a gold "
+        "passage in the 5,359 English passages",
+        afriqa_files(),
+    ),
+    Dataset(
+        "afriqa-questions",
+        "AfriQA train + dev questions with their human English translations (training "
+        "pairs; test never, nor text identical to a test question)",
+        tuple(f for f in afriqa_files() if "/queries/" in f and not f.endswith(".test.json")),
+    ),
+    Dataset(
         "training-bitext",
         "The bitext training may use, from the default sources "
         f"({', '.join(DEFAULT_SOURCES)}): XOR translations minus held-out, Tatoeba, MKQA, "
@@ -238,6 +265,22 @@ def _xquad_counts(root: Path) -> Counts:
     return counts
 
 
+def _afriqa_counts(root: Path) -> Counts:
+    """Questions and questions with a gold passage per language and split (no qrels
+    count where the release has no gold file), the passages on the ``en`` row."""
+    passages = load_afriqa_passages(root)
+    no_gold = {(AFRIQA_CODES[code], split) for code, split in WITHOUT_GOLD}
+    counts: Counts = {}
+    for split in AFRIQA_SPLITS:
+        for lang, questions in load_afriqa(root, split, passages=passages).items():
+            row = counts.setdefault(lang, {})
+            row[f"{split}_queries"] = len(questions)
+            if (lang, split) not in no_gold:
+                row[f"{split}_qrels"] = sum(q.gold is not None for q in questions)
+    counts["en"] = {"passages": len(passages)}
+    return counts
+
+
 _COUNTERS: dict[str, Callable[[Path], Counts]] = {
     "xor-tydi-dev": lambda root: _question_counts(load_xor_dev(root), with_pairs=False),
     "xor-tydi-train": lambda root: _question_counts(load_xor_train(root), with_pairs=True),
@@ -252,6 +295,8 @@ _COUNTERS: dict[str, Callable[[Path], Counts]] = {
     "menyo20k": lambda root: _pair_counts(load_menyo20k(root)),
     "small-parallel-enja": lambda root: _pair_counts(load_small_parallel_enja(root)),
     "wikipedia-vital": lambda root: {"en": {"passages": len(load_wikipedia_vital(root))}},
+    "afriqa": _afriqa_counts,
+    "afriqa-questions": lambda root: _pair_counts(afriqa_question_pairs(root)),
     "training-bitext": lambda root: _pair_counts(training_bitext(root)),
 }
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..configfile import at_least
+from ..data.afriqa import AFRIQA_LANGUAGES, load_afriqa, load_afriqa_passages
 from ..data.bitext import load_ntrex
 from ..data.heldout import heldout_questions, heldout_score
 from ..data.passages import load_wikipedia_vital
@@ -23,7 +24,7 @@ from ..data.xquad import load_xquad
 from ..errors import ConfigError
 from ..evaluate.agreement import agreement_per_query
 from ..evaluate.measures import DEFAULT_MEASURES, per_query
-from ..evaluate.xor_metric import xor_recall
+from ..evaluate.xor_metric import metric_name, span_answers, xor_recall
 from ..runs import ranked
 from ..types import Passage, Query, RetrievalBenchmark, Run, XorQuestion
 
@@ -35,6 +36,9 @@ Scorer = Callable[[RetrievalBenchmark, str, Run, "Run | None"], dict[str, PerQue
 AGREEMENT = "agreement-nDCG@10"
 XOR_BUDGETS = (2000, 5000)
 NTREX_MEASURES = ("P@1", "RR@10", "AP")
+AFRIQA_MEASURES = ("RR@10", "nDCG@10", "R@1", "R@5", "R@100", "AP")
+AFRIQA_PASSAGE_PREFIX = "afriqa-p"
+"""Ids of the AfriQA corpus passages (``afriqa-p00000`` …); the rest are distractors."""
 MT_BENCHMARK = "ntrex-mt"
 """The rows of MT quality (BLEU / chrF per translation backend on NTREX)."""
 
@@ -89,6 +93,44 @@ class NtrexConfig:
     def __post_init__(self) -> None:
         at_least(self, 0, "max_sentences", section="ntrex", note="0 = all")
         _check_languages(self.languages, "ntrex")
+
+
+@dataclass(frozen=True)
+class AfriqaConfig:
+    """AfriQA test questions (only those with a gold passage) against English passages.
+
+    ``languages``: canonical codes of the AfriQA languages (default all seven).
+    ``max_questions_per_language``: 0 = every test question with a gold passage; N = the
+    N of them with the lowest salted hash of the question id (a fixed subset, the same on
+    every machine). ``afriqa_passages``: 0 = all 5,359 AfriQA passages; N = the gold
+    passages of the chosen questions plus the first other AfriQA passages in file order,
+    N in all (fewer than the gold passages is an error). ``wikipedia_vital_passages``:
+    the first N Wikipedia-vital lead sections added as distractors; **0 = none** (not
+    all, unlike ``xor-tydi-heldout``; 10033 takes them all).
+    """
+
+    languages: tuple[str, ...] = AFRIQA_LANGUAGES
+    max_questions_per_language: int = 0
+    afriqa_passages: int = 0
+    wikipedia_vital_passages: int = 0
+
+    def __post_init__(self) -> None:
+        at_least(
+            self,
+            0,
+            "max_questions_per_language",
+            "afriqa_passages",
+            section="afriqa",
+            note="0 = all",
+        )
+        at_least(self, 0, "wikipedia_vital_passages", section="afriqa", note="0 = none")
+        _check_languages(self.languages, "afriqa")
+        unknown = [lang for lang in self.languages if lang not in AFRIQA_LANGUAGES]
+        if unknown:
+            raise ConfigError(
+                f"afriqa.languages: AfriQA has no {', '.join(unknown)}; its languages (canonical "
+                f"codes): {', '.join(AFRIQA_LANGUAGES)}"
+            )
 
 
 def _check_languages(languages: tuple[str, ...], section: str) -> None:
@@ -185,6 +227,73 @@ def _line_number(pair_id: str) -> int:
     return int(pair_id.rsplit("-", 1)[1])
 
 
+def afriqa_benchmark(settings: AfriqaConfig, data_dir: Path) -> RetrievalBenchmark:
+    """AfriQA test questions → English passages (the AfriQA corpus, optionally a fixed
+    subset of it, plus Wikipedia-vital distractors).
+
+    Queries are the questions in their language (``Query.english`` = the human English
+    translation, read by the oracle and ``bm25-human-translation``); only test questions
+    with a gold passage are queries, qrels = ``{question: {gold passage: 1}}``;
+    ``answers`` = the English answers (answer recall R@2kt / R@5kt).
+    """
+    corpus = load_afriqa_passages(data_dir)
+    by_lang = load_afriqa(data_dir, "test", settings.languages, corpus)
+    queries: dict[str, tuple[Query, ...]] = {}
+    answers: dict[str, tuple[str, ...]] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    limit = settings.max_questions_per_language
+    for lang in settings.languages:
+        judged = [q for q in by_lang[lang] if q.gold is not None]
+        if limit:
+            kept = set(sorted((q.id for q in judged), key=lambda i: (_afriqa_score(i), i))[:limit])
+            judged = [q for q in judged if q.id in kept]
+        queries[lang] = tuple(Query(q.id, q.question, lang, english=q.english) for q in judged)
+        answers.update({q.id: q.english_answers for q in judged})
+        qrels.update({q.id: {q.gold: 1} for q in judged if q.gold is not None})
+    passages = _afriqa_collection(corpus, qrels, settings.afriqa_passages)
+    if settings.wikipedia_vital_passages:
+        passages += wikipedia_vital(data_dir, settings.wikipedia_vital_passages)
+    return RetrievalBenchmark("afriqa", tuple(passages), queries, qrels, answers)
+
+
+def _afriqa_score(question_id: str) -> str:
+    """Salted hash that orders AfriQA questions for the fixed subset."""
+    return hashlib.sha256(f"optical-afriqa-subset/{question_id}".encode()).hexdigest()
+
+
+def _afriqa_collection(
+    corpus: list[Passage], qrels: Mapping[str, Mapping[str, int]], limit: int
+) -> list[Passage]:
+    """All of ``corpus`` (``limit`` 0), or its gold passages plus the first others in file
+    order, ``limit`` in all; the file order is kept."""
+    if not limit:
+        return list(corpus)
+    gold = {pid for rels in qrels.values() for pid in rels}
+    if len(gold) > limit:
+        raise ConfigError(
+            f"afriqa.afriqa_passages = {limit} is fewer than the {len(gold)} gold passages of "
+            "the chosen questions: raise it, or set 0 for the whole corpus"
+        )
+    others = [p.id for p in corpus if p.id not in gold][: limit - len(gold)]
+    chosen = gold | set(others)
+    return [p for p in corpus if p.id in chosen]
+
+
+def afriqa_corpus(bench: RetrievalBenchmark) -> str:
+    """What an AfriQA collection holds, in words (AfriQA passages + distractors)."""
+    own = sum(p.id.startswith(AFRIQA_PASSAGE_PREFIX) for p in bench.passages)
+    others = len(bench.passages) - own
+    return (
+        f"{len(bench.passages):,} English passages: {own:,} AfriQA passages + {others:,} "
+        "Wikipedia-vital distractors"
+    )
+
+
+def plain_corpus(bench: RetrievalBenchmark) -> str:
+    """The size of a benchmark's collection, in words."""
+    return f"{len(bench.passages):,} English passages"
+
+
 # --- scoring -------------------------------------------------------------------------
 
 
@@ -201,6 +310,26 @@ def judged_scorer(measures: tuple[str, ...]) -> Scorer:
     return score
 
 
+def answer_recall(bench: RetrievalBenchmark, lang: str, run: Run) -> dict[str, PerQuery]:
+    """The XOR-Retrieve answer recall R@2kt / R@5kt (percent per query) of one language's
+    run, with ``bench.answers`` as the gold answers; questions whose answers are all
+    ``yes`` / ``no`` or empty are not scored, and a language with no other question
+    gets no R@kt at all (:mod:`optical.evaluate.xor_metric`)."""
+    gold = [
+        XorQuestion(q.id, q.text, bench.answers.get(q.id, ()), lang, bench.name, q.english)
+        for q in bench.queries[lang]
+    ]
+    if not any(span_answers(q.answers) for q in gold):
+        return {}
+    texts = {p.id: p.text for p in bench.passages}
+    predictions = {qid: [texts[pid] for pid, _ in ranked(docs)] for qid, docs in run.items()}
+    found: dict[str, PerQuery] = {}
+    for budget in XOR_BUDGETS:
+        result = xor_recall(gold, predictions, budget)
+        found[metric_name(budget)] = {k: float(v) * 100 for k, v in result.hits.items()}
+    return found
+
+
 def score_xor(
     bench: RetrievalBenchmark, lang: str, run: Run, oracle: Run | None
 ) -> dict[str, PerQuery]:
@@ -209,17 +338,19 @@ def score_xor(
     found: dict[str, PerQuery] = {}
     if oracle is not None:
         found[AGREEMENT] = agreement_per_query(run, oracle)
-    gold = [
-        XorQuestion(q.id, q.text, bench.answers[q.id], lang, "heldout", q.english)
-        for q in bench.queries[lang]
-    ]
-    if any(a not in ("yes", "no") for q in gold for a in q.answers):
-        texts = {p.id: p.text for p in bench.passages}
-        predictions = {qid: [texts[pid] for pid, _ in ranked(docs)] for qid, docs in run.items()}
-        for budget in XOR_BUDGETS:
-            result = xor_recall(gold, predictions, budget)
-            found[f"R@{budget // 1000}kt"] = {k: float(v) * 100 for k, v in result.hits.items()}
+    found.update(answer_recall(bench, lang, run))
     return found
+
+
+_score_afriqa_judged = judged_scorer(AFRIQA_MEASURES)
+
+
+def score_afriqa(
+    bench: RetrievalBenchmark, lang: str, run: Run, oracle: Run | None
+) -> dict[str, PerQuery]:
+    """The ir_measures of :data:`AFRIQA_MEASURES` against the gold passages, and the
+    answer recall R@2kt / R@5kt with the English answers."""
+    return {**_score_afriqa_judged(bench, lang, run, oracle), **answer_recall(bench, lang, run)}
 
 
 # --- the specs -----------------------------------------------------------------------
@@ -233,6 +364,7 @@ class BenchmarkSpec:
     the dataclass of that section; ``build(settings, data_dir)``: the benchmark;
     ``score``: per-query values of one language's run; ``headline``: the measures the
     report tables show and significance tests compare (the first is the primary one);
+    ``corpus``: the report's words for a built collection (its size, its parts);
     ``english_readers``: whether systems that read the human English question run here
     (not on bitext retrieval, where the English sentence is the target itself — the
     oracle stays as the trivial ceiling); ``alignment_examples``: whether its questions
@@ -246,6 +378,7 @@ class BenchmarkSpec:
     headline: tuple[str, ...]
     title: str
     note: str
+    corpus: Callable[[RetrievalBenchmark], str] = plain_corpus
     english_readers: bool = True
     alignment_examples: bool = True
     mt_quality: bool = False
@@ -306,7 +439,23 @@ NTREX = BenchmarkSpec(
     mt_quality=True,
 )
 
-BENCHMARKS: Mapping[str, BenchmarkSpec] = {b.id: b for b in (XQUAD, XOR_HELDOUT, NTREX)}
+AFRIQA = BenchmarkSpec(
+    id="afriqa",
+    settings=AfriqaConfig,
+    build=afriqa_benchmark,
+    score=score_afriqa,
+    headline=("RR@10", "R@100", "nDCG@10"),
+    title="AfriQA (question in an African language → English Wikipedia passages)",
+    note="AfriQA test questions that have a gold passage, in Bemba, Hausa, Igbo, "
+    "Kinyarwanda, Twi, Yorùbá and Zulu, against the AfriQA English passages plus any "
+    "Wikipedia-vital distractors configured (the collection line below gives the sizes); "
+    "qrels = each question's gold passage. All but Hausa are not in the encoder's "
+    "pre-training (XLM-R's CC-100 languages). `R@2kt`/`R@5kt` are XOR-Retrieve answer "
+    "recall with the human English answers (yes/no-only questions not scored).",
+    corpus=afriqa_corpus,
+)
+
+BENCHMARKS: Mapping[str, BenchmarkSpec] = {b.id: b for b in (XQUAD, XOR_HELDOUT, NTREX, AFRIQA)}
 """Every retrieval benchmark, by id."""
 HEADLINE: Mapping[str, tuple[str, ...]] = {b.id: b.headline for b in BENCHMARKS.values()}
 """Benchmark id → headline measures (what significance tests compare)."""

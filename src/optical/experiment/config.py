@@ -20,7 +20,7 @@ from ..configfile import asdict_shallow, at_least, build, read_toml
 from ..errors import ConfigError
 from ..evaluate.significance import METHODS as SIGNIFICANCE_TESTS
 from ..precision import INT8_DEFAULT
-from .benchmarks import BENCHMARKS, NtrexConfig, XorHeldoutConfig, XquadConfig
+from .benchmarks import BENCHMARKS, AfriqaConfig, NtrexConfig, XorHeldoutConfig, XquadConfig
 from .names import SystemSpec, parse_systems
 
 if TYPE_CHECKING:
@@ -142,6 +142,7 @@ class ExperimentConfig:
     xquad: XquadConfig = field(default_factory=XquadConfig)
     xor_tydi_heldout: XorHeldoutConfig = field(default_factory=XorHeldoutConfig)
     ntrex: NtrexConfig = field(default_factory=NtrexConfig)
+    afriqa: AfriqaConfig = field(default_factory=AfriqaConfig)
     distill: DistillSettings = field(default_factory=DistillSettings)
     translate: TranslateSettings = field(default_factory=TranslateSettings)
 

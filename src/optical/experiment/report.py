@@ -8,7 +8,7 @@ macro average over non-English languages, the gap to the English oracle
 from __future__ import annotations
 
 import platform
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +17,7 @@ from ..errors import OpticalError
 from ..evaluate.measures import format_score
 from ..io_utils import atomic_write_text
 from ..precision import encode_precision, precision_name
-from .benchmarks import BENCHMARKS, MT_BENCHMARK, XQUAD
+from .benchmarks import BENCHMARKS, MT_BENCHMARK, XQUAD, BenchmarkSpec
 from .names import SystemSpec
 from .plots import chart, legend_below
 from .report_sections import ap_section, budget_section, conclusion, gap_section, step_budget_note
@@ -25,6 +25,7 @@ from .results import ResultRow, SignificanceRow, value_table
 
 if TYPE_CHECKING:
     from ..timing import Timer
+    from ..types import RetrievalBenchmark
     from .config import ExperimentConfig
 
 ALPHA = 0.05
@@ -228,6 +229,12 @@ def _step_budgets(cfg: ExperimentConfig, rows: Sequence[ResultRow]) -> str | Non
     return step_budget_note(student.max_steps, student.batch_size, nmt.max_steps, nmt.batch_size)
 
 
+def collection_line(spec: BenchmarkSpec, bench: RetrievalBenchmark) -> str:
+    """The collection and the questions of a built benchmark, in one line."""
+    questions = ", ".join(f"{lang} {len(q):,}" for lang, q in sorted(bench.queries.items()))
+    return f"Collection: {spec.corpus(bench)}. Questions per language: {questions}."
+
+
 def write_report(
     cfg: ExperimentConfig,
     rows: Sequence[ResultRow],
@@ -236,10 +243,12 @@ def write_report(
     out_dir: Path,
     scope_note: str | None = None,
     provenance: Sequence[str] = (),
+    collections: Mapping[str, RetrievalBenchmark] | None = None,
 ) -> Path:
     """Write ``report.md`` and the charts into ``out_dir`` (``scope_note``: says what a
     partial run left out; ``provenance``: the markdown lines recording how the outputs
-    were produced, :func:`optical.provenance.provenance_section`)."""
+    were produced, :func:`optical.provenance.provenance_section`; ``collections``: the
+    built benchmarks by id, whose collection sizes the report states)."""
     parts = [
         f"# optical experiment: {cfg.name}",
         "",
@@ -264,6 +273,8 @@ def write_report(
     for benchmark in cfg.benchmarks:
         spec = BENCHMARKS[benchmark]
         parts += [f"## {spec.title}", "", spec.note, ""]
+        if collections and benchmark in collections:
+            parts += [collection_line(spec, collections[benchmark]), ""]
         for measure in spec.headline:
             table = markdown_table(
                 rows, significance, benchmark, measure, cfg.significance_baseline

@@ -1,10 +1,12 @@
 """Study sections of the report: the gap to the oracle by resource group, OPTICAL vs NMT
-translate-test in AP on low-resource languages, data-budget curves, and a conclusion
-written from the numbers.
+translate-test in AP on the languages outside the high-resource group, data-budget
+curves, and a conclusion written from the numbers.
 
 Every function reads the result rows only (``results.json``), so a report can be
 re-rendered without rerunning anything. Language groups are
-:data:`optical.languages.HIGH_RESOURCE` and :data:`~optical.languages.LOW_RESOURCE`.
+:data:`optical.languages.RESOURCE_GROUPS` (``high``, ``low``, ``unseen``: not in the
+encoder's pre-training), titled by :data:`~optical.languages.GROUP_TITLES`; a table
+shows the groups its benchmark has languages in.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..evaluate.measures import format_score
-from ..languages import HIGH_RESOURCE, LOW_RESOURCE
+from ..languages import GROUP_TITLES, RESOURCE_GROUPS, is_known, resource_group
 from .benchmarks import primary_measure
 from .names import NMT_TRANSLATE_TEST as _NMT_TT
 from .names import OPTICAL as _OPTICAL
@@ -31,15 +33,26 @@ PAPER_LOW_RESOURCE_MAP_GAIN = 13.7
 low-resource languages."""
 
 
+GROUPS: tuple[str, ...] = tuple(RESOURCE_GROUPS)
+"""The resource groups in report order: ``high``, ``low``, ``unseen``."""
+SHADES: dict[str, str | None] = {"high": None, "low": "0.92", "unseen": "0.80"}
+"""Background of a group's languages in the gap figure (None: none)."""
+
+
 def _spec(name: str) -> SystemSpec:
     return SystemSpec.parse(name)
+
+
+def _group(lang: str) -> str | None:
+    """The resource group of a result row's language (None for ``macro`` and other labels)."""
+    return resource_group(lang) if is_known(lang) and lang != "en" else None
 
 
 def group_gaps(
     rows: Sequence[ResultRow], benchmark: str, measure: str
 ) -> dict[str, dict[str, float | None]]:
-    """Per system: mean gap (oracle − system) over the benchmark's high- and
-    low-resource languages (None when the group has no language here)."""
+    """Per system: mean gap (oracle − system) over the benchmark's languages of each
+    resource group of :data:`GROUPS` (None when the group has no language here)."""
     table = value_table(rows, benchmark, measure)
     oracle = table.get("oracle", {})
     out: dict[str, dict[str, float | None]] = {}
@@ -47,9 +60,11 @@ def group_gaps(
         if _spec(system).kind == "oracle":
             continue
         groups: dict[str, float | None] = {}
-        for name, members in (("high", HIGH_RESOURCE), ("low", LOW_RESOURCE)):
+        for name in GROUPS:
             gaps = [
-                oracle[lang] - v for lang, v in values.items() if lang in members and lang in oracle
+                oracle[lang] - v
+                for lang, v in values.items()
+                if lang in oracle and _group(lang) == name
             ]
             groups[name] = statistics.fmean(gaps) if gaps else None
         out[system] = groups
@@ -60,63 +75,109 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def group_members(rows: Sequence[ResultRow], benchmarks: Sequence[str]) -> dict[str, list[str]]:
+    """Resource group → the languages of the benchmarks' result rows in it (groups with
+    none left out), in :data:`GROUPS` order."""
+    langs = {r.lang for r in rows if r.benchmark in benchmarks}
+    members = {name: sorted(lang for lang in langs if _group(lang) == name) for name in GROUPS}
+    return {name: found for name, found in members.items() if found}
+
+
+def groups_line(rows: Sequence[ResultRow], benchmarks: Sequence[str]) -> str:
+    """Which group each language of the results is in, as one sentence."""
+    members = group_members(rows, benchmarks)
+    listed = "; ".join(f"{GROUP_TITLES[g]}: {', '.join(langs)}" for g, langs in members.items())
+    return f"Resource groups of the languages here — {listed}." if listed else ""
+
+
+def _minus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def _closed(gap: float | None, base: float | None) -> float | None:
+    """The share of the zero-shot gap ``base`` closed (None without both, or base 0)."""
+    return None if gap is None or not base else 1 - gap / base
+
+
+def _gap_table(gaps: dict[str, dict[str, float | None]]) -> list[str]:
+    """The rows of one benchmark's gap table: a column per group it has, the difference of
+    each later group to the first, and the share of zero-shot's gap closed per group."""
+    present = [g for g in GROUPS if any(v[g] is not None for v in gaps.values())]
+    first, later = present[0], present[1:]
+    header = [
+        "system",
+        *(f"gap {g}" for g in present),
+        *(f"{g} − {first}" for g in later),
+        *(f"closed {g}" for g in present),
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    base = gaps.get(ZERO_SHOT, {})
+    for system in sorted(gaps, key=lambda s: (s != ZERO_SHOT, s)):
+        g = gaps[system]
+        diffs = [_minus(g[k], g[first]) for k in later]
+        closed = [_closed(g[k], base.get(k)) for k in present]
+        cells = [
+            system,
+            *(_fmt(g[k]) for k in present),
+            *(_fmt(d) for d in diffs),
+            *(_fmt(c, 2) for c in closed),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def gap_section(rows: Sequence[ResultRow], benchmarks: Sequence[str], out_dir: Path) -> list[str]:
     """Tables of the gap to the oracle by resource group, and one figure per benchmark."""
+    titles = ", ".join(f"{g} = {GROUP_TITLES[g]}" for g in GROUPS)
     parts = [
-        "## The gap to the English oracle, high- vs low-resource languages",
+        "## The gap to the English oracle by resource group",
         "",
         "Gap = oracle − system on the benchmark's headline measure, averaged over the "
-        f"high-resource ({', '.join(sorted(HIGH_RESOURCE))}) and low-resource "
-        f"({', '.join(sorted(LOW_RESOURCE))}) languages each benchmark has. "
+        f"languages of each resource group each benchmark has ({titles}; `unseen` = not "
+        "among the CC-100 languages of XLM-R, which multilingual-e5 inherits). "
         "`closed` = the share of zero-shot's gap a system closes in that group "
         "(1 − gap / zero-shot gap; negative = it widens the gap).",
         "",
     ]
+    line = groups_line(rows, benchmarks)
+    if line:
+        parts += [line, ""]
     for benchmark in benchmarks:
         measure = primary_measure(benchmark)
         if measure is None:
             continue
         gaps = group_gaps(rows, benchmark, measure)
-        if not gaps:
+        if not gaps or all(v is None for g in gaps.values() for v in g.values()):
             continue
-        base = gaps.get(ZERO_SHOT, {})
-        lines = [
+        figure = plot_gaps(rows, benchmark, measure, out_dir / f"gap-{benchmark}.png")
+        parts += [
             f"### {benchmark} ({measure})",
             "",
-            "| system | gap high | gap low | low − high | closed high | closed low |",
-            "|---|---|---|---|---|---|",
+            *_gap_table(gaps),
+            "",
+            f"![gap per language, {benchmark}]({figure.name})",
+            "",
         ]
-        for system in sorted(gaps, key=lambda s: (s != ZERO_SHOT, s)):
-            g = gaps[system]
-            diff = None if g["high"] is None or g["low"] is None else g["low"] - g["high"]
-            closed = {
-                k: (1 - g[k] / base[k]) if g[k] is not None and base.get(k) else None
-                for k in ("high", "low")
-            }
-            lines.append(
-                f"| {system} | {_fmt(g['high'])} | {_fmt(g['low'])} | {_fmt(diff)} | "
-                f"{_fmt(closed['high'], 2)} | {_fmt(closed['low'], 2)} |"
-            )
-        figure = plot_gaps(rows, benchmark, measure, out_dir / f"gap-{benchmark}.png")
-        parts += [*lines, "", f"![gap per language, {benchmark}]({figure.name})", ""]
     return parts
 
 
 def plot_gaps(rows: Sequence[ResultRow], benchmark: str, measure: str, path: Path) -> Path:
-    """Gap to the oracle per language (low-resource languages shaded), one line per system."""
+    """Gap to the oracle per language, grouped and shaded by resource group (low-resource
+    light, not in the pre-training darker), one line per system."""
     table = value_table(rows, benchmark, measure)
     oracle = table.get("oracle", {})
     langs = sorted(
-        (lang for lang in oracle if lang not in ("en", "macro")),
-        key=lambda lang: (lang in LOW_RESOURCE, lang),
+        (lang for lang in oracle if _group(lang) is not None),
+        key=lambda lang: (GROUPS.index(_group(lang) or GROUPS[0]), lang),
     )
     systems = [
         s for s in sorted(table) if _spec(s).kind != "oracle" and not _spec(s).is_curve_point
     ]
     with chart(path, (max(6.0, 0.55 * len(langs) + 2), 4.6)) as ax:
         for index, lang in enumerate(langs):
-            if lang in LOW_RESOURCE:
-                ax.axvspan(index - 0.5, index + 0.5, color="0.92", zorder=0)
+            shade = SHADES.get(_group(lang) or "")
+            if shade is not None:
+                ax.axvspan(index - 0.5, index + 0.5, color=shade, zorder=0)
         for system in systems:
             ys = [
                 oracle[lang] - table[system][lang] if lang in table[system] else None
@@ -126,16 +187,20 @@ def plot_gaps(rows: Sequence[ResultRow], benchmark: str, measure: str, path: Pat
             ax.plot(xs, [ys[i] for i in xs], marker="o", label=system, linewidth=1.2)
         ax.set_xticks(range(len(langs)), langs)
         ax.set_ylabel(f"oracle − system ({measure})")
-        ax.set_title(f"{benchmark}: gap to the English oracle (shaded: low-resource)")
+        ax.set_title(
+            f"{benchmark}: gap to the English oracle "
+            "(shaded: low-resource; darker: not in the pre-training)"
+        )
         legend_below(ax, 3)
     return path
 
 
 def ap_gain(rows: Sequence[ResultRow], benchmark: str) -> tuple[float, float, list[str]] | None:
-    """(mean AP of OPTICAL, of NMT translate-test, low-resource languages used)."""
+    """(mean AP of OPTICAL, of NMT translate-test, languages used): the languages outside
+    the high-resource group (low-resource and not in the pre-training) both have."""
     table = value_table(rows, benchmark, "AP")
     ours, theirs = table.get(OPTICAL, {}), table.get(NMT_TRANSLATE_TEST, {})
-    langs = sorted(lang for lang in LOW_RESOURCE if lang in ours and lang in theirs)
+    langs = sorted(lang for lang in ours if lang in theirs and _group(lang) in ("low", "unseen"))
     if not langs:
         return None
     return (
@@ -146,7 +211,8 @@ def ap_gain(rows: Sequence[ResultRow], benchmark: str) -> tuple[float, float, li
 
 
 def ap_section(rows: Sequence[ResultRow], benchmarks: Sequence[str]) -> list[str]:
-    """Relative MAP gain of OPTICAL over NMT translate-test on low-resource languages."""
+    """Relative MAP gain of OPTICAL over NMT translate-test on the languages outside the
+    high-resource group."""
     lines = []
     for benchmark in benchmarks:
         found = ap_gain(rows, benchmark)
@@ -181,7 +247,8 @@ def ap_section(rows: Sequence[ResultRow], benchmarks: Sequence[str]) -> list[str
         f"The OPTICAL paper reports +{PAPER_LOW_RESOURCE_MAP_GAIN} % MAP over an NMT-based "
         f"method on low-resource languages. Here: `{OPTICAL}` against `{NMT_TRANSLATE_TEST}` "
         "(the in-project NMT model trained on the same bitext), mean AP over the "
-        "low-resource languages each benchmark with relevance judgments has "
+        "languages outside the high-resource group (low-resource, and not in the encoder's "
+        "pre-training) each benchmark with relevance judgments has "
         "(XOR-TyDi held-out has none: agreement only). Read the gain beside zero-shot: an "
         "NMT model far below zero-shot makes any relative gain large.",
         "",
@@ -295,43 +362,58 @@ def plot_budget(
     return path
 
 
+GROUP_PHRASES: dict[str, str] = {
+    "low": "low-resource languages",
+    "unseen": "languages not in the encoder's pre-training",
+}
+"""How the conclusion names the groups it speaks of (every group but ``high``)."""
+
+
+def _gap_sentence(
+    benchmark: str, measure: str, gaps: dict[str, dict[str, float | None]], group: str
+) -> str | None:
+    """One conclusion sentence: zero-shot, OPTICAL and the best back-translation system on
+    one resource group's gap (None when OPTICAL or zero-shot has no value there)."""
+    values = {
+        s: v for s, g in gaps.items() if (v := g[group]) is not None and not _spec(s).is_curve_point
+    }
+    if OPTICAL not in values or ZERO_SHOT not in values:
+        return None
+    bt = {s: v for s, v in values.items() if _spec(s).is_back_translation}
+    best_bt = min(bt, key=bt.__getitem__) if bt else None
+    text = (
+        f"On {benchmark} ({measure}), on {GROUP_PHRASES[group]} the gap to the oracle is "
+        f"{values[ZERO_SHOT]:.3f} for zero-shot and {values[OPTICAL]:.3f} for OPTICAL"
+    )
+    if best_bt is not None:
+        text += f"; the best back-translation system, `{best_bt}`, leaves {bt[best_bt]:.3f}"
+        text += (
+            " — OPTICAL closes more of it."
+            if values[OPTICAL] < bt[best_bt]
+            else " — back-translation closes more of it."
+        )
+    else:
+        text += "."
+    narrows = "narrows" if values[OPTICAL] < values[ZERO_SHOT] else "does not narrow"
+    return f"{text} OPTICAL {narrows} zero-shot's gap there."
+
+
 def conclusion(rows: Sequence[ResultRow], benchmarks: Sequence[str]) -> list[str]:
     """The answer to the research question, sentence by sentence from the numbers."""
     sentences = []
     for benchmark in benchmarks:
         measure = primary_measure(benchmark)
         gaps = group_gaps(rows, benchmark, measure) if measure else {}
-        low = {
-            s: g["low"]
-            for s, g in gaps.items()
-            if g["low"] is not None and not _spec(s).is_curve_point
-        }
-        if OPTICAL not in low or ZERO_SHOT not in low:
+        if not measure or OPTICAL not in gaps or ZERO_SHOT not in gaps:
             continue
-        bt = {s: v for s, v in low.items() if _spec(s).is_back_translation}
-        best_bt = min(bt, key=bt.get) if bt else None
-        text = (
-            f"On {benchmark} ({measure}), the low-resource gap to the oracle is "
-            f"{low['zero-shot']:.3f} for zero-shot and {low[OPTICAL]:.3f} for OPTICAL"
-        )
-        if best_bt is not None:
-            text += f"; the best back-translation system, `{best_bt}`, leaves {bt[best_bt]:.3f}"
+        found = [_gap_sentence(benchmark, measure, gaps, group) for group in GROUP_PHRASES]
+        text = " ".join(sentence for sentence in found if sentence)
+        if not text:
+            continue
+        high, base = gaps[OPTICAL]["high"], gaps[ZERO_SHOT]["high"]
+        if high is not None and base is not None:
             text += (
-                " — OPTICAL closes more of it."
-                if low[OPTICAL] < bt[best_bt]
-                else " — back-translation closes more of it."
-            )
-        else:
-            text += "."
-        text += (
-            " OPTICAL narrows zero-shot's low-resource gap."
-            if low[OPTICAL] < low[ZERO_SHOT]
-            else " OPTICAL does not narrow zero-shot's low-resource gap."
-        )
-        high = gaps[OPTICAL]["high"]
-        if high is not None and gaps[ZERO_SHOT]["high"] is not None:
-            text += (
-                f" On high-resource languages the gap is {gaps['zero-shot']['high']:.3f} "
+                f" On high-resource languages the gap is {base:.3f} "
                 f"(zero-shot) and {high:.3f} (OPTICAL)."
             )
         sentences.append(f"* {text}")

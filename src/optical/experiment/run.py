@@ -461,7 +461,7 @@ def _run_experiment(
             sig = _significance(cfg, tally.seed_scores, rows)
         progress.stage("report")
         write_results(out_dir, rows, sig)
-        _finish(cfg, scope, out_dir, rows, sig, timer, tally, started, command)
+        _finish(cfg, scope, out_dir, rows, sig, timer, tally, started, command, benches)
     return ExperimentResult(rows, sig, dict(timer.seconds), timer.total, out_dir)
 
 
@@ -521,8 +521,9 @@ def _finish(
     tally: _Tally,
     started: str,
     command: str | None,
+    benches: dict[str, RetrievalBenchmark],
 ) -> None:
-    """Record this invocation and write the report."""
+    """Record this invocation and write the report (which states each collection's size)."""
     from .report import write_report
 
     invocations = record_invocation(
@@ -550,4 +551,5 @@ def _finish(
             out_dir,
             scope_note=scope.describe(cfg),
             provenance=provenance_section(invocations),
+            collections=benches,
         )

@@ -6,7 +6,9 @@ is the whole registry); :func:`run_system` runs one language's queries through i
 
 * query text: the original question, its human English version, or its machine
   translation into English by a backend (translate-test; an empty translation falls
-  back to the original question, logged);
+  back to the original question, logged; a language the backend does not serve —
+  Apertium outside ``[translate] apertium_languages``, the oracle without human
+  translations for it — skips the cell with the reason, nothing is translated);
 * first stage: dense retrieval (a query encoder against an index encoder's passage
   vectors: the same encoder, or a distilled student against the teacher's index) or
   BM25;
@@ -24,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import OpticalError
+from ..errors import OpticalError, UnsupportedLanguageError
 from ..search import maxsim_rerank
 from ..types import Query, RetrievalBenchmark, Run
 from .config import ExperimentConfig
@@ -146,7 +148,10 @@ def translated_queries(
         )
     if backend not in wb.translators:
         raise SystemNotApplicable(f"translator {backend!r} is not available")
-    out = wb.translate(backend, [q.text for q in queries], lang, "en")
+    try:
+        out = wb.translate(backend, [q.text for q in queries], lang, "en")
+    except UnsupportedLanguageError as exc:
+        raise SystemNotApplicable(str(exc)) from exc
     empty = [i for i, text in enumerate(out) if not text.strip()]
     if empty:
         logger.warning(

@@ -3,22 +3,27 @@
 Sources in any language the frozen encoder reads are translated into any language the
 model has a tag for (``en`` and the languages of its training bitext): the source
 language needs no tag, so ``xx→en`` also runs for languages without training pairs
-(zero-shot through the multilingual encoder). Source states come from the embedding
-cache (:class:`optical.nmt.states.SourceStates`); texts are sorted by length and
-decoded in batches of ``batch_size``, greedy (``beams = 1``) or beam search.
+(zero-shot through the multilingual encoder; logged as a warning, once per direction,
+naming a source language the encoder was not pre-trained on either). Source states come
+from the embedding cache (:class:`optical.nmt.states.SourceStates`); texts are sorted by
+length and decoded in batches of ``batch_size``, greedy (``beams = 1``) or beam search.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UnsupportedLanguageError
+from ..languages import NAMES, resource_group
 from ..precision import use_bf16
 from ..types import Translation
 from .base import Progress, check_request, make_translations
+
+logger = logging.getLogger(__name__)
 
 
 class NmtTranslator:
@@ -51,6 +56,7 @@ class NmtTranslator:
         self.cache = cache
         self._model = None
         self._states = None
+        self._zero_shot_warned: set[tuple[str, str]] = set()
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -81,6 +87,33 @@ class NmtTranslator:
             self._states = SourceStates(encoder, cache_dir(self.cache))
         return self._model, self._states
 
+    @property
+    def trained_languages(self) -> frozenset[str] | None:
+        """The non-English languages of the training bitext: the target tags of a model
+        trained in both directions (None when it was not, or its info does not say)."""
+        data = self.info.get("config", {}).get("data", {})
+        if "en-xx" not in data.get("directions", ()):
+            return None
+        return frozenset(self.languages) - {"en"}
+
+    def _warn_zero_shot(self, source: str, target: str) -> None:
+        """Log, once per direction, a source language the model had no training pairs in."""
+        trained = self.trained_languages
+        if source == "en" or trained is None or source in trained:
+            return
+        if (source, target) in self._zero_shot_warned:
+            return
+        self._zero_shot_warned.add((source, target))
+        unseen = resource_group(source) == "unseen"
+        logger.warning(
+            "nmt %s→%s: the model %s had no %s training pairs: translating zero-shot%s",
+            source,
+            target,
+            self.folder,
+            NAMES[source],
+            ", from a language its encoder was not pre-trained on either" if unseen else "",
+        )
+
     def translate(
         self,
         texts: Sequence[str],
@@ -92,12 +125,13 @@ class NmtTranslator:
 
         items, source, target = check_request(texts, source_lang, target_lang)
         if target not in self.languages:
-            raise ConfigError(
+            raise UnsupportedLanguageError(
                 f"the nmt model {self.folder} cannot translate into {target!r}: it was "
                 f"trained for {', '.join(self.languages)}"
             )
         if not items:
             return []
+        self._warn_zero_shot(source, target)
         model, states_of = self._load()
         states = states_of(items)
         order = sorted(range(len(items)), key=lambda i: -len(states[i]))

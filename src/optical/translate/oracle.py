@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from ..data._io import resolve_data_dir
-from ..errors import ConfigError, NoTranslationError
+from ..errors import ConfigError, NoTranslationError, UnsupportedLanguageError
 from ..types import Translation
 from .base import Progress, check_request, make_translations, snippet
 
@@ -138,7 +138,7 @@ class OracleTranslator:
         chosen = self._sources_for(target if source == "en" else source)
         lang = target if source == "en" else source
         if not chosen:
-            raise ConfigError(
+            raise UnsupportedLanguageError(
                 f"the oracle has no human translations for {source}→{target} "
                 f"(sources {', '.join(self.sources)}); languages: {', '.join(self.languages())}"
             )
