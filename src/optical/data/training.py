@@ -35,6 +35,7 @@ from ..errors import ConfigError
 from ..languages import normalize_lang
 from ..types import BitextPair, XorQuestion
 from ._io import resolve_data_dir
+from .afriqa import afriqa_question_pairs
 from .bitext import load_mkqa, load_ntrex, load_tatoeba
 from .heldout import is_heldout
 from .more_bitext import (
@@ -82,10 +83,9 @@ class TrainingSource:
 
 
 # The one registry of training sources, in the default order (which is also the
-# dedup precedence: the first source wins). To add a source (next: ``afriqa-questions``,
-# the AfriQA train/dev questions with their human translations), write its loader in
-# the data layer and add one TrainingSource here; the config check, the defaults and
-# the loading loop follow. A benchmark never goes here (see BENCHMARK_SOURCES).
+# dedup precedence: the first source wins). To add a source, write its loader in the
+# data layer and add one TrainingSource here; the config check, the defaults and the
+# loading loop follow. A benchmark never goes here (see BENCHMARK_SOURCES).
 TRAINING_SOURCE_SPECS: tuple[TrainingSource, ...] = (
     TrainingSource("xor", load_xor_translations, "XOR-TyDi human translations of train questions"),
     TrainingSource("tatoeba", load_tatoeba, "Tatoeba test pairs (LASER release)"),
@@ -94,6 +94,11 @@ TRAINING_SOURCE_SPECS: tuple[TrainingSource, ...] = (
     TrainingSource("newstest", load_newstest, "WMT newstest 2012-2020 without 2019, ru and fi"),
     TrainingSource("lafand-mt", load_lafand, "LAFAND-MT news bitext, train and dev"),
     TrainingSource("menyo20k", load_menyo20k, "MENYO-20k English-Yoruba, train and dev"),
+    TrainingSource(
+        "afriqa-questions",
+        afriqa_question_pairs,
+        "AfriQA train and dev questions with their human English translations",
+    ),
     TrainingSource(
         "small-parallel-enja",
         load_small_parallel_enja,
@@ -111,7 +116,7 @@ DEFAULT_SOURCES: tuple[str, ...] = tuple(
     spec.name for spec in TRAINING_SOURCE_SPECS if spec.default
 )
 """The sources used when none are named: every natural-text source."""
-BENCHMARK_SOURCES: tuple[str, ...] = ("ntrex", "xquad", "xor-dev", "xor-heldout")
+BENCHMARK_SOURCES: tuple[str, ...] = ("ntrex", "xquad", "xor-dev", "xor-heldout", "afriqa")
 
 
 def text_key(text: str) -> str:
