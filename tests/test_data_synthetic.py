@@ -26,6 +26,7 @@ from optical.data import (
     training_bitext,
     training_questions,
 )
+from optical.data.afriqa import AFRIQA_FILE_CODES, AFRIQA_PASSAGES, gold_file, queries_file
 from optical.data.bitext import MKQA_CODES, NTREX_CODES, TATOEBA_CODES
 from optical.errors import ConfigError
 
@@ -158,7 +159,30 @@ def build_mini(root: Path) -> dict[str, set[str]]:
 
     wiki = {"B": {"title": "B", "extract": "Bee."}, "A": {"title": "A", "extract": "Ay."}}
     _write(root / "passages/wikipedia-vital/summaries_en-us.json", json.dumps(wiki))
+    write_afriqa_test(root)
     return facts
+
+
+def write_afriqa_test(root: Path) -> None:
+    """The AfriQA files the evaluation-text index reads: one test question per language
+    (``"{code} afriqa question"`` / ``"English afriqa question {code}?"``) and its gold
+    passage."""
+    passage = "The gold passage of every mini AfriQA question, long enough to count."
+    _write(root / AFRIQA_PASSAGES, _jsonl([{"id": "p0", "title": "Gold", "text": passage}]))
+    for code in AFRIQA_FILE_CODES:
+        question = {
+            "id": 1,
+            "question": f"{code} afriqa question",
+            "translated_question": f"English afriqa question {code}?",
+            "answers": "['x']",
+            "translated_answer": "['x']",
+            "lang": code,
+            "split": "test",
+            "translation_type": "human_translation",
+        }
+        _write(root / queries_file(code, "test"), _jsonl([question]))
+        gold = {"id": "1", "context": passage, "title": "Gold"}
+        _write(root / gold_file(code, "test"), _jsonl([gold]))
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,10 @@ set                                        texts
                                            are training text by design)
 ``AfriQA test question (human English)``   their ``translated_question``
 ``XQuAD paragraph``, ``AfriQA passage``,   whole passages of the English collections: the
-``Wikipedia-vital passage``                240 XQuAD paragraphs, the AfriQA corpus, the
-                                           Wikipedia vital-article leads
+``Wikipedia-vital passage``                240 English XQuAD paragraphs, the AfriQA corpus
+                                           (gold passages of every split: one collection
+                                           at test time), the Wikipedia vital-article leads
+                                           (distractors)
 ``XQuAD paragraph sentence``, ``AfriQA     each sentence of those passages: each line of a
 passage sentence``, ``Wikipedia-vital      passage split by NLTK's English punkt model
 passage sentence``
@@ -46,6 +48,14 @@ a run of consecutive pieces of a line *and* punkt, run on that one line, yields 
 the 62,931 punkt sentences of the three collections all but 2 are found this way (the two
 follow a bracket punkt moves across a space: ``"standard. ) The"``).
 
+**The guard.** :func:`check_pool` compares every *whole* side of every pair of a training
+pool with the index and raises :class:`~optical.errors.LeakError` on a match. Splitting a
+multi-sentence side into punkt sentences and checking each was measured on the real
+pools (the default pool, the five new bitext folders, AfriQA train/dev questions): from
+5 words on it finds nothing the whole-side check misses, below that only about 400
+punctuation and numbering fragments (``"."``, ``"..."``, ``"1."``, ``"Rev."``) — so sides
+are compared whole.
+
 The index is built per data directory and evaluation-set group and cached in the process
 (rebuilt when a file it read changes size or modification time); every group together
 takes a few seconds. :func:`evaluation_index` with ``sets`` builds only the groups those
@@ -57,14 +67,15 @@ from __future__ import annotations
 import importlib
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..errors import OpticalError
-from ._io import resolve_data_dir
+from ..errors import LeakError, OpticalError
+from ..types import BitextPair
+from ._io import iter_lines, require_file, resolve_data_dir
 from .afriqa import (
     AFRIQA_FILE_CODES,
     AFRIQA_PASSAGES,
@@ -74,7 +85,7 @@ from .afriqa import (
     load_afriqa_passages,
     queries_file,
 )
-from .bitext import NTREX_CODES, NTREX_DIR, NTREX_ENGLISH, load_ntrex
+from .bitext import NTREX_CODES, NTREX_DIR, NTREX_ENGLISH, NTREX_UPSTREAM
 from .heldout import is_heldout
 from .passages import WIKI_VITAL_FILE, load_wikipedia_vital
 from .skips import skips_not_recorded
@@ -97,7 +108,10 @@ __all__ = [
     "MIN_PASSAGE_WORDS",
     "PASSAGE_SETS",
     "EvaluationIndex",
+    "Overlap",
+    "check_pool",
     "evaluation_index",
+    "find_overlaps",
     "split_sentences",
     "text_key",
 ]
@@ -156,11 +170,6 @@ _ORDER = {name: i for i, name in enumerate(EVALUATION_SETS)}
 def text_key(text: str) -> str:
     """Comparison key for leak checks: whitespace collapsed, case folded."""
     return " ".join(text.split()).casefold()
-
-
-def word_count(key: str) -> int:
-    """Words of a :func:`text_key` key (whitespace-separated tokens)."""
-    return key.count(" ") + 1 if key else 0
 
 
 @lru_cache(maxsize=1)
@@ -270,26 +279,32 @@ class EvaluationIndex:
     ) -> None:
         self._entries = entries
         self._sentences = tuple(sentences)
+        self._heads = frozenset(piece for part in self._sentences for piece in part.starts)
         chosen = set(covered)
         self.covered: tuple[str, ...] = tuple(s for s in EVALUATION_SETS if s in chosen)
 
     def all_sets(self, text: str) -> tuple[str, ...]:
         """Every set ``text`` occurs in, short passage text included."""
         key = text_key(text)
-        return self._lookup(key, passages=True) if key else ()
+        return self._with_sentences(key, self._entries.get(key, ())) if key else ()
 
     def sets(self, text: str) -> tuple[str, ...]:
         """The sets ``text`` counts as evaluation text of: passage sets only from
         :data:`MIN_PASSAGE_WORDS` words on (see the module doc)."""
-        key = text_key(text)
+        key = " ".join(text.split()).casefold()  # text_key, inlined: this runs per pair side
         if not key:
             return ()
-        return self._lookup(key, passages=word_count(key) >= MIN_PASSAGE_WORDS)
-
-    def _lookup(self, key: str, passages: bool) -> tuple[str, ...]:
         found = self._entries.get(key, ())
-        if not passages:
-            return tuple(name for name in found if name not in PASSAGE_SETS)
+        if key.count(" ") + 1 < MIN_PASSAGE_WORDS:
+            return tuple(name for name in found if name not in PASSAGE_SETS) if found else ()
+        return self._with_sentences(key, found)
+
+    def _with_sentences(self, key: str, found: tuple[str, ...]) -> tuple[str, ...]:
+        """``found`` plus the sentence sets ``key`` is a passage sentence of."""
+        first = _CANDIDATE_BREAK.search(key)
+        head = key[: first.end()].strip() if first else key
+        if head not in self._heads:
+            return found  # the cheap test: no passage line has a piece it could start with
         pieces = _pieces(key)
         extra = [s.name for s in self._sentences if s.contains(key, pieces)]
         if not extra:
@@ -299,10 +314,10 @@ class EvaluationIndex:
     def reason(self, *texts: str, among: Iterable[str] | None = None) -> str | None:
         """The first set (in :data:`EVALUATION_SETS` order) that any of ``texts`` counts as
         evaluation text of, limited to ``among`` when given; ``None`` when there is none."""
-        allowed = None if among is None else set(among)
-        hits = {
-            name for text in texts for name in self.sets(text) if allowed is None or name in allowed
-        }
+        hits = [name for text in texts for name in self.sets(text)]
+        if among is not None:
+            allowed = set(among)
+            hits = [name for name in hits if name in allowed]
         return min(hits, key=_ORDER.__getitem__) if hits else None
 
     def keys(self, *names: str) -> frozenset[str]:
@@ -369,9 +384,12 @@ def _xquad(root: Path) -> _Group:
 
 
 def _ntrex(root: Path) -> _Group:
+    """Every line of every NTREX file (the English source read once, not once per language
+    as :func:`~optical.data.bitext.load_ntrex` pairs it)."""
     entries: Entries = {}
-    for pairs in load_ntrex(root).values():
-        _add(entries, NTREX_SENTENCE, (text for p in pairs for text in (p.source, p.english)))
+    for name in _ntrex_files():
+        path = require_file(root / name, NTREX_UPSTREAM)
+        _add(entries, NTREX_SENTENCE, (line.strip() for _number, line in iter_lines(path)))
     return _freeze(entries)
 
 
@@ -500,3 +518,72 @@ def evaluation_index(
     groups = tuple(g for g, spec in _GROUPS.items() if wanted.intersection(spec.sets))
     stamps = tuple(_stamp(root, _GROUPS[group].files()) for group in groups)
     return _index(str(root), groups, stamps)
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """One side of a training pair that is evaluation text."""
+
+    origin: str
+    where: str
+    lang: str
+    side: str
+    text: str
+    sets: tuple[str, ...]
+
+    def describe(self, width: int = 80) -> str:
+        """``origin FILE:LINE [lang] side "text" — in SET, SET``, the text cut to ``width``."""
+        text = " ".join(self.text.split())
+        if len(text) > width:
+            text = text[: width - 1] + "…"
+        place = self.where or "(no file)"
+        return (
+            f"{self.origin or '?'} {place} [{self.lang}] {self.side} {text!r} "
+            f"— in {', '.join(self.sets)}"
+        )
+
+
+def find_overlaps(
+    pool: Mapping[str, Sequence[BitextPair]], index: EvaluationIndex, keep: int = 5
+) -> tuple[list[Overlap], int]:
+    """The first ``keep`` overlaps of ``pool`` (languages in sorted order, pairs in order)
+    and the number of pairs with at least one side that is evaluation text
+    (:meth:`EvaluationIndex.sets`: the whole side, exactly, by :func:`text_key`)."""
+    found: list[Overlap] = []
+    pairs = 0
+    seen: dict[str, tuple[str, ...]] = {}  # a text repeats across languages (MKQA English)
+    for lang in sorted(pool):
+        for pair in pool[lang]:
+            hit = False
+            for side, text in (("source", pair.source), ("English", pair.english)):
+                sets = seen.get(text)
+                if sets is None:
+                    sets = seen[text] = index.sets(text)
+                if not sets:
+                    continue
+                hit = True
+                if len(found) < keep:
+                    where = pair.where or pair.id
+                    found.append(Overlap(pair.origin, where, pair.lang, side, text, sets))
+            pairs += hit
+    return found, pairs
+
+
+def check_pool(pool: Mapping[str, Sequence[BitextPair]], index: EvaluationIndex) -> None:
+    """Refuse a training pool that contains evaluation text: :class:`LeakError` naming
+    the first overlaps (origin, ``file:line``, language, text, evaluation sets) and their
+    number. A side matches when it *is* an evaluation text (whole-text comparison by
+    :func:`text_key`; passage text from :data:`MIN_PASSAGE_WORDS` words on)."""
+    found, total = find_overlaps(pool, index)
+    if not total:
+        return
+    lines = "\n".join(f"  {overlap.describe()}" for overlap in found)
+    more = f"\n  … and {total - len(found)} more pair(s)" if total > len(found) else ""
+    raise LeakError(
+        f"the training pool contains evaluation text: {total} pair(s) overlap an evaluation "
+        f"set\n{lines}{more}\n"
+        "remove them from the source (optical.data.training.training_bitext drops every pair "
+        "that touches evaluation text; a pool given to the trainer must do the same)",
+        tuple(found),
+        total,
+    )

@@ -1,18 +1,24 @@
 """The only bitext (and XOR questions) that training code may read.
 
 Training bitext = XOR-TyDi human translations + Tatoeba + MKQA, minus every pair
-that touches evaluation text. A pair is dropped when its source or its English
-side equals (whitespace-collapsed, case-folded) any of:
+that touches evaluation text. A pair is dropped when its source or its English side
+is an evaluation text of :mod:`optical.data.evaluation_text` (whitespace-collapsed,
+case-folded), reported under the first of its sets:
 
 - a held-out XOR train question or any of its human English translations
   (:mod:`optical.data.heldout`), also when another train id repeats that text;
 - an XOR-TyDi dev question or any human translation of it (a few dev questions of
   bn and ko do occur in the translation files);
 - an XQuAD question in any of its 7 languages;
-- an NTREX-128 sentence (source or English): NTREX is a benchmark, never a source.
+- an NTREX-128 sentence (source or English): NTREX is a benchmark, never a source;
+- an AfriQA test question or its human English (generic questions such as "What is the
+  capital of Canada?" occur in the XOR translations too);
+- passage text of the evaluation collections (XQuAD paragraphs, the AfriQA corpus, the
+  Wikipedia vital-article leads) of at least five words: a whole passage or one sentence.
 
 Exact duplicate pairs (same language, source and English) are kept once. Every
-drop is reported through :func:`optical.data.skips.report_skip`.
+drop is reported through :func:`optical.data.skips.report_skip`. The trainers re-check
+every pool they are given (:func:`optical.train.sampling.load_bitext`).
 """
 
 from __future__ import annotations
@@ -33,12 +39,6 @@ from .xor_tydi import load_xor_train, load_xor_translations
 
 TRAINING_SOURCES: tuple[str, ...] = ("xor", "tatoeba", "mkqa")
 BENCHMARK_SOURCES: tuple[str, ...] = ("ntrex", "xquad", "xor-dev", "xor-heldout")
-TRAINING_FILTER_SETS: tuple[str, ...] = (
-    "held-out XOR-TyDi question",
-    "XOR-TyDi dev question",
-    "XQuAD question",
-    "NTREX sentence",
-)
 
 
 ProtectedText = EvaluationIndex
@@ -77,7 +77,7 @@ def training_bitext(
     chosen = _check_sources(sources)
     wanted = None if languages is None else {normalize_lang(code) for code in languages}
     translations = load_xor_translations(root)
-    protected = evaluation_index(root, TRAINING_FILTER_SETS)
+    protected = evaluation_index(root)
 
     loaded: list[tuple[str, dict[str, list[BitextPair]]]] = []
     for source in chosen:
@@ -97,7 +97,7 @@ def training_bitext(
             dropped: dict[str, int] = {}
             kept = result.setdefault(lang, [])
             for pair in pairs:
-                reason = protected.reason(pair.source, pair.english, among=TRAINING_FILTER_SETS)
+                reason = protected.reason(pair.source, pair.english)
                 if reason is None and (pair.lang, pair.source, pair.english) in seen:
                     reason = "duplicate pair"
                 if reason is not None:
@@ -113,19 +113,18 @@ def training_bitext(
 def training_questions(data_dir: str | Path | None = None) -> list[XorQuestion]:
     """XOR train questions training code may use: not held out, no protected text.
 
-    A non-held-out question whose text (or translation) equals held-out, dev or
-    XQuAD text is dropped and reported.
+    A non-held-out question whose text (or translation) is evaluation text (as for
+    :func:`training_bitext`) is dropped and reported.
     """
     root = resolve_data_dir(data_dir)
-    protected = evaluation_index(root, TRAINING_FILTER_SETS)
+    protected = evaluation_index(root)
     train = load_xor_train(root)
     kept: list[XorQuestion] = []
     dropped: dict[tuple[str, str], int] = {}
     for question in train:
         if is_heldout(question.id) and question.english is not None:
             continue
-        texts = (t for t in (question.question, question.english) if t)
-        reason = protected.reason(*texts, among=TRAINING_FILTER_SETS)
+        reason = protected.reason(*(t for t in (question.question, question.english) if t))
         if reason is not None:
             dropped[(question.lang, reason)] = dropped.get((question.lang, reason), 0) + 1
             continue
