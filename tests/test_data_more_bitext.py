@@ -61,7 +61,7 @@ ENJA = {"train": 49996, "dev": 500, "test": 500}
 DEFAULT_POOL_LANGS = {
     *("am", "ar", "bn", "es", "fi", "ha", "hi", "ig", "ja", "km", "ko", "lg", "ms", "ny"),
     *("pcm", "ru", "rw", "sn", "sv", "sw", "ta", "te", "tl", "tn", "tr", "tw", "xh", "yo"),
-    *("zh", "zu"),
+    *("zh", "zu", "bem"),
 }
 
 
@@ -217,8 +217,9 @@ def _morning(pairs: dict[str, list]) -> list:
 
 
 def test_dedup_across_sources_first_source_wins(mini: Path) -> None:
+    bitext_sources = [s for s in DEFAULT_SOURCES if s != "afriqa-questions"]
     with record_skips() as skips:
-        pairs = training_bitext(mini)
+        pairs = training_bitext(mini, sources=bitext_sources)
     (kept,) = _morning(pairs)
     assert kept.origin == "lafand-mt"
     assert kept.source == "ẹ káàárọ̀ o"
@@ -317,7 +318,7 @@ def test_enja_is_marked_off_by_default_and_warns(
 def test_registry_names_defaults_and_refusals(mini: Path) -> None:
     assert (
         *("xor", "tatoeba", "mkqa", "opus-tatoeba", "newstest", "lafand-mt", "menyo20k"),
-        "small-parallel-enja",
+        *("afriqa-questions", "small-parallel-enja"),
     ) == TRAINING_SOURCES
     assert tuple(s.name for s in TRAINING_SOURCE_SPECS if s.natural_text) == DEFAULT_SOURCES
     assert DataConfig().sources == DEFAULT_SOURCES
@@ -329,6 +330,6 @@ def test_registry_names_defaults_and_refusals(mini: Path) -> None:
             DataConfig(sources=(benchmark,))
         with pytest.raises(ConfigError, match="never training"):
             training_bitext(mini, sources=(benchmark,))
-    with pytest.raises(ConfigError, match="unknown bitext source 'afriqa'") as info:
-        _check_sources(["afriqa"])
+    with pytest.raises(ConfigError, match="unknown bitext source 'afriqa-test'") as info:
+        _check_sources(["afriqa-test"])
     assert all(name in str(info.value) for name in TRAINING_SOURCES)

@@ -56,6 +56,21 @@ class UnsupportedLanguageError(ConfigError):
     translations for it, the NMT model no tag for the target): nothing is translated."""
 
 
+class LeakError(ConfigError):
+    """A training pool contains evaluation text (:func:`optical.data.evaluation_text.check_pool`).
+
+    Like naming a benchmark as a training source, it is refused before any training. The
+    message names, for the first overlaps, the pair's origin, its ``file:line``, the
+    language, the text and the evaluation set(s); ``overlaps`` holds those records and
+    ``total`` the number of pairs that overlap.
+    """
+
+    def __init__(self, message: str, overlaps: tuple[object, ...] = (), total: int = 0) -> None:
+        self.overlaps = overlaps
+        self.total = total
+        super().__init__(message)
+
+
 class TranslationError(OpticalError):
     """A translation request that cannot be served."""
 

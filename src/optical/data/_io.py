@@ -119,3 +119,8 @@ def field(
             path, line, f"field {name!r} must be {expected}, got {type(value).__name__}"
         )
     return value
+
+
+def text_key(text: str) -> str:
+    """Comparison key for leak checks and dedup: whitespace collapsed, case folded."""
+    return " ".join(text.split()).casefold()

@@ -34,7 +34,7 @@ from pathlib import Path
 from ..errors import ConfigError, DataFormatError
 from ..languages import normalize_lang
 from ..types import BitextPair, Passage
-from ._io import field, iter_jsonl, require_file, resolve_data_dir
+from ._io import field, iter_jsonl, require_file, resolve_data_dir, text_key
 from .skips import Skip, report_skip
 
 AFRIQA_DIR = "afriqa"
@@ -243,11 +243,6 @@ TRAINING_SPLITS: tuple[str, ...] = ("train", "dev")
 """The splits :func:`afriqa_question_pairs` may read (test is evaluation-only)."""
 
 
-def _leak_key(text: str) -> str:
-    """Comparison key against test text: whitespace collapsed, case folded."""
-    return " ".join(text.split()).casefold()
-
-
 def afriqa_question_pairs(
     data_dir: str | Path | None = None,
     splits: Iterable[str] = TRAINING_SPLITS,
@@ -271,11 +266,11 @@ def afriqa_question_pairs(
     root = resolve_data_dir(data_dir)
     codes = _select(languages)
     test = {code: _questions(root, code, "test") for code in codes}
-    english = {_leak_key(q.english) for questions in test.values() for q in questions}
+    english = {text_key(q.english) for questions in test.values() for q in questions}
     pairs: dict[str, list[BitextPair]] = {}
     for code in codes:
         lang = AFRIQA_CODES[code]
-        protected = {_leak_key(q.question) for q in test[code]}
+        protected = {text_key(q.question) for q in test[code]}
         pairs[lang] = []
         for split in chosen:
             questions = _questions(root, code, split)
@@ -286,7 +281,7 @@ def afriqa_question_pairs(
             clean = [
                 q
                 for q in kept
-                if _leak_key(q.question) not in protected and _leak_key(q.english) not in english
+                if text_key(q.question) not in protected and text_key(q.english) not in english
             ]
             leaked = len(kept) - len(clean)
             report_skip(Skip(source, "identical to an AfriQA test question", leaked, lang))

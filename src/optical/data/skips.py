@@ -44,6 +44,18 @@ def record_skips() -> Iterator[list[Skip]]:
         _ACTIVE.reset(token)
 
 
+@contextmanager
+def skips_not_recorded() -> Iterator[None]:
+    """Inside the block, skips are logged but not handed to the enclosing
+    :func:`record_skips` blocks (for reads that are not the caller's records, such as the
+    cached evaluation-text index: a count must not depend on whether a cache was warm)."""
+    token = _ACTIVE.set(())
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
 def report_skip(skip: Skip) -> None:
     """Log ``skip`` and pass it to the active collectors; a zero count is ignored."""
     if skip.count <= 0:

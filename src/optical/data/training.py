@@ -2,16 +2,21 @@
 
 Training bitext = the pairs of the chosen training sources (:data:`TRAINING_SOURCE_SPECS`:
 XOR-TyDi human translations, Tatoeba, MKQA, OPUS Tatoeba, WMT newstest, LAFAND-MT,
-MENYO-20k, small_parallel_enja), minus every pair that touches evaluation text. A pair
-is dropped when its source or its English side equals (whitespace-collapsed,
-case-folded) any of:
+MENYO-20k, AfriQA train/dev questions, small_parallel_enja), minus every pair that
+touches evaluation text. A pair is dropped when its source or its English side is an
+evaluation text of :mod:`optical.data.evaluation_text` (whitespace-collapsed,
+case-folded), reported under the first of its sets:
 
 - a held-out XOR train question or any of its human English translations
   (:mod:`optical.data.heldout`), also when another train id repeats that text;
 - an XOR-TyDi dev question or any human translation of it (a few dev questions of
   bn and ko do occur in the translation files);
 - an XQuAD question in any of its 7 languages;
-- an NTREX-128 sentence (source or English): NTREX is a benchmark, never a source.
+- an NTREX-128 sentence (source or English): NTREX is a benchmark, never a source;
+- an AfriQA test question or its human English (generic questions such as "What is the
+  capital of Canada?" occur in the XOR translations too);
+- passage text of the evaluation collections (XQuAD paragraphs, the AfriQA corpus, the
+  Wikipedia vital-article leads) of at least five words: a whole passage or one sentence.
 
 Duplicate pairs are kept once across all chosen sources: two pairs are the same when
 their language, :func:`text_key` of the source and :func:`text_key` of the English agree
@@ -22,13 +27,15 @@ chosen order wins. Every drop is reported through :func:`optical.data.skips.repo
 Sources are registered in one place, :data:`TRAINING_SOURCE_SPECS`; the default sources
 are the natural-text ones. ``small-parallel-enja`` is tokenized and lowercased: it is
 registered with ``natural_text=False``, is off by default and logs a warning when chosen.
+The trainers re-check every pool they are given
+(:func:`optical.train.sampling.load_bitext`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -36,7 +43,9 @@ from ..languages import normalize_lang
 from ..types import BitextPair, XorQuestion
 from ._io import resolve_data_dir
 from .afriqa import afriqa_question_pairs
-from .bitext import load_mkqa, load_ntrex, load_tatoeba
+from .bitext import load_mkqa, load_tatoeba
+from .evaluation_text import EvaluationIndex, evaluation_index
+from .evaluation_text import text_key as text_key  # re-exported: the leak-check key
 from .heldout import is_heldout
 from .more_bitext import (
     ENJA_NOTE,
@@ -47,17 +56,7 @@ from .more_bitext import (
     load_small_parallel_enja,
 )
 from .skips import Skip, report_skip
-from .xor_tydi import (
-    DEV_FILE,
-    TRAIN_FILE,
-    XOR_DIR,
-    english_variants,
-    join_translations,
-    load_xor_translations,
-    read_xor_jsonl,
-    translation_lookup,
-)
-from .xquad import XQUAD_LANGUAGES, read_xquad_questions
+from .xor_tydi import load_xor_train, load_xor_translations
 
 logger = logging.getLogger(__name__)
 
@@ -119,87 +118,13 @@ DEFAULT_SOURCES: tuple[str, ...] = tuple(
 BENCHMARK_SOURCES: tuple[str, ...] = ("ntrex", "xquad", "xor-dev", "xor-heldout", "afriqa")
 
 
-def text_key(text: str) -> str:
-    """Comparison key for leak checks: whitespace collapsed, case folded."""
-    return " ".join(text.split()).casefold()
+ProtectedText = EvaluationIndex
+"""The evaluation texts training data must not contain: :mod:`optical.data.evaluation_text`."""
 
 
-_REASONS: tuple[tuple[str, str], ...] = (
-    ("heldout", "held-out XOR-TyDi question"),
-    ("xor_dev", "XOR-TyDi dev question"),
-    ("xquad", "XQuAD question"),
-    ("ntrex", "NTREX sentence"),
-)
-
-
-@dataclass(frozen=True)
-class ProtectedText:
-    """Evaluation text (as :func:`text_key` keys) that must never appear in training data."""
-
-    heldout: frozenset[str]
-    xor_dev: frozenset[str]
-    xquad: frozenset[str]
-    ntrex: frozenset[str]
-    _reasons: dict[str, str] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        reasons: dict[str, str] = {}
-        for name, reason in _REASONS:
-            for key in getattr(self, name):
-                reasons.setdefault(key, reason)
-        object.__setattr__(self, "_reasons", reasons)
-
-    def reason(self, *texts: str) -> str | None:
-        """Why any of ``texts`` is protected (first in the order of the fields), else ``None``."""
-        found = [self._reasons.get(text_key(text)) for text in texts]
-        hits = {reason for reason in found if reason is not None}
-        if not hits:
-            return None
-        return next(reason for _name, reason in _REASONS if reason in hits)
-
-    def __contains__(self, text: object) -> bool:
-        return isinstance(text, str) and text_key(text) in self._reasons
-
-
-def _protected(
-    root: Path, translations: dict[str, list[BitextPair]]
-) -> tuple[ProtectedText, list[XorQuestion]]:
-    """Protected texts and the XOR train questions (joined to their first translation)."""
-    lookup = translation_lookup(translations)
-    heldout: set[str] = set()
-    train: list[XorQuestion] = []
-    for question, variants in join_translations(
-        read_xor_jsonl(root / XOR_DIR / TRAIN_FILE), lookup
-    ):
-        train.append(question)
-        if question.english is not None and is_heldout(question.id):
-            heldout.add(text_key(question.question))
-            heldout.update(text_key(text) for text in variants)
-    dev: set[str] = set()
-    for question in read_xor_jsonl(root / XOR_DIR / DEV_FILE):
-        dev.add(text_key(question.question))
-        dev.update(text_key(text) for text in english_variants(question, lookup))
-    xquad = {
-        text_key(text)
-        for lang in XQUAD_LANGUAGES
-        for _qid, text in read_xquad_questions(root, lang)
-    }
-    ntrex = {
-        text_key(text)
-        for pairs in load_ntrex(root).values()
-        for pair in pairs
-        for text in (pair.source, pair.english)
-    }
-    protected = ProtectedText(
-        frozenset(heldout), frozenset(dev), frozenset(xquad), frozenset(ntrex)
-    )
-    return protected, train
-
-
-def protected_text(data_dir: str | Path | None = None) -> ProtectedText:
+def protected_text(data_dir: str | Path | None = None) -> EvaluationIndex:
     """Every evaluation text that training data must not contain (see the module doc)."""
-    root = resolve_data_dir(data_dir)
-    return _protected(root, load_xor_translations(root))[0]
+    return evaluation_index(data_dir)
 
 
 def _check_sources(sources: Iterable[str]) -> tuple[str, ...]:
@@ -230,7 +155,7 @@ def training_bitext(
     chosen = _check_sources(sources)
     wanted = None if languages is None else {normalize_lang(code) for code in languages}
     translations = load_xor_translations(root)
-    protected, _train = _protected(root, translations)
+    protected = evaluation_index(root)
 
     # A loader already run for the protected text is not run twice (no double skip reports).
     already: dict[Loader, dict[str, list[BitextPair]]] = {load_xor_translations: translations}
@@ -269,11 +194,12 @@ def training_bitext(
 def training_questions(data_dir: str | Path | None = None) -> list[XorQuestion]:
     """XOR train questions training code may use: not held out, no protected text.
 
-    A non-held-out question whose text (or translation) equals held-out, dev or
-    XQuAD text is dropped and reported.
+    A non-held-out question whose text (or translation) is evaluation text (as for
+    :func:`training_bitext`) is dropped and reported.
     """
     root = resolve_data_dir(data_dir)
-    protected, train = _protected(root, load_xor_translations(root))
+    protected = evaluation_index(root)
+    train = load_xor_train(root)
     kept: list[XorQuestion] = []
     dropped: dict[tuple[str, str], int] = {}
     for question in train:

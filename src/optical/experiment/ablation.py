@@ -9,8 +9,8 @@ benchmark text is read: NTREX, XQuAD and XOR-TyDi held-out/dev questions are nev
 the training bitext (:mod:`optical.data.training`), so choosing defaults here does not
 tune on test data.
 
-Students are cached by resolved config under ``<cache>/ablation/`` (an interrupted
-ablation resumes; a finished run is reused). Outputs: ``ablation.json`` (one row per
+Students are cached by resolved config and training pool under ``<cache>/ablation/``
+(an interrupted ablation resumes; a finished run is reused). Outputs: ``ablation.json`` (one row per
 run) and ``ablation.md`` (mean ± std over seeds per variant, difference to the
 baseline variant, the best variant by mean P@1).
 
@@ -147,12 +147,13 @@ def variant_config(cfg: AblationConfig, name: str, base: DistillConfig, seed: in
         raise ConfigError(f"ablation variant {name!r}: {exc}") from exc
 
 
-def _folder(dcfg: DistillConfig, cache_root: Path) -> Path:
+def _folder(dcfg: DistillConfig, cache_root: Path, pool: str) -> Path:
     """``<cache>/ablation/<variant>-s<seed>-<config key>`` (the one artifact identity,
-    :func:`optical.train.config.artifact_key`)."""
+    :func:`optical.train.config.artifact_key`, with the SHA-256 of the training pool)."""
     from ..train.config import artifact_key
 
-    return cache_root / "ablation" / f"{dcfg.name}-s{dcfg.run.seed}-{artifact_key(dcfg)}"
+    key = artifact_key(dcfg, {"pool": pool})
+    return cache_root / "ablation" / f"{dcfg.name}-s{dcfg.run.seed}-{key}"
 
 
 def run_ablation(
@@ -172,6 +173,7 @@ def run_ablation(
     from ..settings import cache_dir
     from ..train.config import load_distill_config
     from ..train.distill import train_distill
+    from ..train.sampling import pool_sha256
 
     base = load_distill_config(cfg.base)
     root = cache_dir(cache)
@@ -185,7 +187,7 @@ def run_ablation(
         if position % count != index:
             continue
         dcfg = variant_config(cfg, name, base, seed)
-        folder = _folder(dcfg, root)
+        folder = _folder(dcfg, root, pool_sha256(dcfg.data, data_dir, bitext))
         student = folder / "student"
         if student_is_complete(student, dcfg.optim.max_steps):
             logger.info("ablation %s seed %d: reusing %s", name, seed, student)

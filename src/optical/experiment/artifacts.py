@@ -15,10 +15,10 @@ bitext (``data.fraction``; for back-translation systems the NMT model is also tr
 on it, so every bitext the method reads is cut alike). A student lives in
 ``<cache>/students/<student id>-<config key>/`` and an NMT model in
 ``<cache>/nmt/<name>-<config key>/``, keyed by :func:`optical.train.config.artifact_key`
-(the resolved config less its run-only keys, plus the precision used and, for
-back-translation students, what determines their training data): a second experiment
-with the same settings reuses them, an interrupted training resumes from its last
-checkpoint.
+(the resolved config less its run-only keys, plus the precision used, the SHA-256 of the
+training pool read from the data directory and, for back-translation students, what
+determines their training data): a second experiment with the same settings and data
+reuses them, an interrupted training resumes from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import OpticalError
 from ..nmt.package import nmt_folder
+from ..settings import data_dir as settings_data_dir
+from ..train import sampling
 from ..train.config import artifact_key
 from ..types import BitextPair
 from .config import ExperimentConfig
@@ -76,14 +78,16 @@ def distill_config_for(
     )
 
 
-def data_identity(spec: SystemSpec, cfg: ExperimentConfig, cache_root: Path) -> dict | None:
+def data_identity(
+    spec: SystemSpec, cfg: ExperimentConfig, cache_root: Path, data_dir: Path | None = None
+) -> dict | None:
     """What determines a back-translation system's training data (None for human bitext):
-    the NMT model (its folder, i.e. its config key), the decoding and the number of
-    translated pairs."""
+    the NMT model (its folder, i.e. its config key and, with ``data_dir``, its pool), the
+    decoding and the number of translated pairs."""
     method = spec.method_spec
     if method is None or method.data == "bitext":
         return None
-    folder = nmt_folder(nmt_config_for(cfg, spec.fraction), cache_root)
+    folder = nmt_folder(nmt_config_for(cfg, spec.fraction), cache_root, data_dir)
     pairs = (
         cfg.translate.bt_pairs_per_language
         if method.data == "synthetic"
@@ -93,12 +97,22 @@ def data_identity(spec: SystemSpec, cfg: ExperimentConfig, cache_root: Path) -> 
 
 
 def student_folder(
-    spec: SystemSpec, cfg: ExperimentConfig, cache_root: Path, seed: int | None = None
+    spec: SystemSpec,
+    cfg: ExperimentConfig,
+    cache_root: Path,
+    seed: int | None = None,
+    data_dir: Path | None = None,
 ) -> Path:
-    """Where the student of ``spec`` is (or will be) trained."""
+    """Where the student of ``spec`` is (or will be) trained. With ``data_dir`` (what
+    training passes) the SHA-256 of the human training pool read from it joins the key
+    (:func:`optical.train.sampling.pool_sha256`: the pool a back-translation system's
+    pairs derive from, too), so a change of the data trains a new student."""
     dcfg = distill_config_for(spec, cfg, seed)
-    data = data_identity(spec, cfg, cache_root)
-    key = artifact_key(dcfg, None if data is None else {"training_data": data})
+    data = data_identity(spec, cfg, cache_root, data_dir)
+    extra: dict[str, Any] = {} if data is None else {"training_data": data}
+    if data_dir is not None:
+        extra["pool"] = sampling.pool_sha256(dcfg.data, data_dir)
+    key = artifact_key(dcfg, extra or None)
     return Path(cache_root) / "students" / f"{spec.student_id}-{key}"
 
 
@@ -117,7 +131,7 @@ def ensure_student(
     from ..models.student import is_student_folder
     from ..train.distill import train_distill
 
-    out_dir = student_folder(spec, cfg, cache_root, seed)
+    out_dir = student_folder(spec, cfg, cache_root, seed, data_dir)
     student = out_dir / "student"
     if is_student_folder(student):
         logger.info("%s: reusing trained student %s", spec.student_id, student)
@@ -142,7 +156,8 @@ def ensure_nmt(config: NmtConfig, cache_root: Path, data_dir: Path | None = None
     from ..nmt.package import nmt_is_complete
     from ..nmt.train import train_nmt
 
-    out_dir = nmt_folder(config, cache_root)
+    data_dir = settings_data_dir(data_dir)
+    out_dir = nmt_folder(config, cache_root, data_dir)
     model = out_dir / "model"
     if nmt_is_complete(model, config.optim.max_steps):
         logger.info("nmt: reusing trained model %s", model)

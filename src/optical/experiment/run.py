@@ -163,13 +163,18 @@ def system_settings(
     wb: Workbench, cfg: ExperimentConfig, spec: SystemSpec, seed: int | None, cache_root: Path
 ) -> dict:
     """What (besides the data) determines a system's runs: the models and retrieval
-    settings, its student folder (which hashes its training config) or its translator."""
+    settings, its student folder (which hashes its training config and pool: the folder
+    this run trained or reused) or its translator."""
     # the precision encoders actually run at, not the int8 request (fp32 adds nothing)
     models = {k: v for k, v in asdict(cfg.models).items() if k != "int8"}
     settings: dict = {"models": models, "retrieval": asdict(cfg.retrieval)}
     settings.update(encode_precision_key(cfg.models.bf16, cfg.models.int8))
     if spec.is_trained:
-        settings["student"] = student_folder(spec, cfg, cache_root, seed).name
+        trained = wb.students.get((spec.student_id, seed))
+        folder = (
+            trained.parent if trained is not None else student_folder(spec, cfg, cache_root, seed)
+        )
+        settings["student"] = folder.name
     backend = spec.translator
     if backend is not None and backend in wb.translators:
         settings["translator"] = wb.translators[backend].fingerprint()

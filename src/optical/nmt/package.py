@@ -35,14 +35,21 @@ FORMAT = 1
 TIED_KEY = "optical-tied"
 
 
-def nmt_folder(config: NmtConfig, cache_root: Path) -> Path:
+def nmt_folder(config: NmtConfig, cache_root: Path, data_dir: Path | None = None) -> Path:
     """Where the model of ``config`` is (or will be) trained:
     ``<cache>/nmt/<name>-<config key>/`` (:func:`optical.train.config.artifact_key`; the
     model itself is ``model/`` inside it). The NMT model does not follow an experiment's
-    seed: one MT model serves every seed of the systems that read it."""
+    seed: one MT model serves every seed of the systems that read it.
+
+    With ``data_dir`` (what every trainer passes) the SHA-256 of the training pool read
+    from it (:func:`optical.train.sampling.pool_sha256`) joins the key, so a change of
+    the data trains a new model; without it the key is the config's alone (a lookup
+    that has no data, e.g. the translate benchmark)."""
+    from ..train import sampling
     from ..train.config import artifact_key
 
-    return Path(cache_root) / "nmt" / f"{config.name}-{artifact_key(config)}"
+    extra = None if data_dir is None else {"pool": sampling.pool_sha256(config.data, data_dir)}
+    return Path(cache_root) / "nmt" / f"{config.name}-{artifact_key(config, extra)}"
 
 
 def is_nmt_folder(path: str | Path) -> bool:

@@ -17,9 +17,10 @@ with its tag). The validation pairs (:func:`optical.train.sampling.split_bitext`
 same split distillation uses) give a validation loss and the chrF of greedy
 translations; NTREX is never read here.
 
-Output folder: ``config.json`` (resolved config), ``metrics.jsonl``, ``checkpoints/``
-(atomic; ``resume=True`` continues the newest exactly), ``model/`` (the saved model,
-returned; :mod:`optical.nmt.package`).
+Output folder: ``config.json`` (resolved config, with the
+:class:`~optical.train.sampling.PoolSummary` of the checked pool), ``metrics.jsonl``,
+``checkpoints/`` (atomic; ``resume=True`` continues the newest exactly), ``model/`` (the
+saved model, returned; :mod:`optical.nmt.package`).
 """
 
 from __future__ import annotations
@@ -233,6 +234,7 @@ class NmtTask(Task):
 
         config, run = self.config, self.config.run
         split = training_split(config.data, run.seed, self.data_dir, self.bitext)
+        self.pool = split.pool
         self.pools = examples_from_bitext(split.train, config.data.directions)
         if not self.pools:
             raise OpticalError("no training bitext left after the validation split and budget")
@@ -298,6 +300,7 @@ class NmtTask(Task):
             "embeddings_from_encoder": self.initialised,
             "vocab_size": vocab.size,
             "vocab_coverage": coverage,
+            "pool": None if self.pool is None else self.pool.to_dict(),
             "train_examples": {k: len(v) for k, v in self.pools.items()},
             "sampling_probabilities": self.sampler.probability_table(),
             "validation_examples": len(self.validation),

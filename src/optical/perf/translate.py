@@ -17,6 +17,7 @@ Speeds are sentences per second.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -47,11 +48,13 @@ def _model(cache: Path) -> tuple[Path, str]:
     from ..nmt.model import NmtModel
     from ..nmt.package import is_nmt_folder, nmt_folder, save_nmt
     from ..nmt.vocab import CompactVocab
-    from ..settings import cache_dir
+    from ..settings import DATA_ENV, cache_dir, data_dir
 
     quick = Path("configs/nmt-quick.toml")
     config = load_nmt_config(quick) if quick.is_file() else NmtConfig()
-    folder = nmt_folder(config, cache_dir())
+    # a trained model's key holds its training pool: look it up with the data, if any
+    data = data_dir() if os.environ.get(DATA_ENV) else None
+    folder = nmt_folder(config, cache_dir(), data)
     if is_nmt_folder(folder / "model"):
         return folder / "model", "nmt-quick (trained)"
     encoder = load_any_encoder(config.model.encoder, bf16=True)

@@ -34,8 +34,10 @@ is initialised (gloo on CPU, nccl with CUDA) and the student + projection are wr
 ``DistributedDataParallel``; rank 0 validates, logs and writes checkpoints and the
 student.
 
-Output folder: ``config.json`` (resolved config), ``metrics.jsonl`` (training and
-validation records), ``checkpoints/``, ``student/`` (the saved student, returned).
+Output folder: ``config.json`` (resolved config; its ``resolved.pool`` is the
+:class:`~optical.train.sampling.PoolSummary` of the checked training pool),
+``metrics.jsonl`` (training and validation records), ``checkpoints/``, ``student/`` (the
+saved student, returned).
 """
 
 from __future__ import annotations
@@ -413,6 +415,7 @@ class DistillTask(Task):
             "student_dim": int(d.student_encoder.model.config.hidden_size),
             "teacher_dim": d.teacher.dim,
             "projection": core.projection is not None,
+            "pool": None if self.split.pool is None else self.split.pool.to_dict(),
             "train_pairs": self.split.sizes(),
             "sampling_probabilities": self.sampler.probability_table(),
             "validation_pairs": len(self.split.validation),

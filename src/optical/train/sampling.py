@@ -12,7 +12,9 @@ Everything here is a pure function of the seed (no global RNG, no ``PYTHONHASHSE
   Its whole state is the step and how many pairs each language has given
   (:meth:`~TemperatureSampler.state_dict`), so a resumed run continues the same order.
 * :func:`load_bitext` / :func:`training_split`: the training bitext of a
-  :class:`~optical.train.config.DataConfig` (read, or given and filtered) and its split.
+  :class:`~optical.train.config.DataConfig` (read, or given and filtered), checked for
+  evaluation text (:func:`optical.data.evaluation_text.check_pool`), and its split with a
+  :class:`PoolSummary` of the pool (recorded in every trained model's resolved config).
 * :func:`shard` / :func:`micro_batches`: every rank takes a disjoint, equal slice of every
   global batch, so the global batch (and the data order) is the same for any world size.
 """
@@ -20,17 +22,23 @@ Everything here is a pure function of the seed (no global RNG, no ``PYTHONHASHSE
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import math
+import os
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from ..data.training import text_key
+from ..data.evaluation_text import check_pool, evaluation_index, text_key
 from ..languages import normalize_lang
+from ..settings import DATA_ENV
+from ..settings import data_dir as resolve_data_dir
 from ..types import BitextPair
 
 if TYPE_CHECKING:
@@ -38,9 +46,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BitextSplit",
+    "PoolSummary",
     "TemperatureSampler",
     "load_bitext",
     "micro_batches",
+    "pool_sha256",
+    "pool_summary",
     "shard",
     "split_bitext",
     "temperature_probabilities",
@@ -48,6 +59,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 
 def temperature_probabilities(sizes: Mapping[str, int], temperature: float) -> dict[str, float]:
@@ -75,11 +88,54 @@ def _order_key(seed: int, *parts: str) -> bytes:
 
 
 @dataclass(frozen=True)
+class PoolSummary:
+    """What a run's bitext pool was, after filtering and deduplication, before the split.
+
+    ``sources``: pairs per origin (``xor``, ``tatoeba``, ``bt-synthetic`` …); ``pairs``:
+    pairs per language; ``sha256``: of the pool's sorted ``[lang, source, english]`` lines
+    (JSON, one a line; ids, file paths and order do not enter, so the same pool hashes
+    alike on every machine); ``leak_check``: what the evaluation-text check found.
+    """
+
+    sources: dict[str, int]
+    pairs: dict[str, int]
+    total: int
+    sha256: str
+    leak_check: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def pool_summary(pool: Mapping[str, Sequence[BitextPair]], leak_check: str = "") -> PoolSummary:
+    """The :class:`PoolSummary` of ``pool`` (language → pairs)."""
+    lines = sorted(
+        json.dumps([lang, p.source, p.english], ensure_ascii=False)
+        for lang, pairs in pool.items()
+        for p in pairs
+    )
+    digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    sources: dict[str, int] = {}
+    for pairs in pool.values():
+        for p in pairs:
+            sources[p.origin] = sources.get(p.origin, 0) + 1
+    return PoolSummary(
+        dict(sorted(sources.items())),
+        {lang: len(pairs) for lang, pairs in sorted(pool.items())},
+        len(lines),
+        digest,
+        leak_check,
+    )
+
+
+@dataclass(frozen=True)
 class BitextSplit:
-    """Training pools per language (after the budget) and the validation pairs."""
+    """Training pools per language (after the budget), the validation pairs and the
+    summary of the pool they were cut from (:func:`training_split`)."""
 
     train: dict[str, list[BitextPair]]
     validation: list[BitextPair]
+    pool: PoolSummary | None = None
 
     def sizes(self) -> dict[str, int]:
         return {lang: len(pairs) for lang, pairs in self.train.items()}
@@ -206,6 +262,45 @@ class TemperatureSampler:
         self.drawn = {lang: int(drawn[lang]) for lang in self.languages}
 
 
+def _guard(pool: Mapping[str, Sequence[BitextPair]], data_dir: str | Path | None) -> str:
+    """:func:`~optical.data.evaluation_text.check_pool` against the data directory's
+    evaluation text; returns what it found. With no data directory at all (a pool given
+    by a caller without one) the check cannot run: a warning, and it says so."""
+    if data_dir is None and not os.environ.get(DATA_ENV):
+        logger.warning(
+            "no data directory: the training pool is not checked for evaluation text "
+            "(pass data_dir or set %s)",
+            DATA_ENV,
+        )
+        return "not checked: no data directory"
+    index = evaluation_index(data_dir)
+    check_pool(pool, index)
+    return f"no evaluation text ({len(index.covered)} evaluation sets)"
+
+
+def _load_pool(
+    data: DataConfig,
+    data_dir: str | Path | None,
+    bitext: Mapping[str, Sequence[BitextPair]] | None,
+) -> tuple[dict[str, list[BitextPair]], str]:
+    if bitext is None:
+        from ..data.training import training_bitext
+
+        wanted = [normalize_lang(code) for code in data.languages] or None
+        pool = training_bitext(data_dir, data.sources, wanted)
+    else:
+        pool = _given(data, bitext)
+    return pool, _guard(pool, data_dir)
+
+
+def _given(
+    data: DataConfig, bitext: Mapping[str, Sequence[BitextPair]]
+) -> dict[str, list[BitextPair]]:
+    """``bitext`` kept to ``data.languages`` (empty = every language)."""
+    wanted = {normalize_lang(code) for code in data.languages}
+    return {lang: list(pairs) for lang, pairs in bitext.items() if not wanted or lang in wanted}
+
+
 def load_bitext(
     data: DataConfig,
     data_dir: str | Path | None = None,
@@ -213,13 +308,14 @@ def load_bitext(
 ) -> dict[str, list[BitextPair]]:
     """The training bitext of ``data`` (``sources``, ``languages``): read through
     :func:`optical.data.training.training_bitext`, or ``bitext`` (language → pairs) kept
-    to ``data.languages`` (empty = every language)."""
-    wanted = [normalize_lang(code) for code in data.languages] or None
-    if bitext is None:
-        from ..data.training import training_bitext
+    to ``data.languages`` (empty = every language).
 
-        return training_bitext(data_dir, data.sources, wanted)
-    return {lang: list(pairs) for lang, pairs in bitext.items() if wanted is None or lang in wanted}
+    Either way the pool is checked against every evaluation set of the data directory
+    (:func:`optical.data.evaluation_text.check_pool`): a pair whose source or English
+    side is evaluation text raises :class:`~optical.errors.LeakError` naming it. Every
+    distillation, NMT and back-translation training run reads its pairs here.
+    """
+    return _load_pool(data, data_dir, bitext)[0]
 
 
 def training_split(
@@ -228,14 +324,40 @@ def training_split(
     data_dir: str | Path | None = None,
     bitext: Mapping[str, Sequence[BitextPair]] | None = None,
 ) -> BitextSplit:
-    """:func:`load_bitext` split by :func:`split_bitext` with ``data``'s budget."""
-    return split_bitext(
-        load_bitext(data, data_dir, bitext),
+    """:func:`load_bitext` split by :func:`split_bitext` with ``data``'s budget; the split's
+    ``pool`` summarises the checked pool before the split."""
+    pool, leak_check = _load_pool(data, data_dir, bitext)
+    split = split_bitext(
+        pool,
         seed,
         validation_per_language=data.validation_pairs_per_language,
         fraction=data.fraction,
         max_pairs_per_language=data.max_pairs_per_language,
     )
+    return replace(split, pool=pool_summary(pool, leak_check))
+
+
+@lru_cache(maxsize=16)
+def _data_pool_sha256(root: str, sources: tuple[str, ...], languages: tuple[str, ...]) -> str:
+    from .config import DataConfig
+
+    data = DataConfig(sources=sources, languages=languages)
+    return pool_summary(load_bitext(data, root)).sha256
+
+
+def pool_sha256(
+    data: DataConfig,
+    data_dir: str | Path | None = None,
+    bitext: Mapping[str, Sequence[BitextPair]] | None = None,
+) -> str:
+    """:attr:`PoolSummary.sha256` of the pool :func:`load_bitext` gives for ``data``
+    (the budget does not enter: it cuts the split, not the pool). Read from the data
+    directory, it is computed once per process and (data directory, sources, languages):
+    the reference data are read-only."""
+    if bitext is not None:
+        return pool_summary(_given(data, bitext)).sha256  # identity only: checked when trained
+    root = str(resolve_data_dir(data_dir).resolve())
+    return _data_pool_sha256(root, tuple(data.sources), tuple(data.languages))
 
 
 def micro_batches(batch: Sequence[T], accum: int) -> list[list[T]]:
