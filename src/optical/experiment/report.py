@@ -11,7 +11,7 @@ import platform
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import OpticalError
 from ..evaluate.measures import format_score
@@ -19,7 +19,7 @@ from ..io_utils import atomic_write_text
 from ..precision import encode_precision, precision_name
 from .benchmarks import BENCHMARKS, MT_BENCHMARK, XQUAD, BenchmarkSpec
 from .names import SystemSpec
-from .plots import chart, legend_below
+from .plots import chart, legend_below, system_colours, system_order
 from .report_sections import ap_section, budget_section, conclusion, gap_section, step_budget_note
 from .results import ResultRow, SignificanceRow, value_table
 
@@ -113,21 +113,42 @@ def markdown_table(
 
 
 def plot_benchmark(rows: Sequence[ResultRow], benchmark: str, measure: str, path: Path) -> Path:
-    """Grouped bar chart: one group per language, one bar per system."""
+    """Grouped bar chart of one benchmark and measure (:func:`draw_benchmark`)."""
+    systems = value_table(rows, benchmark, measure)
+    langs = len(_languages(systems)) + 1
+    with chart(path, (max(6, 1.2 * langs), 4.8 + 0.12 * len(systems))) as ax:
+        draw_benchmark(ax, rows, benchmark, measure)
+        legend_below(ax)
+    return path
+
+
+def draw_benchmark(ax: Any, rows: Sequence[ResultRow], benchmark: str, measure: str) -> list[Any]:
+    """One group of bars per language (and the macro), one bar per system in legend order
+    (:func:`~optical.experiment.plots.system_order`), coloured as in every figure of the
+    report (:func:`~optical.experiment.plots.system_colours` of all ``rows``); data-budget
+    variants hatched. Returns the bar containers, one per system."""
     table = value_table(rows, benchmark, measure)
     langs = [*_languages(table), "macro"]
-    systems = _system_order(list(table))
+    systems = system_order(table)
+    colours = system_colours(r.system for r in rows)
     width = 0.8 / max(len(systems), 1)
-    with chart(path, (max(6, 1.2 * len(langs)), 4.8)) as ax:
-        for i, system in enumerate(systems):
-            xs = [j + i * width for j in range(len(langs))]
-            ys = [table[system].get(lang, 0.0) for lang in langs]
-            ax.bar(xs, ys, width=width, label=system)
-        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(langs))], langs)
-        ax.set_ylabel(measure)
-        ax.set_title(f"{benchmark}: {measure} per language")
-        legend_below(ax, min(4, len(systems)))
-    return path
+    bars = []
+    for i, system in enumerate(systems):
+        bars.append(
+            ax.bar(
+                [j + i * width for j in range(len(langs))],
+                [table[system].get(lang, 0.0) for lang in langs],
+                width=width,
+                label=system,
+                color=colours[system],
+                hatch="///" if SystemSpec.parse(system).is_curve_point else None,
+                linewidth=0,
+            )
+        )
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(langs))], langs)
+    ax.set_ylabel(measure)
+    ax.set_title(f"{benchmark}: {measure} per language")
+    return bars
 
 
 def teacher_choice(cfg: ExperimentConfig, rows: Sequence[ResultRow]) -> list[str]:

@@ -12,8 +12,10 @@ shows the groups its benchmark has languages in.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..evaluate.measures import format_score
 from ..languages import GROUP_TITLES, RESOURCE_GROUPS, is_known, resource_group
@@ -22,7 +24,17 @@ from .names import NMT_TRANSLATE_TEST as _NMT_TT
 from .names import OPTICAL as _OPTICAL
 from .names import ZERO_SHOT as _ZERO_SHOT
 from .names import SystemSpec
-from .plots import chart, legend_below
+from .plots import (
+    SYSTEM_GROUPS,
+    annotated_heatmap,
+    chart,
+    group_spans,
+    mark_groups,
+    system_colours,
+    system_group,
+    system_marker,
+    system_order,
+)
 from .results import ResultRow, value_table
 
 OPTICAL = _OPTICAL.name
@@ -35,8 +47,6 @@ low-resource languages."""
 
 GROUPS: tuple[str, ...] = tuple(RESOURCE_GROUPS)
 """The resource groups in report order: ``high``, ``low``, ``unseen``."""
-SHADES: dict[str, str | None] = {"high": None, "low": "0.92", "unseen": "0.80"}
-"""Background of a group's languages in the gap figure (None: none)."""
 
 
 def _spec(name: str) -> SystemSpec:
@@ -136,7 +146,9 @@ def gap_section(rows: Sequence[ResultRow], benchmarks: Sequence[str], out_dir: P
         f"languages of each resource group each benchmark has ({titles}; `unseen` = not "
         "among the CC-100 languages of XLM-R, which multilingual-e5 inherits). "
         "`closed` = the share of zero-shot's gap a system closes in that group "
-        "(1 − gap / zero-shot gap; negative = it widens the gap).",
+        "(1 − gap / zero-shot gap; negative = it widens the gap). Each benchmark's figure "
+        "prints the gap of every system (rows, by system group) in every language (columns, "
+        "by resource group): red = below the oracle, blue = above it, grey `–` = no value.",
         "",
     ]
     line = groups_line(rows, benchmarks)
@@ -161,37 +173,86 @@ def gap_section(rows: Sequence[ResultRow], benchmarks: Sequence[str], out_dir: P
     return parts
 
 
-def plot_gaps(rows: Sequence[ResultRow], benchmark: str, measure: str, path: Path) -> Path:
-    """Gap to the oracle per language, grouped and shaded by resource group (low-resource
-    light, not in the pre-training darker), one line per system."""
+@dataclass(frozen=True)
+class GapMatrix:
+    """The gap figure's numbers: ``values[i][j]`` = oracle − ``systems[i]`` in
+    ``langs[j]`` (None where either is missing). Systems: every non-oracle system but the
+    data-budget variants, in :func:`~optical.experiment.plots.system_order`; languages: by
+    resource group (:data:`GROUPS`), then by code."""
+
+    benchmark: str
+    measure: str
+    systems: tuple[str, ...]
+    langs: tuple[str, ...]
+    values: tuple[tuple[float | None, ...], ...]
+
+    def texts(self) -> list[list[str]]:
+        """Each cell's value with the measure's digits (``""`` where missing)."""
+        return [
+            ["" if v is None else format_score(self.measure, v) for v in row] for row in self.values
+        ]
+
+
+def gap_matrix(rows: Sequence[ResultRow], benchmark: str, measure: str) -> GapMatrix:
+    """The system × language gaps to the oracle of one benchmark and measure."""
     table = value_table(rows, benchmark, measure)
     oracle = table.get("oracle", {})
     langs = sorted(
         (lang for lang in oracle if _group(lang) is not None),
         key=lambda lang: (GROUPS.index(_group(lang) or GROUPS[0]), lang),
     )
-    systems = [
-        s for s in sorted(table) if _spec(s).kind != "oracle" and not _spec(s).is_curve_point
-    ]
-    with chart(path, (max(6.0, 0.55 * len(langs) + 2), 4.6)) as ax:
-        for index, lang in enumerate(langs):
-            shade = SHADES.get(_group(lang) or "")
-            if shade is not None:
-                ax.axvspan(index - 0.5, index + 0.5, color=shade, zorder=0)
-        for system in systems:
-            ys = [
-                oracle[lang] - table[system][lang] if lang in table[system] else None
-                for lang in langs
-            ]
-            xs = [i for i, y in enumerate(ys) if y is not None]
-            ax.plot(xs, [ys[i] for i in xs], marker="o", label=system, linewidth=1.2)
-        ax.set_xticks(range(len(langs)), langs)
-        ax.set_ylabel(f"oracle − system ({measure})")
-        ax.set_title(
-            f"{benchmark}: gap to the English oracle "
-            "(shaded: low-resource; darker: not in the pre-training)"
+    systems = system_order(
+        s for s in table if _spec(s).kind != "oracle" and not _spec(s).is_curve_point
+    )
+    values = tuple(
+        tuple(
+            oracle[lang] - table[system][lang] if lang in table[system] else None for lang in langs
         )
-        legend_below(ax, 3)
+        for system in systems
+    )
+    return GapMatrix(benchmark, measure, tuple(systems), tuple(langs), values)
+
+
+def gap_figure_size(matrix: GapMatrix) -> tuple[float, float]:
+    """Inches for the heatmap: a fixed frame plus a cell per system and language."""
+    return (3.6 + 0.5 * len(matrix.langs), 2.4 + 0.3 * len(matrix.systems))
+
+
+def draw_gap_heatmap(ax: Any, matrix: GapMatrix) -> dict[tuple[str, str], Any]:
+    """The gap matrix as an annotated heatmap on ``ax``: rows grouped by system group
+    (separator lines, group titles on the right), columns by resource group (separators,
+    group names on top). Returns the cell texts by (system, language)."""
+    if not matrix.systems or not matrix.langs:
+        ax.text(0.5, 0.5, "no gaps to draw", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return {}
+    cells = annotated_heatmap(
+        ax, matrix.values, matrix.texts(), f"gap = oracle − system ({matrix.measure})"
+    )
+    ax.set_xticks(range(len(matrix.langs)), matrix.langs, fontsize=8)
+    ax.set_yticks(range(len(matrix.systems)), matrix.systems, fontsize=8)
+    ax.tick_params(length=0)
+    mark_groups(ax, group_spans(matrix.systems, system_group), SYSTEM_GROUPS, rows=True)
+    lang_groups = [(g or "", first, last) for g, first, last in group_spans(matrix.langs, _group)]
+    mark_groups(ax, lang_groups, GROUP_TITLES, rows=False)
+    ax.set_title(
+        f"{matrix.benchmark}: gap to the English oracle per language ({matrix.measure}); "
+        "columns by resource group",
+        fontsize=9,
+        pad=16,
+    )
+    return {
+        (system, lang): cells[i][j]
+        for i, system in enumerate(matrix.systems)
+        for j, lang in enumerate(matrix.langs)
+    }
+
+
+def plot_gaps(rows: Sequence[ResultRow], benchmark: str, measure: str, path: Path) -> Path:
+    """The gap to the oracle as a system × language heatmap (:func:`draw_gap_heatmap`)."""
+    matrix = gap_matrix(rows, benchmark, measure)
+    with chart(path, gap_figure_size(matrix)) as ax:
+        draw_gap_heatmap(ax, matrix)
     return path
 
 
@@ -304,14 +365,18 @@ def budget_section(
         fractions = sorted({f for p in points.values() for f in p})
         header = ["method", *(f"{round(f * 100)} %" for f in fractions)]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for method in sorted(points):
+        for method in system_order(points):
             cells = [method]
             for f in fractions:
                 row = points[method].get(f)
                 cells.append("" if row is None else format_score(measure, row.value, row.std))
             lines.append("| " + " | ".join(cells) + " |")
         figure = plot_budget(
-            _pointvalue_table(points), benchmark, measure, out_dir / f"budget-{benchmark}.png"
+            _pointvalue_table(points),
+            benchmark,
+            measure,
+            out_dir / f"budget-{benchmark}.png",
+            system_colours(r.system for r in rows),
         )
         parts += [
             f"### {benchmark} (macro {measure})",
@@ -347,19 +412,46 @@ def step_budget_note(student_steps: int, student_batch: int, nmt_steps: int, nmt
 
 
 def plot_budget(
-    curves: dict[str, dict[float, float]], benchmark: str, measure: str, path: Path
+    curves: dict[str, dict[float, float]],
+    benchmark: str,
+    measure: str,
+    path: Path,
+    colours: Mapping[str, str] | None = None,
 ) -> Path:
+    """Macro value against the bitext share (:func:`draw_budget`)."""
     with chart(path, (6.0, 4.2)) as ax:
-        for method, curve in sorted(curves.items()):
-            xs = sorted(curve)
-            ax.plot([100 * x for x in xs], [curve[x] for x in xs], marker="o", label=method)
-        ax.set_xscale("log")
-        ax.set_xticks([10, 30, 100], ["10 %", "30 %", "100 %"])
-        ax.set_xlabel("share of the training bitext")
-        ax.set_ylabel(f"macro {measure}")
+        draw_budget(ax, curves, measure, colours)
         ax.set_title(f"{benchmark}: data budget")
-        ax.legend(fontsize=7)
     return path
+
+
+def draw_budget(
+    ax: Any,
+    curves: dict[str, dict[float, float]],
+    measure: str,
+    colours: Mapping[str, str] | None = None,
+) -> list[Any]:
+    """One line per method (a system family) in legend order, in its report colour
+    (``colours``: :func:`system_colours` of every system of the report; by default of the
+    curves' methods) with its group's marker. Returns the lines."""
+    palette = dict(colours) if colours is not None else system_colours(curves)
+    lines = []
+    for method in system_order(curves):
+        xs = sorted(curves[method])
+        (line,) = ax.plot(
+            [100 * x for x in xs],
+            [curves[method][x] for x in xs],
+            marker=system_marker(method),
+            color=palette.get(method),
+            label=method,
+        )
+        lines.append(line)
+    ax.set_xscale("log")
+    ax.set_xticks([10, 30, 100], ["10 %", "30 %", "100 %"])
+    ax.set_xlabel("share of the training bitext")
+    ax.set_ylabel(f"macro {measure}")
+    ax.legend(fontsize=7)
+    return lines
 
 
 GROUP_PHRASES: dict[str, str] = {
