@@ -52,11 +52,11 @@ def test_top_k_is_truncated_but_the_gold_rank_reads_the_whole_run() -> None:
     passages = {f"p{i}": Passage(f"p{i}", f"text {i}") for i in range(15)}
     table = PassageTable(passages)
     docs = {f"p{i}": 1.0 - i / 100 for i in range(15)}  # p0 best … p14 worst
-    found = system_result(docs, ["p12"], table)
-    assert len(found["top"]) == TOP_K == 10
-    assert [table.rows[i][0] for i, _ in found["top"]] == [f"p{i}" for i in range(10)]
-    assert found["ranks"] == [13] and found["n"] == 15
-    assert found["top"][0][1] == 1.0 and found["top"][1][1] == 0.99
+    top, scores, ranks, n = system_result(docs, ["p12"], table)
+    assert len(top) == len(scores) == TOP_K == 10
+    assert [table.rows[i][0] for i in top] == [f"p{i}" for i in range(10)]
+    assert ranks == [13] and n == 15
+    assert scores[:2] == [1.0, 0.99]
     # only what is shown enters the passage table (plus gold passages)
     assert len(table.rows) == 10
 
@@ -91,7 +91,7 @@ def test_query_entry_gold_results_and_missing_runs() -> None:
     assert [table.rows[i][0] for i in entry["gold"]] == ["p2"]  # grade 0 is not gold
     assert table.rows[entry["gold"][0]][3] == "passage 2"
     first, second, third = entry["results"]
-    assert first["ranks"] == [2] and second is None and third is None  # q0 not in run 3
+    assert first[2] == [2] and second is None and third is None  # q0 not in run 3
     assert entry["english"] == "the cat" and entry["heatmap"] is None
 
 
@@ -157,7 +157,7 @@ def test_explorer_data_from_a_folder_without_heatmaps(tmp_path: Path) -> None:
     de = xquad["languages"][0]
     assert de["seeds"] == [None, 1]
     q0 = de["queries"][0]
-    assert [r["ranks"] for r in q0["results"]] == [[1], [2]]
+    assert [r[2] for r in q0["results"]] == [[1], [2]]
     assert q0["heatmap"] is None and q0["translations"] == {}
     assert de["queries"][1]["results"] == [None, None]  # q1 in no run
     assert xquad["languages"][1]["queries"][0]["results"] == [None, None]  # no en runs

@@ -207,11 +207,17 @@ def load_runs(out_dir: Path, benchmark: str, systems: Sequence[str], lang: str) 
     return SystemRuns(runs, seeds)
 
 
-def system_result(docs: Mapping[str, float], gold: Sequence[str], table: PassageTable) -> dict:
-    """One system's answer to one query: the top :data:`TOP_K` (passage index, score),
-    the rank of each gold passage in the whole run, and how many passages it ranked."""
-    top = [[table.add(pid), round(score, 4)] for pid, score in ranked(docs)[:TOP_K]]
-    return {"top": top, "ranks": gold_ranks(docs, gold), "n": len(docs)}
+def system_result(docs: Mapping[str, float], gold: Sequence[str], table: PassageTable) -> list:
+    """One system's answer to one query, as ``[passages, scores, gold ranks, ranked]``:
+    the passage indexes and scores (4 decimals) of its top :data:`TOP_K`, the rank of each
+    gold passage in the whole run (None: not in it) and how many passages it ranked."""
+    top = ranked(docs)[:TOP_K]
+    return [
+        [table.add(pid) for pid, _ in top],
+        [round(score, 4) for _, score in top],
+        gold_ranks(docs, gold),
+        len(docs),
+    ]
 
 
 def query_entry(

@@ -157,12 +157,13 @@
         return el("tr", {}, el("td", {}, system + seed),
           el("td", { class: "missing", colspan: q.gold.length + 1 }, "no run for this language"));
       }
-      const ranks = r.ranks.map((rank) => el("td", {
+      const [top, , goldRanks, n] = r;
+      const ranks = goldRanks.map((rank) => el("td", {
         class: "num " + (rank === null ? "rank-miss" : rank <= EX.top_k ? "rank-good" : ""),
         "data-system": system,
-      }, rankText(rank, r.n)));
-      const top = r.top.length ? el("td", {}, el("code", {}, PASSAGES[r.top[0][0]][0])) : el("td", {});
-      return el("tr", {}, el("td", {}, system + seed), ...ranks, top);
+      }, rankText(rank, n)));
+      const first = top.length ? el("td", {}, el("code", {}, PASSAGES[top[0]][0])) : el("td", {});
+      return el("tr", {}, el("td", {}, system + seed), ...ranks, first);
     });
     return el("table", { id: "ex-ranks" }, el("thead", {}, header), el("tbody", {}, ...rows));
   }
@@ -173,12 +174,13 @@
     b.systems.forEach((system, i) => {
       const r = q.results[i];
       if (!r) return;
-      const rows = r.top.map(([index, score], rank) => el("tr",
+      const [top, scores, goldRanks, n] = r;
+      const rows = top.map((index, rank) => el("tr",
         { class: gold.has(index) ? "gold-row" : null },
-        el("td", { class: "num" }, rank + 1), el("td", { class: "num" }, score.toFixed(4)),
+        el("td", { class: "num" }, rank + 1), el("td", { class: "num" }, scores[rank].toFixed(4)),
         passageCell(index)));
       const ranks = q.gold.length
-        ? "gold rank: " + r.ranks.map((rank) => rankText(rank, r.n)).join(", ")
+        ? "gold rank: " + goldRanks.map((rank) => rankText(rank, n)).join(", ")
         : "";
       grid.append(el("div", { class: "system", "data-system": system },
         el("h4", {}, system, " ", el("span", { class: "note" }, ranks)),
