@@ -10,7 +10,7 @@ CONFIG ?= configs/quick.toml
 OPTICAL_DATA_DIR ?= $(abspath ../shared/data)
 export OPTICAL_DATA_DIR
 
-.PHONY: setup mt-deps test test-fast experiment full study ablation bench lint fonts clean
+.PHONY: setup mt-deps test test-fast experiment full study ablation bench lint fonts browser clean
 
 setup: $(STAMP)
 
@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml requirements.lock requirements-nodeps.lock
 mt-deps:
 	scripts/install-mt-deps $(CONFIG) configs/full.toml configs/study.toml
 
-test: $(STAMP) mt-deps fonts
+test: $(STAMP) mt-deps fonts browser
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)
@@ -64,6 +64,11 @@ bench: $(STAMP)
 # apt-get when this user can, otherwise a message says how (the labels then show as boxes).
 fonts:
 	scripts/install-fonts
+
+# Debian's chromium for the headless-browser test of report.html (Playwright drives it):
+# installed with apt-get when this user can, otherwise a message says how (the test skips).
+browser:
+	scripts/install-browser
 
 # Style (ruff, with complexity <= 12 and return annotations) and the architecture
 # (import-linter contracts in pyproject.toml: no upward import, no circle).

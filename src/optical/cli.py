@@ -114,7 +114,7 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
 
     print(Timer(result.timings, total=result.total_seconds).table())
     print(
-        f"\nwrote {result.out_dir}/report.md, results.json, significance.json, "
+        f"\nwrote {result.out_dir}/report.md, report.html, results.json, significance.json, "
         + ", ".join(f"{b}.png" for b in cfg.benchmarks)
     )
     return 0

@@ -6,7 +6,8 @@
   (``lang = "macro"`` rows average the non-English languages);
 * ``significance.json`` — paired tests against the baseline system, Holm-corrected
   per benchmark and measure;
-* ``report.md`` and one bar chart per benchmark (``<benchmark>.png``);
+* ``report.md`` and one bar chart per benchmark (``<benchmark>.png``); ``report.html``
+  (the tables, the figures and a per-query explorer: :mod:`.report_html`);
 * ``runs/<benchmark>/<system>.<lang>.trec`` and ``config.resolved.json``.
 """
 
@@ -530,6 +531,7 @@ def _finish(
 ) -> None:
     """Record this invocation and write the report (which states each collection's size)."""
     from .report import write_report
+    from .report_html import experiment_html_report
 
     invocations = record_invocation(
         out_dir,
@@ -558,3 +560,4 @@ def _finish(
             provenance=provenance_section(invocations),
             collections=benches,
         )
+        experiment_html_report(shown, rows, sig, out_dir, benches)
