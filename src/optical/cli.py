@@ -182,7 +182,7 @@ def _encoder_pair(args: argparse.Namespace) -> tuple[str, str]:
                 name,
             )
         else:
-            logger.info("encoder %s for queries and passages", name)
+            logger.debug("encoder %s for queries and passages", name)
         return name, name
     query = args.query_encoder or DEFAULT_ENCODER
     teacher = recorded_teacher(query)
