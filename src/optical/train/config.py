@@ -3,15 +3,16 @@
 A config file has five sections, every one optional (a missing key keeps its default)::
 
     [model]    student, teacher, projection, layer, teacher_layer, max_length, bf16,
-               exclude_special, exclude_prefix, dropout, freeze_embeddings, freeze_layers
-    [loss]     name, anchor_weight, pooled_mse_weight, and a sub-table [loss.options]
-               passed to optical.losses.build_loss(name, **options)
+               exclude_special, exclude_prefix, dropout, freeze_embeddings, freeze_layers,
+               adapter, lora_rank, lora_alpha, lora_dropout, lora_targets
+    [loss]     name, anchor_weight, pooled_mse_weight, l2sp_weight, self_anchor_weight,
+               and a sub-table [loss.options] passed to optical.losses.build_loss
     [data]     sources, languages, temperature, fraction, max_pairs_per_language,
-               validation_pairs_per_language
+               validation_pairs_per_language, general_ratio, general_sources
     [optim]    lr, weight_decay, warmup_steps, max_steps, batch_size, grad_accum,
                max_grad_norm
     [run]      seed, checkpoint_every, keep_checkpoints, eval_every, eval_at_start,
-               eval_batch_size, log_every, progress, threads
+               eval_batch_size, log_every, progress, threads, early_stopping_patience
 
 plus an optional top-level ``name``. Unknown sections or keys, wrong types and
 inconsistent values raise :class:`~optical.errors.ConfigError` (no silent fallbacks).
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from ..errors import ConfigError
 from ..precision import precision_key
 
 __all__ = [
+    "DEFAULT_FREE_KEYS",
+    "LORA_TARGETS",
     "RESUME_FREE_KEYS",
     "DataConfig",
     "DistillConfig",
@@ -43,6 +46,20 @@ __all__ = [
     "artifact_key",
     "load_distill_config",
 ]
+
+
+LORA_TARGETS = (
+    "query",
+    "key",
+    "value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+)
+"""Default LoRA targets: module-name suffixes of a BERT / XLM-R layer (self-attention
+query, key, value and output projections, the FFN's two projections)."""
+
+ADAPTERS = ("none", "lora")
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,13 @@ class ModelConfig:
     ``dropout``: train the student with its dropout on (train mode).
     ``freeze_embeddings`` / ``freeze_layers``: freeze the embedding block and the lowest
     ``k`` transformer layers (frozen weights get no gradient and no optimizer state).
+    ``adapter``: ``"none"`` (train the unfrozen weights) or ``"lora"`` (freeze the whole
+    transformer and train low-rank adapters, ``W x + (alpha / r) · B A x`` with
+    ``A ∈ R^{r×d_in}``, ``B ∈ R^{d_out×r}`` initialised to 0, on the linear layers whose
+    names end with one of ``lora_targets``, in the layers above the lowest
+    ``freeze_layers``; ``r`` = ``lora_rank``, dropout ``lora_dropout`` on the adapter
+    input). A LoRA student is saved merged (``W + (alpha / r) B A``) in the usual delta
+    format, so every loader reads it without peft.
     """
 
     student: str = "multilingual-e5-small"
@@ -75,8 +99,21 @@ class ModelConfig:
     dropout: bool = True
     freeze_embeddings: bool = True
     freeze_layers: int = 0
+    adapter: str = "none"
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.0
+    lora_targets: tuple[str, ...] = LORA_TARGETS
 
     def __post_init__(self) -> None:
+        if self.adapter not in ADAPTERS:
+            raise ConfigError(f"model.adapter must be 'none' or 'lora', not {self.adapter!r}")
+        if self.lora_rank < 1 or not (math.isfinite(self.lora_alpha) and self.lora_alpha > 0):
+            raise ConfigError("model.lora_rank must be >= 1 and model.lora_alpha > 0")
+        if not 0 <= self.lora_dropout < 1:
+            raise ConfigError(f"model.lora_dropout must be in [0, 1), not {self.lora_dropout}")
+        if self.adapter == "lora" and not self.lora_targets:
+            raise ConfigError("model.lora_targets is empty")
         if self.projection not in ("auto", "linear", "none"):
             raise ConfigError(
                 f"model.projection must be 'auto', 'linear' or 'none', not {self.projection!r}"
@@ -107,18 +144,28 @@ class LossConfig:
     scale/offset free). ``anchor_weight`` (default 0, off): the English anchor — the
     student also encodes ``y`` and is pulled to the teacher's pooled ``t(y)``, against
     drift of the student's English; it doubles the student's batch.
+
+    Terms that keep the student close to its starting encoder (both default 0, off):
+    ``l2sp_weight`` · :math:`\sum_i \lVert\theta_i - \theta_i^0\rVert^2` over the
+    transformer's trainable parameters (L2-SP; frozen ones and the projection excluded),
+    and ``self_anchor_weight`` · :math:`\frac{1}{G d}\sum_g \lVert \bar s(u_g) -
+    \bar f_0(u_g)\rVert^2` over the batch's ``G`` general-domain English sentences
+    ``u_g`` (``data.general_ratio``), ``f_0`` the frozen starting encoder and both pooled
+    embeddings in the student encoder's own space (before the projection).
     """
 
     name: str = "ot"
     options: dict[str, Any] = field(default_factory=dict)
     anchor_weight: float = 0.0
     pooled_mse_weight: float = 0.0
+    l2sp_weight: float = 0.0
+    self_anchor_weight: float = 0.0
 
     def __post_init__(self) -> None:
         from ..losses import build_loss
 
         build_loss(self.name, **self.options)  # ConfigError on bad name / options
-        for key in ("anchor_weight", "pooled_mse_weight"):
+        for key in ("anchor_weight", "pooled_mse_weight", "l2sp_weight", "self_anchor_weight"):
             value = getattr(self, key)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"loss.{key} must be a finite number >= 0, not {value!r}")
@@ -126,7 +173,12 @@ class LossConfig:
     def extra_weights(self) -> dict[str, float]:
         """The weights of the objective's extra terms (:data:`optical.losses.EXTRA_TERMS`),
         in the order they are added."""
-        return {"pooled_mse": self.pooled_mse_weight, "anchor_mse": self.anchor_weight}
+        return {
+            "pooled_mse": self.pooled_mse_weight,
+            "anchor_mse": self.anchor_weight,
+            "l2sp": self.l2sp_weight,
+            "self_anchor": self.self_anchor_weight,
+        }
 
 
 @dataclass(frozen=True)
@@ -146,6 +198,13 @@ class DataConfig:
     budgets are subsets of larger ones. Languages are drawn with probability
     :math:`p_l \propto n_l^{1/T}` (``temperature`` T; 1 = proportional to the pool
     size, large = uniform).
+
+    ``general_ratio`` (default 0, off): that share of each global batch's slots,
+    ``round(general_ratio · batch_size)`` exactly, evenly spaced, are general-domain
+    English sentences (the English sides of ``general_sources``, read and leak-checked
+    like the bitext, less any validation English), drawn without replacement per epoch
+    from a seeded permutation; the student is pulled to its starting encoder on them
+    (``loss.self_anchor_weight``). At most 0.5, so every micro-batch keeps bitext.
     """
 
     sources: tuple[str, ...] = DEFAULT_SOURCES
@@ -154,11 +213,18 @@ class DataConfig:
     fraction: float = 1.0
     max_pairs_per_language: int = 0
     validation_pairs_per_language: int = 32
+    general_ratio: float = 0.0
+    general_sources: tuple[str, ...] = ("tatoeba", "newstest")
 
     def __post_init__(self) -> None:
         if not self.sources:
             raise ConfigError("data.sources is empty")
         _check_sources(self.sources)
+        _check_sources(self.general_sources)
+        if not 0 <= self.general_ratio <= 0.5:
+            raise ConfigError(f"data.general_ratio must be in [0, 0.5], not {self.general_ratio}")
+        if self.general_ratio and not self.general_sources:
+            raise ConfigError("data.general_ratio > 0 needs data.general_sources")
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ConfigError(f"data.temperature must be > 0, not {self.temperature!r}")
         if not 0 < self.fraction <= 1:
@@ -214,7 +280,10 @@ class RunConfig:
     > 0, and before the first when ``eval_at_start``); ``keep_checkpoints``: how many
     recent checkpoints to keep. ``threads``: torch intra-op threads during the run (0 =
     leave torch's default); on a shared 2-core machine two processes with 2 threads each
-    slowed a step about 10x, one thread each avoids that."""
+    slowed a step about 10x, one thread each avoids that.
+    ``early_stopping_patience`` (0 = off): stop after that many validations in a row
+    without a better validation score (:meth:`optical.train.loop.Task.validation_score`)
+    and save the model of the best validation instead of the last; needs ``eval_every``."""
 
     seed: int = 0
     checkpoint_every: int = 100
@@ -225,8 +294,13 @@ class RunConfig:
     log_every: int = 10
     progress: bool = True
     threads: int = 0
+    early_stopping_patience: int = 0
 
     def __post_init__(self) -> None:
+        if self.early_stopping_patience < 0:
+            raise ConfigError("run.early_stopping_patience must be >= 0 (0 = off)")
+        if self.early_stopping_patience and not self.eval_every:
+            raise ConfigError("run.early_stopping_patience needs run.eval_every > 0")
         if self.seed < 0:
             raise ConfigError(f"run.seed must be >= 0, not {self.seed}")
         if self.threads < 0:
@@ -263,11 +337,47 @@ RESUME_FREE_KEYS = frozenset(
 and are left out of a trained artifact's identity (they do not change the weights)."""
 
 
+def _defaults(section: type, names: tuple[str, ...]) -> dict[str, Any]:
+    by_name = {f.name: f.default for f in fields(section)}
+    return {name: plain(by_name[name]) for name in names}
+
+
+DEFAULT_FREE_KEYS: dict[str, Any] = {
+    **{
+        f"model.{k}": v
+        for k, v in _defaults(
+            ModelConfig,
+            ("adapter", "lora_rank", "lora_alpha", "lora_dropout", "lora_targets"),
+        ).items()
+    },
+    **{f"loss.{k}": v for k, v in _defaults(LossConfig, ("l2sp_weight", "self_anchor_weight")).items()},
+    **{f"data.{k}": v for k, v in _defaults(DataConfig, ("general_ratio", "general_sources")).items()},
+    "run.early_stopping_patience": 0,
+}
+"""Keys added after artifacts were first keyed: at these default values they are left out
+of :func:`artifact_key`, so a config that does not use them keeps its old key (any other
+value enters the key)."""
+
+
+def _at_default(resolved: Mapping[str, Any]) -> set[str]:
+    """The keys of :data:`DEFAULT_FREE_KEYS` that ``resolved`` has at their default."""
+    found = set()
+    for dotted, default in DEFAULT_FREE_KEYS.items():
+        section, key = dotted.split(".", 1)
+        values = resolved.get(section)
+        if isinstance(values, Mapping) and key in values and values[key] == default:
+            found.add(dotted)
+    return found
+
+
 def artifact_key(config: Any, extra: Mapping[str, Any] | None = None) -> str:
     """The cache identity of a trained artifact's config (a :class:`DistillConfig` or an
-    NMT config): its resolved dict less :data:`RESUME_FREE_KEYS`, plus the precision
-    actually used and ``extra`` (:func:`optical.configfile.config_key`)."""
-    return config_key(config.to_dict(), RESUME_FREE_KEYS, precision_key(config.model.bf16), extra)
+    NMT config): its resolved dict less :data:`RESUME_FREE_KEYS` and the
+    :data:`DEFAULT_FREE_KEYS` at their defaults, plus the precision actually used and
+    ``extra`` (:func:`optical.configfile.config_key`)."""
+    resolved = config.to_dict()
+    ignore = RESUME_FREE_KEYS | _at_default(resolved)
+    return config_key(resolved, ignore, precision_key(config.model.bf16), extra)
 
 
 @dataclass(frozen=True)
