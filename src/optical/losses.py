@@ -25,12 +25,17 @@ built by :func:`build_objective`):
 .. math::
 
     \mathcal{L} = \mathcal{L}_{\text{name}} + \sum_k w_k \mathcal{L}_k, \qquad
-    k \in \{\texttt{pooled\_mse}, \texttt{anchor\_mse}\}
+    k \in \{\texttt{pooled\_mse}, \texttt{anchor\_mse}, \texttt{l2sp},
+    \texttt{self\_anchor}\}
 
 ``pooled_mse`` is :class:`PooledMSELoss` on the source side; ``anchor_mse`` is
 :class:`EnglishAnchorLoss`, the English anchor (the student's encoding of the English
-side pulled to the teacher's). A loss declares what its input must carry
-(:attr:`DistillationLoss.needs_token_weights`, :attr:`~DistillationLoss.needs_student_english`),
+side pulled to the teacher's); ``l2sp`` is :class:`L2SPLoss` (the squared distance of the
+trainable weights from their starting values); ``self_anchor`` is :class:`SelfAnchorLoss`
+(the student's encoding of general-domain English pulled to the starting encoder's).
+A loss declares what its input must carry
+(:attr:`DistillationLoss.needs_token_weights`, :attr:`~DistillationLoss.needs_student_english`,
+:attr:`~DistillationLoss.needs_parameter_distance`, :attr:`~DistillationLoss.needs_general`),
 so the trainer never asks which loss it has.
 """
 
@@ -56,9 +61,11 @@ __all__ = [
     "EncodedPair",
     "EnglishAnchorLoss",
     "GreedyAlignLoss",
+    "L2SPLoss",
     "LossOutput",
     "OTLoss",
     "PooledMSELoss",
+    "SelfAnchorLoss",
     "WeightedSum",
     "anchor_mse",
     "build_loss",
@@ -85,6 +92,12 @@ class EncodedPair:
         teacher_weights: optional ``[B, m]`` likewise.
         student_english_pooled: optional ``[B, d]`` pooled student embeddings of the
             English translations (the English anchor, :class:`EnglishAnchorLoss`).
+        parameter_distance: optional scalar ``Σ_i ‖θ_i − θ_i⁰‖²`` over the trainable
+            weights (:class:`L2SPLoss`).
+        student_general_pooled: optional ``[G, d_s]`` the student's pooled embeddings of
+            ``G`` general-domain sentences in its own space (before the projection;
+            ``G`` may be 0), with ``reference_general_pooled`` ``[G, d_s]`` the frozen
+            starting encoder's (:class:`SelfAnchorLoss`).
 
     The masks decide which tokens are aligned: the caller sets padding *and* any special
     tokens it wants left out (``[CLS]``, ``</s>``, the e5 ``query:`` prefix) to False.
@@ -102,6 +115,9 @@ class EncodedPair:
     student_weights: torch.Tensor | None = None
     teacher_weights: torch.Tensor | None = None
     student_english_pooled: torch.Tensor | None = None
+    parameter_distance: torch.Tensor | None = None
+    student_general_pooled: torch.Tensor | None = None
+    reference_general_pooled: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         for side in ("student", "teacher"):
@@ -134,6 +150,14 @@ class EncodedPair:
                 f"student_english_pooled must have shape {tuple(self.teacher_pooled.shape)}, "
                 f"got {tuple(english.shape)}"
             )
+        general, reference = self.student_general_pooled, self.reference_general_pooled
+        if (general is None) != (reference is None) or (
+            general is not None and general.shape != reference.shape
+        ):
+            raise ValueError(
+                "student_general_pooled and reference_general_pooled must both be given, "
+                "with the same shape"
+            )
         s, t = self.student_tokens.shape, self.teacher_tokens.shape
         if s[0] != t[0]:
             raise ValueError(f"batch sizes differ: student {s[0]}, teacher {t[0]}")
@@ -161,13 +185,17 @@ class DistillationLoss(nn.Module):
 
     What a loss needs beyond the always-present fields of :class:`EncodedPair` it
     declares: ``needs_token_weights`` (``student_weights`` / ``teacher_weights``),
-    ``needs_student_english`` (``student_english_pooled``). ``reported_warnings``: warning
-    categories the loss also reports in its diagnostics (muted by :class:`WeightedSum`).
+    ``needs_student_english`` (``student_english_pooled``), ``needs_parameter_distance``
+    (``parameter_distance``), ``needs_general`` (``student_general_pooled`` and
+    ``reference_general_pooled``). ``reported_warnings``: warning categories the loss
+    also reports in its diagnostics (muted by :class:`WeightedSum`).
     """
 
     name: str = ""
     needs_token_weights: bool = False
     needs_student_english: bool = False
+    needs_parameter_distance: bool = False
+    needs_general: bool = False
     reported_warnings: tuple[type[Warning], ...] = ()
 
     def forward(self, pair: EncodedPair) -> LossOutput:  # pragma: no cover - abstract
@@ -342,6 +370,53 @@ class EnglishAnchorLoss(DistillationLoss):
         return LossOutput(loss=loss, diagnostics={"mse": float(loss.detach())})
 
 
+class L2SPLoss(DistillationLoss):
+    r"""L2-SP: the squared distance of the trainable weights from their starting values.
+
+    .. math:: \mathcal{L} = \sum_i \lVert \theta_i - \theta_i^0 \rVert^2
+
+    read from ``parameter_distance`` (a scalar the trainer computes over the student
+    transformer's trainable parameters; frozen ones are equal to their start and add 0).
+    It is the same for every micro-batch, so with ``A`` accumulation steps of
+    ``L / A`` the step's gradient is that of the full term. Diagnostics: ``distance``.
+    """
+
+    name = "l2sp"
+    needs_parameter_distance = True
+
+    def forward(self, pair: EncodedPair) -> LossOutput:
+        if pair.parameter_distance is None:
+            raise ValueError("L2-SP needs parameter_distance")
+        loss = pair.parameter_distance.float()
+        return LossOutput(loss=loss, diagnostics={"distance": float(loss.detach())})
+
+
+class SelfAnchorLoss(DistillationLoss):
+    r"""The self anchor: the student's pooled embeddings of general-domain sentences
+    ``u_g`` kept close to its frozen starting encoder ``f_0``'s.
+
+    .. math:: \mathcal{L} = \frac{1}{G d_s} \sum_g \lVert \bar s(u_g) - \bar f_0(u_g)
+        \rVert^2
+
+    on ``student_general_pooled`` and ``reference_general_pooled`` (``[G, d_s]``, the
+    reference detached); 0 (with a zero gradient) when the micro-batch has no general
+    sentence (``G = 0``). Diagnostics: ``mse``.
+    """
+
+    name = "self-anchor"
+    needs_general = True
+
+    def forward(self, pair: EncodedPair) -> LossOutput:
+        student, reference = pair.student_general_pooled, pair.reference_general_pooled
+        if student is None or reference is None:
+            raise ValueError("the self anchor needs student_general_pooled")
+        if student.shape[0] == 0:
+            loss = student.float().sum() * 0.0
+        else:
+            loss = anchor_mse(student, reference)
+        return LossOutput(loss=loss, diagnostics={"mse": float(loss.detach())})
+
+
 def anchor_mse(student_pooled: torch.Tensor, teacher_pooled: torch.Tensor) -> torch.Tensor:
     r"""MSE :math:`\frac{1}{Bd}\sum \lVert s - t \rVert^2` between ``[B, d]`` embeddings.
 
@@ -467,6 +542,14 @@ class WeightedSum(DistillationLoss):
         return any(term.needs_student_english for term in self._terms())
 
     @property
+    def needs_parameter_distance(self) -> bool:
+        return any(term.needs_parameter_distance for term in self._terms())
+
+    @property
+    def needs_general(self) -> bool:
+        return any(term.needs_general for term in self._terms())
+
+    @property
     def reported_warnings(self) -> tuple[type[Warning], ...]:
         return tuple(w for term in self._terms() for w in term.reported_warnings)
 
@@ -494,6 +577,8 @@ LOSSES: dict[str, type[DistillationLoss]] = {
 EXTRA_TERMS: dict[str, type[DistillationLoss]] = {
     "pooled_mse": PooledMSELoss,
     "anchor_mse": EnglishAnchorLoss,
+    "l2sp": L2SPLoss,
+    "self_anchor": SelfAnchorLoss,
 }
 """Extra terms of an objective by key (the key is also their diagnostics name)."""
 

@@ -137,7 +137,10 @@ class StudentModule(nn.Module):
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
         layer: int = -1,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        encoder_pooled: bool = False,
+    ) -> tuple[torch.Tensor, ...]:
+        """``(tokens, pooled)``; with ``encoder_pooled`` also ``[B, d_s]`` the pooled
+        last layer before the projection (normalised when ``normalize``)."""
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             inputs["token_type_ids"] = token_type_ids
@@ -145,10 +148,14 @@ class StudentModule(nn.Module):
         last = out.last_hidden_state
         hidden = last if layer == -1 else out.hidden_states[layer]
         tokens = self._project(hidden).float()
-        pooled = self._project(pool(last, attention_mask.bool(), self.pooling)).float()
+        raw = pool(last, attention_mask.bool(), self.pooling)
+        pooled = self._project(raw).float()
         if self.normalize:
             pooled = F.normalize(pooled, dim=-1)
-        return tokens, pooled
+        if not encoder_pooled:
+            return tokens, pooled
+        raw = raw.float()
+        return tokens, pooled, F.normalize(raw, dim=-1) if self.normalize else raw
 
 
 class StudentEncoder(Encoder):

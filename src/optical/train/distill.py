@@ -43,6 +43,7 @@ saved student, returned).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,7 @@ from torch import nn
 from ..errors import ConfigError, OpticalError
 from ..languages import normalize_lang
 from ..losses import DistillationLoss, EncodedPair, build_objective
-from ..models.encoder import Encoder, tokenize_with_prefix
+from ..models.encoder import Encoder, pool, tokenize_with_prefix
 from ..models.registry import EncoderSpec, resolve_encoder
 from ..models.student import (
     StudentModule,
@@ -72,7 +73,14 @@ from .config import DistillConfig, load_distill_config
 from .loop import StepInfo as LoopStep
 from .loop import Task, fit
 from .runtime import DistInfo, linear_schedule
-from .sampling import BitextSplit, TemperatureSampler, training_split
+from .sampling import (
+    BitextSplit,
+    GeneralSentence,
+    MixedSampler,
+    TemperatureSampler,
+    general_pool,
+    training_split,
+)
 from .student import build_projection, freeze_parameters
 
 __all__ = [
@@ -130,6 +138,10 @@ class Distiller:
     student_idf: torch.Tensor | None = None
     """``[V_student]`` token IDF (losses that need token weights), set by :meth:`set_idf`."""
     teacher_idf: torch.Tensor | None = None
+    initial: dict[str, torch.Tensor] | None = None
+    """``θ^0`` of the transformer's trainable parameters (the L2-SP term)."""
+    reference: nn.Module | None = None
+    """The frozen starting transformer ``f_0`` (the self anchor)."""
 
     @property
     def layer(self) -> int:
@@ -181,6 +193,20 @@ class Distiller:
             "teacher_weights": self.teacher_idf[teacher_ids],
         }
 
+    def reference_pooled(self, batch: Mapping[str, torch.Tensor], first: int) -> torch.Tensor:
+        """``[G, d_s]``: the frozen starting encoder's pooled embeddings of rows ``first:``
+        of the student's ``batch`` (same padding; normalised like the student's), computed
+        under ``no_grad`` at every step (one forward pass of ``G`` rows, no backward)."""
+        if self.reference is None:
+            raise OpticalError("the self anchor needs the starting encoder (build_distiller)")
+        names = ("input_ids", "attention_mask", "token_type_ids")
+        rows = {k: v[first:] for k, v in batch.items() if k in names}
+        bf16 = use_bf16(self.config.model.bf16)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            last = self.reference(**rows).last_hidden_state
+        pooled = pool(last, rows["attention_mask"].bool(), self.core.pooling).float()
+        return torch.nn.functional.normalize(pooled, dim=-1) if self.core.normalize else pooled
+
     def loss_on(
         self,
         pairs: Sequence[BitextPair],
@@ -195,25 +221,40 @@ class Distiller:
         student encodes ``sources + english`` in one batch (rows ``n:`` the English).
         """
         cfg = self.config
+        general = [item.text for item in pairs if isinstance(item, GeneralSentence)]
+        pairs = [item for item in pairs if not isinstance(item, GeneralSentence)]
         sources = [p.source for p in pairs]
         english = [p.english for p in pairs]
         both = self.loss_fn.needs_student_english
-        texts = sources + english if both else sources
+        texts = (sources + english if both else sources) + general
         s_batch = tokenize_with_prefix(self.student_encoder, texts, "query", cfg.model.max_length)
         t_batch, t_out = teacher if teacher is not None else self.teacher_outputs(english)
+        wants_general = self.loss_fn.needs_general
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(cfg.model.bf16)):
-            s_tokens, s_pooled = (module or self.core)(
+            outputs = (module or self.core)(
                 s_batch["input_ids"],
                 s_batch["attention_mask"],
                 s_batch.get("token_type_ids"),
                 layer=self.layer,
+                encoder_pooled=wants_general,
             )
+        s_tokens, s_pooled = outputs[0], outputs[1]
         n = len(pairs)
         extra: dict[str, torch.Tensor] = {}
+        if wants_general:
+            first = len(texts) - len(general)
+            extra["student_general_pooled"] = outputs[2][first:]
+            extra["reference_general_pooled"] = self.reference_pooled(s_batch, first)
+        if self.loss_fn.needs_parameter_distance:
+            from .forgetting import parameter_distance
+
+            extra["parameter_distance"] = parameter_distance(self.core.model, self.initial or {})
         if self.loss_fn.needs_token_weights:
-            extra = self._token_weights(s_batch["input_ids"][:n], t_batch["input_ids"])
+            extra |= self._token_weights(s_batch["input_ids"][:n], t_batch["input_ids"])
         if both:
             extra["student_english_pooled"] = s_pooled[n:]
+        if general:
+            s_tokens, s_pooled = s_tokens[: len(texts) - len(general)], s_pooled[:-len(general)]
         pair = EncodedPair(
             student_tokens=s_tokens[:n],
             student_mask=self.alignment_mask(s_batch)[:n],
@@ -253,10 +294,23 @@ def build_distiller(config: DistillConfig) -> Distiller:
     for param in base.model.parameters():
         param.requires_grad_(True)
     frozen = freeze_parameters(base.model, cfg.freeze_embeddings, cfg.freeze_layers)
+    if cfg.adapter == "lora":
+        from .forgetting import add_lora
+
+        add_lora(base.model, cfg, cfg.freeze_layers)
+        frozen = [name for name, p in base.model.named_parameters() if not p.requires_grad]
     core = StudentModule(base.model, projection, base.spec.pooling, base.spec.normalize)
     core.train(cfg.dropout)
     loss_fn = build_objective(config.loss.name, config.loss.options, config.loss.extra_weights())
     distiller = Distiller(config, core, base, teacher, loss_fn, frozen)
+    if loss_fn.needs_parameter_distance:
+        from .forgetting import initial_weights
+
+        distiller.initial = initial_weights(base.model)
+    if loss_fn.needs_general:
+        from .forgetting import frozen_reference
+
+        distiller.reference = frozen_reference(base.model)
     for who, model, layer in (
         ("layer", base.model, distiller.layer),
         ("teacher_layer", teacher.model, distiller.teacher_layer),
@@ -334,6 +388,10 @@ def validate(
     for pair, hit in zip(pairs, hits.tolist(), strict=True):
         by_lang.setdefault(pair.lang, []).append(hit)
     metrics["p_at_1_by_lang"] = {lang: float(np.mean(v)) for lang, v in sorted(by_lang.items())}
+    by_origin: dict[str, list[bool]] = {}
+    for pair, hit in zip(pairs, hits.tolist(), strict=True):
+        by_origin.setdefault(pair.origin or "unknown", []).append(hit)
+    metrics["p_at_1_by_origin"] = {o: float(np.mean(v)) for o, v in sorted(by_origin.items())}
     metrics["pairs"] = len(pairs)
     metrics["candidates"] = len(english_index)
     return metrics
@@ -374,8 +432,11 @@ class DistillTask(Task):
         config: DistillConfig,
         data_dir: str | Path | None = None,
         bitext: Mapping[str, Sequence[BitextPair]] | None = None,
+        general: Mapping[str, Sequence[BitextPair]] | None = None,
     ) -> None:
         self.config, self.data_dir, self.bitext = config, data_dir, bitext
+        self.general = general
+        self.general_sentences = 0
         self.teacher_cache: list = []
         self.unconverged = 0
 
@@ -392,14 +453,31 @@ class DistillTask(Task):
             logger.warning(
                 "[distill] no training bitext for requested language(s) %s", ", ".join(missing)
             )
-        self.sampler = TemperatureSampler(
+        self.sampler: TemperatureSampler | MixedSampler = TemperatureSampler(
             self.split.train, config.data.temperature, config.run.seed
         )
+        if config.data.general_ratio > 0:
+            self.sampler = self._mixed(self.sampler, dist)
         self.distiller = build_distiller(config)
         if self.distiller.loss_fn.needs_token_weights:
             self.distiller.set_idf([p for pairs in self.split.train.values() for p in pairs])
         self.model = self.distiller.core
         self.base_fingerprint = self.distiller.student_encoder.spec.fingerprint()
+
+    def _mixed(self, bitext: TemperatureSampler, dist: DistInfo) -> MixedSampler:
+        """The sampler with ``data.general_ratio`` of general-domain slots."""
+        config = self.config
+        cells = (config.optim.grad_accum, dist.world_size)
+        if config.optim.batch_size // (cells[0] * cells[1]) < 2:
+            raise ConfigError(
+                "data.general_ratio > 0 needs at least 2 items per rank and micro-batch "
+                "(optim.batch_size / (grad_accum × world size))"
+            )
+        general = general_pool(config.data, self.split.validation, self.data_dir, self.general)
+        if not general:
+            raise OpticalError(f"no general-domain English in {list(config.data.general_sources)}")
+        self.general_sentences = len(general)
+        return MixedSampler(bitext, general, config.data.general_ratio, config.run.seed, cells)
 
     def optimizer(self) -> torch.optim.Optimizer:
         return _optimizer(self.distiller.core, self.config)
@@ -419,6 +497,7 @@ class DistillTask(Task):
             "train_pairs": self.split.sizes(),
             "sampling_probabilities": self.sampler.probability_table(),
             "validation_pairs": len(self.split.validation),
+            "general_sentences": self.general_sentences,
             "trainable_parameters": sum(p.numel() for p in core.parameters() if p.requires_grad),
             "frozen_parameters": sum(p.numel() for p in core.parameters() if not p.requires_grad),
         }
@@ -454,6 +533,15 @@ class DistillTask(Task):
             self.config.run.eval_batch_size,
             self.teacher_cache,
         )
+
+    def validation_score(self, result: Mapping[str, Any]) -> float:
+        """Early stopping's score: the mean over the validation pairs' corpora
+        (``p_at_1_by_origin``) of bitext-retrieval P@1, so questions, news and
+        conversational text weigh alike (the held-out split of the training pool)."""
+        by_origin = result.get("p_at_1_by_origin") or {}
+        if by_origin:
+            return float(np.mean(list(by_origin.values())))
+        return float(result.get("p_at_1", -math.inf))
 
     def validation_message(self, result: Mapping[str, Any]) -> str:
         return (
@@ -503,9 +591,16 @@ class DistillTask(Task):
 
     def save(self, folder: Path, validation: dict[str, Any], resolved: dict[str, Any]) -> None:
         d, config = self.distiller, self.config
+        core = d.core
+        if config.model.adapter == "lora":
+            from .forgetting import merged_copy
+
+            core = StudentModule(
+                merged_copy(core.model), core.projection, core.pooling, core.normalize
+            )
         save_student(
             folder,
-            d.core,
+            core,
             d.student_encoder.tokenizer,
             d.student_encoder.spec,
             {
@@ -516,6 +611,7 @@ class DistillTask(Task):
                 "teacher_layer": d.teacher_layer,
                 "loss": config.loss.name,
                 "loss_options": config.loss.options,
+                "adapter": config.model.adapter,
                 "steps": config.optim.max_steps,
                 "validation": validation,
                 "config": resolved,
@@ -532,6 +628,7 @@ def train_distill(
     bitext: Mapping[str, Sequence[BitextPair]] | None = None,
     callbacks: Sequence[Callback] = (),
     cache: str | Path | None = None,
+    general: Mapping[str, Sequence[BitextPair]] | None = None,
 ) -> Path:
     """Distil the teacher into the student on training bitext; return the student folder.
 
@@ -549,6 +646,8 @@ def train_distill(
             from one stops training (the last checkpoint stays usable).
         cache: the cache root (``--cache-dir``) for the models built on first use, such as
             the dequantized e5 folder (default :func:`optical.settings.cache_dir`).
+        general: language → pairs whose English sides are the general-domain sentences
+            (``data.general_ratio``) instead of reading ``data.general_sources`` (tests).
 
     Raises:
         ConfigError: inconsistent config (batch not divisible by ``grad_accum × world
@@ -558,4 +657,5 @@ def train_distill(
     if not isinstance(config, DistillConfig):
         config = load_distill_config(config)
     with use_cache_dir(cache):
-        return fit(DistillTask(config, data_dir, bitext), out_dir, resume, callbacks)
+        task = DistillTask(config, data_dir, bitext, general)
+        return fit(task, out_dir, resume, callbacks)

@@ -31,6 +31,14 @@ Resume: the config may differ from the checkpoint's only in
 part, then the optimizer, the scheduler, the sampler and the torch RNG are restored, so a
 resumed run equals the uninterrupted one.
 
+Early stopping (``run.early_stopping_patience`` = ``P`` > 0): after each validation the
+score :meth:`Task.validation_score` (higher is better) is compared with the best so far;
+a better one keeps a copy of :meth:`Task.checkpoint_state` (the best model), and after
+``P`` validations in a row without one training stops (a checkpoint marks the run
+stopped, so resuming it does not train on). The artifact is then saved from the best
+model, with the best validation. The best copy and the counters are part of every
+checkpoint (``"early_stopping"``), so resume stays exact.
+
 Output folder: ``config.json`` (the resolved config), ``metrics.jsonl``, ``checkpoints/``
 and ``<task.artifact>/`` (:meth:`Task.save`; a resumed finished run keeps it when
 :meth:`Task.is_complete`).
@@ -177,6 +185,11 @@ class Task:
     def validation_message(self, result: Mapping[str, Any]) -> str:
         return f"validation loss {result.get('loss', float('nan')):.4g}"
 
+    def validation_score(self, result: Mapping[str, Any]) -> float:
+        """Early stopping's score of a validation result, higher is better (default: the
+        negated validation loss)."""
+        return -float(result.get("loss", math.inf))
+
     def checkpoint_state(self) -> dict[str, Any]:
         """The checkpoint's model part: at least ``"model"`` and ``"projection"``."""
         return {
@@ -231,6 +244,26 @@ def fit(
             dist.destroy_process_group()
 
 
+def _cloned(value: Any) -> Any:
+    """``value`` with every tensor cloned (nested dicts and lists followed)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, Mapping):
+        return {k: _cloned(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_cloned(v) for v in value)
+    return value
+
+
+def _broadcast_flag(flag: bool) -> bool:
+    """Rank 0's ``flag`` on every rank."""
+    import torch.distributed as dist
+
+    box = [flag]
+    dist.broadcast_object_list(box, src=0)
+    return bool(box[0])
+
+
 def _describe(items: Sequence[Any], shown: int = 3) -> str:
     """A short description of a batch for an error message: its size and first items."""
     head = ", ".join(repr(item)[:60] for item in list(items)[:shown])
@@ -253,6 +286,8 @@ class _Run:
         self.run_cfg: RunConfig = task.config.run
         self.metrics_path = out_dir / "metrics.jsonl"
         self.last_validation: dict[str, Any] = {}
+        self.best: dict[str, Any] = {"score": -math.inf, "step": None, "bad": 0, "state": None}
+        self.stopped = False
 
     def run(self, resume: bool) -> Path:
         task, optim, world = self.task, self.optim, self.dist.world_size
@@ -312,6 +347,9 @@ class _Run:
         self.task.sampler.load_state_dict(state["rng"]["sampler"])
         torch.set_rng_state(state["rng"]["torch"])
         self.last_validation = dict(state.get("metrics") or {})
+        if "early_stopping" in state:
+            self.best = dict(state["early_stopping"])
+            self.stopped = bool(self.best.pop("stopped", False))
         return int(state["step"])
 
     def _train(self, start: int) -> None:
@@ -332,6 +370,8 @@ class _Run:
         barrier(self.dist)
         try:
             for step in range(start, self.optim.max_steps):
+                if self.stopped:
+                    break
                 record, seen = self._step(step)
                 self._after_step(step + 1, record, seen)
         finally:
@@ -381,6 +421,10 @@ class _Run:
         final = done == self.optim.max_steps
         if self.validating and run.eval_every and (done % run.eval_every == 0 or final):
             validation = self.last_validation = self._validate(done)
+            self._early_stopping(done, validation)
+        if run.early_stopping_patience and self.dist.world_size > 1:
+            self.stopped = _broadcast_flag(self.stopped)
+        final = final or self.stopped
         if main and (final or (run.checkpoint_every and done % run.checkpoint_every == 0)):
             self._checkpoint(done)
         barrier(self.dist)
@@ -396,6 +440,28 @@ class _Run:
         delivered = self.task.step_info(info)
         for callback in self.callbacks:
             callback(delivered)
+
+    def _early_stopping(self, step: int, validation: dict[str, Any]) -> None:
+        """Keep the best model; stop after ``patience`` validations without a better one."""
+        patience = self.run_cfg.early_stopping_patience
+        if not patience:
+            return
+        score = float(self.task.validation_score(validation))
+        if score > self.best["score"]:
+            state = {
+                key: _cloned(value)
+                for key, value in self.task.checkpoint_state().items()
+            }
+            self.best = {"score": score, "step": step, "bad": 0, "state": state}
+            self.best["validation"] = dict(validation)
+        else:
+            self.best["bad"] += 1
+            if self.best["bad"] >= patience and step < self.optim.max_steps:
+                self.stopped = True
+                self.bar.write(
+                    f"[{self.task.name}] early stop at step {step}: no better validation "
+                    f"in {patience} (best at step {self.best['step']})"
+                )
 
     def _validate(self, step: int) -> dict[str, Any]:
         result = self.task.validate()
@@ -414,6 +480,8 @@ class _Run:
             "config": self.resolved,
             "metrics": self.last_validation,
         }
+        if self.run_cfg.early_stopping_patience:
+            state["early_stopping"] = {**self.best, "stopped": self.stopped}
         save_checkpoint(self.out_dir / "checkpoints", state, keep=self.run_cfg.keep_checkpoints)
 
     def _finish(self, start: int) -> Path:
@@ -422,9 +490,20 @@ class _Run:
         if note and self.dist.main:
             logger.warning("[%s] %s", self.task.name, note)
         folder = self.out_dir / self.task.artifact
-        if start == max_steps and self.task.is_complete(folder, max_steps):
+        finished = start == max_steps or (self.stopped and self.best["step"] is not None)
+        if finished and start > 0 and self.task.is_complete(folder, max_steps):
             return folder  # resumed a finished run: keep the saved artifact
+        validation = self.last_validation
+        if self.run_cfg.early_stopping_patience and self.best["state"] is not None:
+            self.task.restore(self.best["state"])
+            validation = {**self.best["validation"], "best_step": self.best["step"]}
+            if self.dist.main:
+                logger.info(
+                    "[%s] saving the best validation's model (step %s)",
+                    self.task.name,
+                    self.best["step"],
+                )
         if self.dist.main:
-            self.task.save(folder, self.last_validation, self.resolved)
+            self.task.save(folder, validation, self.resolved)
         barrier(self.dist)
         return folder

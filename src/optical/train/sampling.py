@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BitextSplit",
+    "GeneralSentence",
+    "MixedSampler",
+    "general_count",
+    "general_pool",
     "PoolSummary",
     "TemperatureSampler",
     "load_bitext",
@@ -260,6 +264,107 @@ class TemperatureSampler:
             )
         self.step = int(state["step"])
         self.drawn = {lang: int(drawn[lang]) for lang in self.languages}
+
+
+@dataclass(frozen=True)
+class GeneralSentence:
+    """A general-domain English sentence of a batch (the self anchor's input)."""
+
+    text: str
+    origin: str = ""
+
+
+def general_count(ratio: float, size: int) -> int:
+    """General-domain slots of a batch of ``size``: ``⌊ratio · size + 1/2⌋``."""
+    return int(math.floor(ratio * size + 0.5))
+
+
+class MixedSampler:
+    """Batches of bitext pairs from ``bitext`` with a share of general-domain sentences.
+
+    ``next_batch(size)``: ``k = general_count(ratio, size)`` general sentences (a
+    permutation of ``general`` seeded by ``(seed, 3, epoch)``, each once per epoch) and
+    ``size − k`` pairs (``bitext.next_batch``). The batch is laid out in ``cells`` equal
+    cells, one per (micro-batch, rank) of the loop (``grad_accum × world size``; rank
+    ``r`` of micro-batch ``a`` takes slots ``r, r + W, …`` of its block), cell ``j``
+    holding ``⌊(j+1)k/C⌋ − ⌊jk/C⌋`` general sentences, so every shard gets its share.
+    """
+
+    def __init__(
+        self,
+        bitext: TemperatureSampler,
+        general: Sequence[GeneralSentence],
+        ratio: float,
+        seed: int,
+        cells: tuple[int, int] = (1, 1),
+    ) -> None:
+        if not general:
+            raise ValueError("no general-domain sentences to sample from")
+        self.bitext, self.general, self.ratio = bitext, list(general), float(ratio)
+        self.seed, self.accum, self.world = int(seed), int(cells[0]), int(cells[1])
+        self.drawn = 0
+        self._perm: tuple[int, np.ndarray] | None = None
+
+    def _next_general(self) -> GeneralSentence:
+        n = len(self.general)
+        epoch = self.drawn // n
+        if self._perm is None or self._perm[0] != epoch:
+            rng = np.random.default_rng([self.seed, 3, epoch])
+            self._perm = (epoch, rng.permutation(n))
+        item = self.general[int(self._perm[1][self.drawn % n])]
+        self.drawn += 1
+        return item
+
+    def next_batch(self, size: int) -> list[Any]:
+        """The next global batch of ``size`` items (advances the state)."""
+        k = general_count(self.ratio, size)
+        pairs = iter(self.bitext.next_batch(size - k))
+        count = self.accum * self.world
+        per_cell = size // count
+        cells = []
+        for j in range(count):
+            g = (j + 1) * k // count - j * k // count
+            cells.append([self._next_general() for _ in range(g)])
+            cells[-1].extend(next(pairs) for _ in range(per_cell - g))
+        batch = []
+        for a in range(self.accum):
+            block = size // self.accum
+            batch.extend(cells[a * self.world + p % self.world][p // self.world] for p in range(block))
+        return batch
+
+    def probability_table(self, digits: int = 6) -> dict[str, float]:
+        """The bitext sampler's language probabilities."""
+        return self.bitext.probability_table(digits)
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"bitext": <its state>, "general_drawn": int}``."""
+        return {"bitext": self.bitext.state_dict(), "general_drawn": self.drawn}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.bitext.load_state_dict(state["bitext"])
+        self.drawn = int(state["general_drawn"])
+
+
+def general_pool(
+    data: DataConfig,
+    validation: Sequence[BitextPair],
+    data_dir: str | Path | None = None,
+    bitext: Mapping[str, Sequence[BitextPair]] | None = None,
+) -> list[GeneralSentence]:
+    """The general-domain sentences of ``data``: the distinct English sides of
+    ``data.general_sources`` in ``data.languages`` (read by :func:`load_bitext`, so
+    leak-checked; or of ``bitext`` when given), less the ``validation`` English, in
+    text order."""
+    pool = load_bitext(replace(data, sources=data.general_sources), data_dir, bitext)
+    held = {text_key(p.english) for p in validation}
+    seen: dict[str, GeneralSentence] = {}
+    for lang in sorted(pool):
+        for pair in pool[lang]:
+            key = text_key(pair.english)
+            if pair.english.strip() and key not in held and key not in seen:
+                seen[key] = GeneralSentence(pair.english, pair.origin)
+    return sorted(seen.values(), key=lambda g: g.text)
 
 
 def _guard(pool: Mapping[str, Sequence[BitextPair]], data_dir: str | Path | None) -> str:

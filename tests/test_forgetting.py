@@ -1,0 +1,184 @@
+"""Staying close to the starting encoder (issue 18): LoRA, L2-SP, the self anchor, early
+stopping, and artifact keys that do not move at the defaults. Tiny random models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from optical.models.encoder import tokenize_with_prefix
+from optical.models.student import load_any_encoder
+from optical.train.config import artifact_key, load_distill_config
+from optical.train.distill import DistillTask, build_distiller, train_distill
+from optical.train.runtime import DistInfo
+from optical.train.sampling import GeneralSentence, general_count
+from tiny_models import build_tiny_encoder, tiny_bitext, tiny_config
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXTS = ["le kato", "un granda hundo kuras", "the red house"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory, one_thread: None) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("tiny-forget")
+    student = build_tiny_encoder(root / "student", hidden=16, layers=2, seed=0)
+    teacher = build_tiny_encoder(root / "teacher", hidden=24, layers=2, seed=1)
+    return student, teacher
+
+
+def test_default_options_keep_the_artifact_keys() -> None:
+    """Keys computed on the code before these options existed."""
+    quick = load_distill_config(ROOT / "configs/distill-quick.toml")
+    assert artifact_key(quick) == "d644cbbb5769"
+    assert artifact_key(quick, {"pool": "abc"}) == "5b0d19a3d3ec"
+    study = load_distill_config(ROOT / "configs/distill-study.toml")
+    assert artifact_key(study) == "b59c3491a652"
+    from optical.nmt.config import load_nmt_config
+
+    assert artifact_key(load_nmt_config(ROOT / "configs/nmt-quick.toml")) == "4effb920ea5b"
+    changed = {
+        artifact_key(quick.with_overrides(model={"adapter": "lora"})),
+        artifact_key(quick.with_overrides(loss={"l2sp_weight": 0.1})),
+        artifact_key(quick.with_overrides(loss={"self_anchor_weight": 0.1})),
+        artifact_key(quick.with_overrides(data={"general_ratio": 0.25})),
+        artifact_key(quick.with_overrides(run={"early_stopping_patience": 2})),
+    }
+    assert len(changed) == 5 and artifact_key(quick) not in changed
+
+
+def _encode(encoder, texts=TEXTS) -> torch.Tensor:
+    return torch.as_tensor(encoder.encode(texts, kind="query").pooled)
+
+
+def test_lora_trains_only_adapters_and_saves_identically(
+    models: tuple[Path, Path], tmp_path: Path
+) -> None:
+    config = tiny_config(*models, model={"adapter": "lora", "lora_rank": 2, "freeze_layers": 0})
+    seen: dict[str, torch.Tensor] = {}
+
+    def check(info) -> None:
+        for name, param in info.student.model.named_parameters():
+            assert (param.grad is None) or ("lora_" in name)
+            if "lora_" not in name:
+                start = seen.setdefault(name, param.detach().clone())
+                assert torch.equal(start, param.detach()), name
+
+    task = DistillTask(config, bitext=tiny_bitext())
+    from optical.train.loop import fit
+
+    folder = fit(task, tmp_path / "run", callbacks=[check])
+    trainable = [n for n, p in task.model.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    base = load_any_encoder(models[0])
+    saved = load_any_encoder(folder)
+    from optical.models.student import StudentEncoder
+
+    live = StudentEncoder(
+        saved.spec, task.model.model, saved.tokenizer, task.model.projection, bf16=False
+    )
+    live.module.eval()
+    assert torch.allclose(_encode(saved), _encode(live), atol=1e-6)
+    lora_b = [p for n, p in task.model.model.named_parameters() if "lora_B" in n]
+    assert any(float(p.abs().max()) > 0 for p in lora_b)  # it did train (B starts at 0)
+    # the merged delta changes only the targeted weights; the base's others stay
+    merged = saved.model.state_dict()
+    for name, tensor in base.model.state_dict().items():
+        if "embeddings" in name or "LayerNorm" in name or name.endswith(".bias"):
+            assert torch.equal(merged[name], tensor), name
+
+
+def test_lora_export_matches(models: tuple[Path, Path], tmp_path: Path) -> None:
+    pytest.importorskip("sentence_transformers")
+    from optical.models.export import export_sentence_transformers
+
+    config = tiny_config(*models, model={"adapter": "lora", "lora_rank": 2})
+    folder = train_distill(config, tmp_path / "run", bitext=tiny_bitext())
+    export_sentence_transformers(folder, tmp_path / "st")  # checks its own encodings
+
+
+def _final_weights(config, out: Path) -> dict[str, torch.Tensor]:
+    folder = train_distill(config, out, bitext=tiny_bitext())
+    return dict(load_any_encoder(folder).model.state_dict())
+
+
+def test_l2sp_weight_zero_is_plain_training_and_large_weight_stays_close(
+    models: tuple[Path, Path], tmp_path: Path
+) -> None:
+    plain = _final_weights(tiny_config(*models), tmp_path / "plain")
+    zero = _final_weights(tiny_config(*models, loss={"l2sp_weight": 0.0}), tmp_path / "zero")
+    assert all(torch.equal(plain[k], zero[k]) for k in plain)
+    start = dict(load_any_encoder(models[0]).model.state_dict())
+    # lr 3e-3 and 4 steps move an unpenalised weight by up to ~1e-2; the penalty's
+    # gradient 2·w·(θ − θ⁰) pulls it back at once when w is large
+    strong = tiny_config(*models, loss={"l2sp_weight": 1e4}, optim={"max_grad_norm": 0.0})
+    held = _final_weights(strong, tmp_path / "strong")
+    drift_plain = max(float((plain[k] - start[k]).abs().max()) for k in start)
+    drift_held = max(float((held[k] - start[k]).abs().max()) for k in start)
+    assert drift_held < 0.5 * drift_plain
+
+
+def test_general_share_is_exact_and_deterministic(models: tuple[Path, Path]) -> None:
+    config = tiny_config(
+        *models, data={"general_ratio": 0.25}, loss={"self_anchor_weight": 1.0}
+    )
+    general = {"en": tiny_bitext(20, seed=5)["xx"]}
+
+    def batches() -> list[list]:
+        task = DistillTask(config, bitext=tiny_bitext(), general=general)
+        task.setup(DistInfo(rank=0, world_size=1, initialised_here=False))
+        return [task.sampler.next_batch(8) for _ in range(5)]
+
+    first, second = batches(), batches()
+    assert first == second
+    for batch in first:
+        assert sum(isinstance(x, GeneralSentence) for x in batch) == general_count(0.25, 8) == 2
+    assert general_count(0.3, 10) == 3 and general_count(0.25, 10) == 3
+
+
+def test_self_anchor_is_zero_at_the_start(models: tuple[Path, Path]) -> None:
+    config = tiny_config(
+        *models,
+        model={"dropout": False},
+        data={"general_ratio": 0.25},
+        loss={"self_anchor_weight": 1.0},
+    )
+    distiller = build_distiller(config)
+    pairs = tiny_bitext()["xx"][:3] + [GeneralSentence("the big dog"), GeneralSentence("a cat")]
+    _loss, diagnostics, _ = distiller.loss_on(pairs)
+    assert diagnostics["self_anchor"] == pytest.approx(0.0, abs=1e-12)
+    batch = tokenize_with_prefix(distiller.student_encoder, ["a tree"], "query", 16)
+    assert distiller.reference_pooled(batch, 0).shape == (1, 16)
+
+
+def test_early_stopping_keeps_the_best(models: tuple[Path, Path], tmp_path: Path) -> None:
+    from optical.train.loop import Task
+
+    scores = iter([0.5, 0.9, 0.4, 0.3, 0.2, 0.1])
+    config = tiny_config(
+        *models,
+        optim={"max_steps": 8},
+        run={"eval_every": 1, "early_stopping_patience": 2, "checkpoint_every": 0},
+    )
+
+    class Scripted(DistillTask):
+        def validation_score(self, result):  # noqa: ANN001, ANN201
+            return next(scores)
+
+    steps: list[int] = []
+    state: dict = {}
+
+    def record(info) -> None:
+        steps.append(info.step)
+        if info.step == 2:
+            state.update({k: v.clone() for k, v in info.student.model.state_dict().items()})
+
+    task = Scripted(config, bitext=tiny_bitext())
+    from optical.train.loop import fit
+
+    folder = fit(task, tmp_path / "run", callbacks=[record])
+    assert steps == [1, 2, 3, 4]  # best at 2, two worse validations, stop
+    saved = load_any_encoder(folder).model.state_dict()
+    assert all(torch.equal(saved[k], state[k]) for k in state)
+    assert isinstance(Task.validation_score(task, {"loss": 2.0}), float)
