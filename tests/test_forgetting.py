@@ -120,9 +120,7 @@ def test_l2sp_weight_zero_is_plain_training_and_large_weight_stays_close(
 
 
 def test_general_share_is_exact_and_deterministic(models: tuple[Path, Path]) -> None:
-    config = tiny_config(
-        *models, data={"general_ratio": 0.25}, loss={"self_anchor_weight": 1.0}
-    )
+    config = tiny_config(*models, data={"general_ratio": 0.25}, loss={"self_anchor_weight": 1.0})
     general = {"en": tiny_bitext(20, seed=5)["xx"]}
 
     def batches() -> list[list]:
@@ -145,7 +143,7 @@ def test_self_anchor_is_zero_at_the_start(models: tuple[Path, Path]) -> None:
         loss={"self_anchor_weight": 1.0},
     )
     distiller = build_distiller(config)
-    pairs = tiny_bitext()["xx"][:3] + [GeneralSentence("the big dog"), GeneralSentence("a cat")]
+    pairs = [*tiny_bitext()["xx"][:3], GeneralSentence("the big dog"), GeneralSentence("a cat")]
     _loss, diagnostics, _ = distiller.loss_on(pairs)
     assert diagnostics["self_anchor"] == pytest.approx(0.0, abs=1e-12)
     batch = tokenize_with_prefix(distiller.student_encoder, ["a tree"], "query", 16)
@@ -163,7 +161,7 @@ def test_early_stopping_keeps_the_best(models: tuple[Path, Path], tmp_path: Path
     )
 
     class Scripted(DistillTask):
-        def validation_score(self, result):  # noqa: ANN001, ANN201
+        def validation_score(self, result):
             return next(scores)
 
     steps: list[int] = []

@@ -330,7 +330,10 @@ def test_objective_declares_what_it_needs() -> None:
     assert build_objective("mse-pooled", {}, {"anchor_mse": 1.0}).needs_student_english
     assert not build_objective("ot", {}, {"pooled_mse": 0.0, "anchor_mse": 0.0}).extras
     assert EnglishAnchorLoss.needs_student_english and not OTLoss.needs_student_english
-    assert set(EXTRA_TERMS) == {"pooled_mse", "anchor_mse"}
+    assert set(EXTRA_TERMS) == {"pooled_mse", "anchor_mse", "l2sp", "self_anchor"}
+    assert build_objective("ot", {}, {"l2sp": 1.0}).needs_parameter_distance
+    assert build_objective("ot", {}, {"self_anchor": 1.0}).needs_general
+    assert not plain.needs_parameter_distance and not plain.needs_general
     with pytest.raises(ConfigError, match=r"unknown extra loss term 'idf'.*pooled_mse"):
         build_objective("ot", {}, {"idf": 1.0})
     with pytest.raises(ConfigError, match="weight must be a finite number"):
@@ -355,3 +358,37 @@ def test_objective_mutes_the_warnings_its_terms_report() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert objective(pair).diagnostics["converged"] == 0.0
+
+
+def test_l2sp_and_self_anchor_terms() -> None:
+    from optical.losses import L2SPLoss, SelfAnchorLoss
+
+    d = 4
+    base = {
+        "student_tokens": torch.zeros(2, 3, d),
+        "student_mask": torch.ones(2, 3, dtype=torch.bool),
+        "student_pooled": torch.zeros(2, d),
+        "teacher_tokens": torch.zeros(2, 3, d),
+        "teacher_mask": torch.ones(2, 3, dtype=torch.bool),
+        "teacher_pooled": torch.zeros(2, d),
+    }
+    theta = torch.tensor([1.0, 2.0], requires_grad=True)
+    distance = ((theta - torch.tensor([0.0, 0.0])) ** 2).sum()
+    out = L2SPLoss()(EncodedPair(**base, parameter_distance=distance))
+    assert float(out.loss) == pytest.approx(5.0)
+    s = torch.ones(3, 5, requires_grad=True)
+    r = torch.zeros(3, 5)
+    anchored = SelfAnchorLoss()(
+        EncodedPair(**base, student_general_pooled=s, reference_general_pooled=r)
+    )
+    assert float(anchored.loss) == pytest.approx(1.0)  # (1/(G d)) Σ ‖s − f0‖²
+    empty = SelfAnchorLoss()(
+        EncodedPair(
+            **base,
+            student_general_pooled=torch.zeros(0, 5, requires_grad=True),
+            reference_general_pooled=torch.zeros(0, 5),
+        )
+    )
+    assert float(empty.loss) == 0.0
+    with pytest.raises(ValueError, match="both be given"):
+        EncodedPair(**base, student_general_pooled=s)

@@ -350,8 +350,14 @@ DEFAULT_FREE_KEYS: dict[str, Any] = {
             ("adapter", "lora_rank", "lora_alpha", "lora_dropout", "lora_targets"),
         ).items()
     },
-    **{f"loss.{k}": v for k, v in _defaults(LossConfig, ("l2sp_weight", "self_anchor_weight")).items()},
-    **{f"data.{k}": v for k, v in _defaults(DataConfig, ("general_ratio", "general_sources")).items()},
+    **{
+        f"loss.{k}": v
+        for k, v in _defaults(LossConfig, ("l2sp_weight", "self_anchor_weight")).items()
+    },
+    **{
+        f"data.{k}": v
+        for k, v in _defaults(DataConfig, ("general_ratio", "general_sources")).items()
+    },
     "run.early_stopping_patience": 0,
 }
 """Keys added after artifacts were first keyed: at these default values they are left out

@@ -254,7 +254,7 @@ class Distiller:
         if both:
             extra["student_english_pooled"] = s_pooled[n:]
         if general:
-            s_tokens, s_pooled = s_tokens[: len(texts) - len(general)], s_pooled[:-len(general)]
+            s_tokens, s_pooled = s_tokens[: len(texts) - len(general)], s_pooled[: -len(general)]
         pair = EncodedPair(
             student_tokens=s_tokens[:n],
             student_mask=self.alignment_mask(s_batch)[:n],

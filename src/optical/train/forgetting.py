@@ -90,7 +90,9 @@ def merged_copy(model: nn.Module) -> nn.Module:
 def initial_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     """Copies ``θ_i^0`` of ``model``'s trainable parameters (name → tensor)."""
     return {
-        name: param.detach().clone() for name, param in model.named_parameters() if param.requires_grad
+        name: param.detach().clone()
+        for name, param in model.named_parameters()
+        if param.requires_grad
     }
 
 

@@ -448,10 +448,7 @@ class _Run:
             return
         score = float(self.task.validation_score(validation))
         if score > self.best["score"]:
-            state = {
-                key: _cloned(value)
-                for key, value in self.task.checkpoint_state().items()
-            }
+            state = {key: _cloned(value) for key, value in self.task.checkpoint_state().items()}
             self.best = {"score": score, "step": step, "bad": 0, "state": state}
             self.best["validation"] = dict(validation)
         else:

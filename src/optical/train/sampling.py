@@ -48,10 +48,10 @@ __all__ = [
     "BitextSplit",
     "GeneralSentence",
     "MixedSampler",
-    "general_count",
-    "general_pool",
     "PoolSummary",
     "TemperatureSampler",
+    "general_count",
+    "general_pool",
     "load_bitext",
     "micro_batches",
     "pool_sha256",
@@ -276,7 +276,7 @@ class GeneralSentence:
 
 def general_count(ratio: float, size: int) -> int:
     """General-domain slots of a batch of ``size``: ``⌊ratio · size + 1/2⌋``."""
-    return int(math.floor(ratio * size + 0.5))
+    return math.floor(ratio * size + 0.5)
 
 
 class MixedSampler:
@@ -329,7 +329,9 @@ class MixedSampler:
         batch = []
         for a in range(self.accum):
             block = size // self.accum
-            batch.extend(cells[a * self.world + p % self.world][p // self.world] for p in range(block))
+            batch.extend(
+                cells[a * self.world + p % self.world][p // self.world] for p in range(block)
+            )
         return batch
 
     def probability_table(self, digits: int = 6) -> dict[str, float]:
