@@ -20,7 +20,14 @@ from ..precision import encode_precision, precision_name
 from .benchmarks import BENCHMARKS, MT_BENCHMARK, XQUAD, BenchmarkSpec
 from .names import SystemSpec
 from .plots import chart, legend_below, system_colours, system_order
-from .report_sections import ap_section, budget_section, conclusion, gap_section, step_budget_note
+from .report_sections import (
+    ap_section,
+    budget_section,
+    conclusion,
+    forgetting_section,
+    gap_section,
+    step_budget_note,
+)
 from .results import ResultRow, SignificanceRow, value_table
 
 if TYPE_CHECKING:
@@ -309,6 +316,7 @@ def write_report(
     parts += mt_quality_section(cfg, rows)
     parts += gap_section(rows, cfg.benchmarks, out_dir)
     parts += ap_section(rows, cfg.benchmarks)
+    parts += forgetting_section(rows, cfg.benchmarks)
     parts += budget_section(rows, cfg.benchmarks, out_dir, _step_budgets(cfg, rows))
     heatmaps = sorted((out_dir / "alignments").glob("*.png"))
     if heatmaps:

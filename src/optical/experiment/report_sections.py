@@ -527,3 +527,75 @@ def conclusion(rows: Sequence[ResultRow], benchmarks: Sequence[str]) -> list[str
         "with a large pretrained MT system.",
         "",
     ]
+
+
+FORGETTING_BENCHMARK = "ntrex"
+"""The out-of-domain probe of the forgetting check: NTREX news bitext retrieval."""
+
+
+def _macro(rows: Sequence[ResultRow], benchmark: str, system: str, measure: str) -> float | None:
+    """The macro value of a system on a benchmark: its ``macro`` row, else the mean of its
+    per-language rows (None without rows)."""
+    chosen = [r for r in rows if (r.benchmark, r.system, r.measure) == (benchmark, system, measure)]
+    macro = [r.value for r in chosen if r.lang == "macro"]
+    if macro:
+        return macro[0]
+    values = [r.value for r in chosen if is_known(r.lang)]
+    return statistics.fmean(values) if values else None
+
+
+def forgetting_changes(
+    rows: Sequence[ResultRow], benchmarks: Sequence[str]
+) -> dict[str, dict[str, float | None]]:
+    """Trained system → benchmark → ``macro(system) − macro(zero-shot)`` in the primary
+    measure (NTREX: P@1, macro over languages), for NTREX and each of ``benchmarks``."""
+    names = [FORGETTING_BENCHMARK, *(b for b in benchmarks if b != FORGETTING_BENCHMARK)]
+    systems = sorted({r.system for r in rows if r.benchmark in names and r.system != ZERO_SHOT})
+    out: dict[str, dict[str, float | None]] = {}
+    for system in systems:
+        try:
+            trained = _spec(system).method_spec is not None
+        except Exception:  # a row label that is not a system name
+            trained = False
+        if not trained:
+            continue
+        changes: dict[str, float | None] = {}
+        for benchmark in names:
+            measure = primary_measure(benchmark)
+            if measure is None:
+                continue
+            changes[benchmark] = _minus(
+                _macro(rows, benchmark, system, measure),
+                _macro(rows, benchmark, ZERO_SHOT, measure),
+            )
+        out[system] = changes
+    return out
+
+
+def forgetting_section(rows: Sequence[ResultRow], benchmarks: Sequence[str]) -> list[str]:
+    """ "Forgetting check": per trained system, its change against zero-shot on NTREX
+    (out-of-domain news bitext retrieval, P@1 macro over languages) beside its change on
+    each target benchmark's primary measure; empty without NTREX rows."""
+    changes = forgetting_changes(rows, benchmarks)
+    if not changes or not any(c.get(FORGETTING_BENCHMARK) is not None for c in changes.values()):
+        return []
+    names = list(next(iter(changes.values())))
+    header = [f"{b} ({primary_measure(b)})" for b in names]
+    lines = [
+        "## Forgetting check",
+        "",
+        "Change against zero-shot (trained system − zero-shot, macro over languages). "
+        f"{FORGETTING_BENCHMARK} is out-of-domain bitext retrieval: a negative value there "
+        "means the student lost some of its starting encoder's general ability.",
+        "",
+        "| system | " + " | ".join(header) + " |",
+        "|---|" + "---:|" * len(header),
+    ]
+    for system, values in changes.items():
+        cells = [_signed(values.get(b)) for b in names]
+        lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _signed(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.3f}"
