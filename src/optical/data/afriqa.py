@@ -35,6 +35,7 @@ from ..errors import ConfigError, DataFormatError
 from ..languages import normalize_lang
 from ..types import BitextPair, Passage
 from ._io import field, iter_jsonl, require_file, resolve_data_dir, text_key
+from .bitext import _select as select_codes
 from .skips import Skip, report_skip
 
 AFRIQA_DIR = "afriqa"
@@ -199,15 +200,8 @@ def _read_gold(
 
 
 def _select(languages: Iterable[str] | None) -> list[str]:
-    if languages is None:
-        return list(AFRIQA_FILE_CODES)
-    wanted = {normalize_lang(code) for code in languages}
-    unknown = wanted - set(AFRIQA_CODES.values())
-    if unknown:
-        raise ConfigError(
-            f"AfriQA has no {', '.join(sorted(unknown))}; available: {', '.join(AFRIQA_LANGUAGES)}"
-        )
-    return [code for code, lang in AFRIQA_CODES.items() if lang in wanted]
+    """AfriQA file codes of the requested languages (all by default)."""
+    return select_codes(AFRIQA_CODES, languages, "AfriQA")
 
 
 def load_afriqa(
