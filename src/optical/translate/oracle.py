@@ -7,7 +7,9 @@ Sources, in order of precedence (the first source that knows a text wins):
 * ``xquad`` — XQuAD questions and their English originals (ar de es hi ru zh), both
   directions (the translations are professional translations of the English);
 * ``mkqa`` — MKQA questions and their English versions (ar es fi ja km ko ms ru sv tr
-  zh), both directions.
+  zh), both directions;
+* ``afriqa`` — AfriQA questions (every split) and their human English translations
+  (bem ha ig rw tw yo zu), both directions.
 
 Texts are looked up after Unicode NFC normalisation and whitespace collapsing.
 Where one text has several translations (a question asked twice, translated
@@ -33,8 +35,13 @@ from .base import Progress, check_request, make_translations, snippet
 
 logger = logging.getLogger(__name__)
 
-SOURCES: tuple[str, ...] = ("xor", "xquad", "mkqa")
-_SOURCE_DIRS = {"xor": "xor-tydi/translations", "xquad": "xquad", "mkqa": "bitext/mkqa"}
+SOURCES: tuple[str, ...] = ("xor", "xquad", "mkqa", "afriqa")
+_SOURCE_DIRS = {
+    "xor": "xor-tydi/translations",
+    "xquad": "xquad",
+    "mkqa": "bitext/mkqa",
+    "afriqa": "afriqa/queries",
+}
 
 
 def oracle_key(text: str) -> str:
@@ -68,15 +75,30 @@ def _mkqa_pairs(root: Path, lang: str) -> list[tuple[str, str]]:
     return [(p.source, p.english) for p in load_mkqa(root, [lang])[lang]]
 
 
+def _afriqa_pairs(root: Path, lang: str) -> list[tuple[str, str]]:
+    from ..data.afriqa import AFRIQA_LANGUAGES, SPLITS, load_afriqa, load_afriqa_passages
+
+    if lang not in AFRIQA_LANGUAGES:
+        return []
+    passages = load_afriqa_passages(root)
+    return [
+        (question.question, question.english)
+        for split in SPLITS
+        for question in load_afriqa(root, split, [lang], passages)[lang]
+    ]
+
+
 _READERS: dict[str, Callable[[Path, str], list[tuple[str, str]]]] = {
     "xor": _xor_pairs,
     "xquad": _xquad_pairs,
     "mkqa": _mkqa_pairs,
+    "afriqa": _afriqa_pairs,
 }
 SOURCE_LANGUAGES: dict[str, frozenset[str]] = {
     "xor": frozenset({"ar", "bn", "fi", "ja", "ko", "ru", "te"}),
     "xquad": frozenset({"ar", "de", "es", "hi", "ru", "zh"}),
     "mkqa": frozenset({"ar", "es", "fi", "ja", "km", "ko", "ms", "ru", "sv", "tr", "zh"}),
+    "afriqa": frozenset({"bem", "ha", "ig", "rw", "tw", "yo", "zu"}),
 }
 """Non-English languages each source has human translations for (to and from English)."""
 
@@ -188,7 +210,7 @@ class OracleTranslator:
             raise NoTranslationError(
                 f"the oracle has no human translation for {snippet(missing[0])!r}{more} "
                 f"({source}→{target}); it knows {len(table)} texts in this direction, from "
-                f"{origin}: translate only questions of XOR-TyDi, XQuAD or MKQA with it, "
+                f"{origin}: translate only questions of XOR-TyDi, XQuAD, MKQA or AfriQA with it, "
                 "or use an MT backend"
             )
         return make_translations(items, outputs, source, target, self.name)
