@@ -117,16 +117,16 @@ def test_translated_queries_fall_back_and_skip(
 
 
 def test_a_language_the_backend_does_not_serve_skips_the_cell(tmp_path: Path) -> None:
-    """Human translations exist only for some languages (none for the AfriQA ones): the
-    cell is skipped with the reason, never answered with made-up text."""
+    """Human translations exist only for some languages (none for Xhosa): the cell is
+    skipped with the reason, never answered with made-up text."""
     from optical.translate.oracle import OracleTranslator
 
     cfg = ExperimentConfig()
     wb = Workbench(tmp_path, bf16=False)
     wb.translators["oracle"] = OracleTranslator(data_dir=tmp_path)
-    twi = (Query("afriqa-tw-test-0", "Hena na ɔkyerɛw Harry Potter?", "tw"),)
-    with pytest.raises(SystemNotApplicable, match=r"no human translations for tw→en"):
-        translated_queries(wb, cfg, "oracle", twi)
+    xhosa = (Query("xh-0", "Ngubani owabhala uHarry Potter?", "xh"),)
+    with pytest.raises(SystemNotApplicable, match=r"no human translations for xh→en"):
+        translated_queries(wb, cfg, "oracle", xhosa)
     wb.translators["nmt"] = FakeTranslator(languages=("fi",))  # no tag for English
     with pytest.raises(SystemNotApplicable, match="cannot translate into 'en'"):
         translated_queries(wb, cfg, "nmt", (Query("q0", "kato dormas", "fi"),))

@@ -64,7 +64,7 @@ def test_trained_model_keys_follow_the_precision_actually_used(
     from optical.experiment.config import ExperimentConfig
     from optical.experiment.names import SystemSpec
     from optical.nmt.package import nmt_folder
-    from optical.train.config import RESUME_FREE_KEYS
+    from optical.train.config import DEFAULT_FREE_KEYS, RESUME_FREE_KEYS
 
     cfg = ExperimentConfig(name="k", systems=("optical-ot",))
     spec = SystemSpec.parse("optical-ot")
@@ -74,6 +74,11 @@ def test_trained_model_keys_follow_the_precision_actually_used(
     # fp32 adds nothing to the identity: the hash of the config less its run-only keys
     payload = {k: v for k, v in distill_config_for(spec, cfg).to_dict().items() if k != "name"}
     payload["run"] = {k: v for k, v in payload["run"].items() if f"run.{k}" not in RESUME_FREE_KEYS}
+    # options added later are out of the identity at their defaults (old keys stay valid)
+    for dotted, default in DEFAULT_FREE_KEYS.items():
+        section, key = dotted.split(".")
+        if payload[section].get(key) == default:
+            del payload[section][key]
     legacy = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
     assert fp32_student.name == f"optical-ot-{legacy}"
     monkeypatch.setenv("OPTICAL_BF16", "on")
