@@ -222,8 +222,7 @@ def load_afriqa(
     corpus = {passage_key(p.text): p.id for p in corpus_passages}
     result: dict[str, list[AfriqaQuestion]] = {}
     for code in _select(languages):
-        path = require_file(root / queries_file(code, split), AFRIQA_UPSTREAM)
-        questions = _read_questions(path, code, split)
+        questions = read_questions(root, code, split)
         gold: dict[str, str] = {}
         if (code, split) not in WITHOUT_GOLD:
             gold_path = require_file(root / gold_file(code, split), AFRIQA_UPSTREAM)
@@ -259,7 +258,7 @@ def afriqa_question_pairs(
         )
     root = resolve_data_dir(data_dir)
     codes = _select(languages)
-    test = {code: _questions(root, code, "test") for code in codes}
+    test = {code: read_questions(root, code, "test") for code in codes}
     english = {text_key(q.english) for questions in test.values() for q in questions}
     pairs: dict[str, list[BitextPair]] = {}
     for code in codes:
@@ -267,7 +266,7 @@ def afriqa_question_pairs(
         protected = {text_key(q.question) for q in test[code]}
         pairs[lang] = []
         for split in chosen:
-            questions = _questions(root, code, split)
+            questions = read_questions(root, code, split)
             source = queries_file(code, split)
             kept = [q for q in questions if q.question and q.english]
             empty = len(questions) - len(kept)
@@ -286,7 +285,7 @@ def afriqa_question_pairs(
     return dict(sorted(pairs.items()))
 
 
-def _questions(root: Path, code: str, split: str) -> list[AfriqaQuestion]:
-    """The questions of one file, without their gold passages."""
+def read_questions(root: Path, code: str, split: str) -> list[AfriqaQuestion]:
+    """The questions of one file (AfriQA file code, split), without their gold passages."""
     path = require_file(root / queries_file(code, split), AFRIQA_UPSTREAM)
     return _read_questions(path, code, split)

@@ -76,15 +76,14 @@ def _mkqa_pairs(root: Path, lang: str) -> list[tuple[str, str]]:
 
 
 def _afriqa_pairs(root: Path, lang: str) -> list[tuple[str, str]]:
-    from ..data.afriqa import AFRIQA_LANGUAGES, SPLITS, load_afriqa, load_afriqa_passages
+    from ..data.afriqa import AFRIQA_CODES, SPLITS, read_questions
 
-    if lang not in AFRIQA_LANGUAGES:
-        return []
-    passages = load_afriqa_passages(root)
+    codes = [code for code, canonical in AFRIQA_CODES.items() if canonical == lang]
     return [
         (question.question, question.english)
+        for code in codes
         for split in SPLITS
-        for question in load_afriqa(root, split, [lang], passages)[lang]
+        for question in read_questions(root, code, split)
     ]
 
 
