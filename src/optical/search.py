@@ -5,7 +5,7 @@ Every searcher returns a :data:`~optical.types.Run` (``{qid: {pid: score}}``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -115,6 +115,19 @@ def maxsim_rerank(
     return reranked
 
 
+def bm25_terms(texts: Sequence[str], stopwords: str | None = "en") -> list[list[str]]:
+    """The terms BM25 indexes for each text: ``bm25s``'s lowercased ``\\w\\w+`` tokens,
+    English stop words removed (``stopwords=None`` keeps them). The one English
+    tokenization of the project's BM25: the index, its queries and the PSQ translation
+    table (:mod:`optical.psq`) all use it, so expanded query terms match index terms."""
+    import bm25s
+
+    if not texts:
+        return []
+    tokens = bm25s.tokenize(list(texts), stopwords=stopwords, return_ids=False, show_progress=False)
+    return [list(row) for row in tokens]
+
+
 class BM25Index:
     """BM25 (``bm25s``, Lucene variant, English stop words) over passage title + text."""
 
@@ -125,11 +138,8 @@ class BM25Index:
             raise OpticalError("a BM25 index needs at least one passage; the collection is empty")
         self.ids = [p.id for p in passages]
         corpus = [f"{p.title} {p.text}".strip() for p in passages]
-        self._bm25s = bm25s
         self.retriever = bm25s.BM25()
-        self.retriever.index(
-            bm25s.tokenize(corpus, stopwords="en", show_progress=False), show_progress=False
-        )
+        self.retriever.index(bm25_terms(corpus), show_progress=False)
 
     def search(self, query_ids: Sequence[str], queries: Sequence[str], k: int) -> Run:
         """Top-``k`` passages per English query."""
@@ -139,7 +149,7 @@ class BM25Index:
         if not query_ids:  # bm25s fails on an empty batch
             return {qid: {} for qid in query_ids}
         k = min(k, len(self.ids))
-        tokens = self._bm25s.tokenize(list(queries), stopwords="en", show_progress=False)
+        tokens = bm25_terms(list(queries))
         rows, scores = self.retriever.retrieve(tokens, k=k, show_progress=False)
         run: Run = {}
         for qid, row, score in zip(query_ids, rows, scores, strict=True):
@@ -148,4 +158,37 @@ class BM25Index:
                 for r, s in zip(row, score, strict=True)
                 if float(s) > 0.0
             }
+        return run
+
+    def term_scores(self, term: str) -> np.ndarray | None:
+        """``[N]`` float32: the BM25 weight of one index term in every passage
+        (``idf(t) · tf·(k1+1) / (tf + k1·(1 − b + b·|d|/avgdl))``), ``None`` when no
+        passage contains the term."""
+        term_id = self.retriever.vocab_dict.get(term)
+        if term_id is None:
+            return None
+        return np.asarray(self.retriever.get_scores_from_ids([term_id]), dtype=np.float32)
+
+    def search_weighted(
+        self, query_ids: Sequence[str], queries: Sequence[Mapping[str, float]], k: int
+    ) -> Run:
+        """Top-``k`` passages per *weighted* query ``{term: weight}``:
+        ``score(q, d) = Σ_t weight(t) · bm25(t, d)`` (a plain query has weight 1 per
+        occurrence, and then equals :meth:`search`). Terms no passage contains add 0."""
+        _check_k(k)
+        if len(query_ids) != len(queries):
+            raise OpticalError(f"{len(query_ids)} query ids for {len(queries)} queries")
+        k = min(k, len(self.ids))
+        cached: dict[str, np.ndarray | None] = {}
+        run: Run = {}
+        for qid, weights in zip(query_ids, queries, strict=True):
+            total = np.zeros(len(self.ids), dtype=np.float32)
+            for term, weight in weights.items():
+                if term not in cached:
+                    cached[term] = self.term_scores(term)
+                scores = cached[term]
+                if scores is not None:
+                    total += np.float32(weight) * scores
+            top = np.argsort(-total, kind="stable")[:k]
+            run[qid] = {self.ids[int(i)]: float(total[i]) for i in top if total[i] > 0.0}
         return run
