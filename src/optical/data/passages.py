@@ -71,6 +71,31 @@ def _unquote(value: str) -> str:
     return value
 
 
+class DprLineError(ValueError):
+    """One DPR TSV line is malformed (the message says how; the caller adds ``FILE:LINE``)."""
+
+
+def parse_dpr_line(line: str, first: bool) -> Passage | None:
+    """One DPR TSV line (``id \\t text \\t title``, terminator removed) as a passage;
+    ``None`` for the header ``id\\ttext\\ttitle`` when ``first`` (the file's first line).
+
+    A column count other than 3, an empty id or an empty text raises :class:`DprLineError`.
+    """
+    columns = line.split("\t")
+    if first and tuple(column.strip() for column in columns) == DPR_HEADER:
+        return None
+    if len(columns) != 3:
+        raise DprLineError(
+            f"expected 3 tab-separated columns (id, text, title), got {len(columns)}"
+        )
+    pid, text, title = (_unquote(column.strip()).strip() for column in columns)
+    if not pid:
+        raise DprLineError("empty passage id")
+    if not text:
+        raise DprLineError(f"empty text for passage {pid!r}")
+    return Passage(pid, text, title)
+
+
 def iter_dpr_tsv(path: str | Path) -> Iterator[Passage]:
     """Stream passages from a DPR-format TSV (``id \\t text \\t title``), one line at a time.
 
@@ -79,21 +104,12 @@ def iter_dpr_tsv(path: str | Path) -> Iterator[Passage]:
     """
     path = require_file(Path(path), USER_CORPUS_UPSTREAM)
     for number, line in iter_lines(path):
-        columns = line.split("\t")
-        if number == 1 and tuple(column.strip() for column in columns) == DPR_HEADER:
-            continue
-        if len(columns) != 3:
-            raise DataFormatError(
-                path,
-                number,
-                f"expected 3 tab-separated columns (id, text, title), got {len(columns)}",
-            )
-        pid, text, title = (_unquote(column.strip()).strip() for column in columns)
-        if not pid:
-            raise DataFormatError(path, number, "empty passage id")
-        if not text:
-            raise DataFormatError(path, number, f"empty text for passage {pid!r}")
-        yield Passage(pid, text, title)
+        try:
+            passage = parse_dpr_line(line, first=number == 1)
+        except DprLineError as exc:
+            raise DataFormatError(path, number, str(exc)) from None
+        if passage is not None:
+            yield passage
 
 
 def iter_passages_jsonl(path: str | Path) -> Iterator[Passage]:

@@ -1,0 +1,115 @@
+"""The sharded on-disk index (optical.index): shards by byte range, chunked fp16
+encoding that resumes, the offset table, the FAISS merge and search. Tiny random
+encoder, a TSV written in the test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from optical.index import ShardedIndex, build_shard, iter_chunks, merge_index, shard_range
+from optical.index.shards import shard_folder
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+
+
+def _corpus(path: Path, n: int = 23) -> list[tuple[str, str, str]]:
+    rows = [
+        (f"p{i}", " ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(3 + i % 5)), f"T{i}")
+        for i in range(n)
+    ]
+    lines = ["id\ttext\ttitle", *("\t".join(r) for r in rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return rows
+
+
+def _ids_of_shards(folder: Path, count: int) -> list[str]:
+    ids: list[str] = []
+    for i in range(count):
+        for f in sorted(shard_folder(folder, i, count).glob("*ids*.npy")):
+            ids.extend(str(x) for x in np.load(f, allow_pickle=False))
+    return ids
+
+
+def test_shards_cover_every_line_once_in_bounded_chunks(tmp_path: Path, tiny_encoder) -> None:
+    corpus = tmp_path / "c.tsv"
+    rows = _corpus(corpus)
+    seen: list[str] = []
+    for i in range(3):
+        start, end = shard_range(corpus, i, 3)
+        for chunk in iter_chunks(corpus, start, end, 4):
+            assert len(chunk.passages) <= 4
+            seen.extend(p.id for p in chunk.passages)
+    assert sorted(seen) == sorted(r[0] for r in rows) and len(seen) == len(rows)
+    folder = tmp_path / "index"
+    for i in range(3):
+        build_shard(corpus, folder, tiny_encoder, (i, 3), chunk_passages=4, batch_size=3)
+    assert sorted(_ids_of_shards(folder, 3)) == sorted(r[0] for r in rows)
+
+
+def test_flat_merge_equals_exact_search_and_reads_texts_back(
+    tmp_path: Path, tiny_encoder
+) -> None:
+    corpus = tmp_path / "c.tsv"
+    rows = _corpus(corpus)
+    folder = tmp_path / "index"
+    for i in range(2):
+        build_shard(corpus, folder, tiny_encoder, (i, 2), chunk_passages=5)
+    merge_index(folder, "Flat")
+    index = ShardedIndex(folder)
+    texts = [r[1] for r in rows]
+    passages = tiny_encoder.encode(texts, kind="passage").pooled.astype(np.float16)
+    queries = tiny_encoder.encode(texts[:4], kind="query").pooled
+    exact = np.argsort(-(queries @ passages.astype(np.float32).T), axis=1)[:, :5]
+    run = index.run([f"q{i}" for i in range(4)], queries, 5)
+    for i in range(4):
+        assert list(run[f"q{i}"]) == [rows[j][0] for j in exact[i]]
+    back = index.read_passages(["p7", "p0", "p22"])
+    assert [(p.id, p.text, p.title) for p in back] == [rows[7], rows[0], rows[22]]
+
+
+def test_ivf_factory_trains_and_searches(tmp_path: Path, tiny_encoder) -> None:
+    corpus = tmp_path / "c.tsv"
+    rows = _corpus(corpus, n=40)
+    folder = tmp_path / "index"
+    build_shard(corpus, folder, tiny_encoder, (0, 1), chunk_passages=16)
+    merge_index(folder, "IVF2,Flat", train_sample=40)
+    index = ShardedIndex(folder)
+    index.set_parameters(nprobe=2)
+    query = tiny_encoder.encode([rows[3][1]], kind="query").pooled
+    run = index.run(["q"], query, 3)
+    assert len(run["q"]) == 3
+    assert json.loads((folder / "index.json").read_text())["factory"] == "IVF2,Flat"
+
+
+def test_a_crashed_shard_resumes_and_a_done_shard_is_not_redone(
+    tmp_path: Path, tiny_encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "c.tsv"
+    _corpus(corpus)
+    folder = tmp_path / "index"
+    calls: list[int] = []
+    real = type(tiny_encoder).encode
+
+    def counting(self, texts, *args, **kwargs):
+        calls.append(len(texts))
+        return real(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(type(tiny_encoder), "encode", counting)
+    build_shard(corpus, folder, tiny_encoder, (0, 1), chunk_passages=5)
+    total = sum(calls)
+    assert total == 23
+    shard = shard_folder(folder, 0, 1)
+    (shard / "done.json").unlink()  # a crash before the last chunk's marker and the done file
+    markers = sorted(shard.glob("chunk-*.json"))
+    markers[-1].unlink()
+    calls.clear()
+    build_shard(corpus, folder, tiny_encoder, (0, 1), chunk_passages=5)
+    assert sum(calls) == 23 - 5 * (len(markers) - 1)  # only the unfinished chunk again
+    calls.clear()
+    build_shard(corpus, folder, tiny_encoder, (0, 1), chunk_passages=5)
+    assert calls == []
+    assert sorted(_ids_of_shards(folder, 1)) == sorted(f"p{i}" for i in range(23))
