@@ -50,9 +50,7 @@ def test_shards_cover_every_line_once_in_bounded_chunks(tmp_path: Path, tiny_enc
     assert sorted(_ids_of_shards(folder, 3)) == sorted(r[0] for r in rows)
 
 
-def test_flat_merge_equals_exact_search_and_reads_texts_back(
-    tmp_path: Path, tiny_encoder
-) -> None:
+def test_flat_merge_equals_exact_search_and_reads_texts_back(tmp_path: Path, tiny_encoder) -> None:
     corpus = tmp_path / "c.tsv"
     rows = _corpus(corpus)
     folder = tmp_path / "index"
@@ -113,3 +111,35 @@ def test_a_crashed_shard_resumes_and_a_done_shard_is_not_redone(
     build_shard(corpus, folder, tiny_encoder, (0, 1), chunk_passages=5)
     assert calls == []
     assert sorted(_ids_of_shards(folder, 1)) == sorted(f"p{i}" for i in range(23))
+
+
+def test_cli_shards_merge_and_search(tmp_path: Path, tiny_model_dir: Path, capsys) -> None:
+    """``optical index --out --shard`` ×2, ``optical index merge``, ``optical search
+    --index`` (the query encoder is the one the index records)."""
+    from optical.cli import main
+    from optical.runs import read_run
+
+    corpus = tmp_path / "c.tsv"
+    rows = _corpus(corpus)
+    folder = tmp_path / "index"
+    for shard in ("0/2", "1/2"):
+        args = ["index", "--passages", str(corpus), "--encoder", str(tiny_model_dir)]
+        assert main([*args, "--out", str(folder), "--shard", shard, "--fp32"]) == 0
+    assert main(["index", "merge", str(folder)]) == 0
+    queries = tmp_path / "q.tsv"
+    queries.write_text(f"q1\t{rows[2][1]}\nq2\t{rows[9][1]}\n", encoding="utf-8")
+    out = tmp_path / "run.trec"
+    assert (
+        main(["search", "--index", str(folder), "--queries", str(queries), "--out", str(out)]) == 0
+    )
+    run = read_run(out)
+    assert set(run) == {"q1", "q2"} and all(len(r) == min(100, len(rows)) for r in run.values())
+    assert "wrote 2 queries" in capsys.readouterr().out
+
+
+def test_cli_index_errors(tmp_path: Path) -> None:
+    from optical.cli import main
+
+    assert main(["index", "merge"]) != 0
+    assert main(["index", "--encoder", "x"]) != 0  # no --passages
+    assert main(["search", "--queries", "q", "--out", str(tmp_path / "r")]) != 0

@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import shlex
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -207,11 +208,61 @@ def _encoder_pair(args: argparse.Namespace) -> tuple[str, str]:
     return query, passage
 
 
+def _default_shard(args: argparse.Namespace) -> tuple[int, int]:
+    """``--shard I/N``, else the torchrun rank / world size, else the whole corpus."""
+    if args.shard:
+        return _shard(args.shard)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return (int(os.environ.get("RANK", "0")), world) if world > 1 else (0, 1)
+
+
+def _cmd_index_merge(args: argparse.Namespace) -> int:
+    from .index import merge_index
+
+    if not args.folder:
+        raise ConfigError("optical index merge needs the index folder: optical index merge DIR")
+    sample = {"train_sample": args.train_sample} if args.train_sample else {}
+    merged = merge_index(args.folder, args.factory, **sample)
+    print(f"merged {merged.passages} passages of {args.folder} into a {args.factory} index")
+    return 0
+
+
+def _cmd_index_shard(args: argparse.Namespace, encoder_name: str) -> int:
+    from .index import build_shard
+    from .models.student import load_any_encoder
+
+    shard = _default_shard(args)
+    encoder = load_any_encoder(encoder_name, bf16=not args.fp32)
+    chunk = {"chunk_passages": args.chunk_passages} if args.chunk_passages else {}
+    result = build_shard(
+        args.passages,
+        args.out,
+        encoder,
+        shard,
+        encoder_name=encoder_name,
+        batch_size=args.batch_size,
+        **chunk,
+    )
+    print(
+        f"shard {shard[0]}/{shard[1]} of {args.passages}: {result.passages} passages in "
+        f"{result.chunks} chunks ({result.encoded_chunks} encoded now) in {result.folder}"
+    )
+    return 0
+
+
 def _cmd_index(args: argparse.Namespace) -> int:
     from .experiment.workbench import Workbench
     from .settings import cache_dir
 
+    if args.action == "merge":
+        return _cmd_index_merge(args)
+    if args.folder:
+        raise ConfigError(f"optical index: unexpected argument {args.folder!r}")
+    if not args.passages:
+        raise ConfigError("optical index needs --passages (or: optical index merge DIR)")
     _, encoder = _encoder_pair(args)
+    if args.out:
+        return _cmd_index_shard(args, encoder)
     passages = _passages_for(args)
     wb = Workbench(cache_dir(args.cache_dir), bf16=not args.fp32, int8=_int8(args))
     encoded = wb.embed(
@@ -239,6 +290,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from .types import RetrievalBenchmark
 
     _check_encoder_options(args)
+    if args.index:
+        return _search_index(args)
+    if not args.passages:
+        raise ConfigError("optical search needs --passages or --index")
     passages = _passages_for(args)
     qids, texts = read_queries(args.queries)
     if args.method == "bm25":
@@ -273,6 +328,37 @@ def _cmd_search(args: argparse.Namespace) -> int:
         )
     write_run(args.out, run, tag=args.tag or args.method)
     print(f"wrote {len(run)} queries × ≤{args.k} passages to {args.out}")
+    return 0
+
+
+def _search_index(args: argparse.Namespace) -> int:
+    """``optical search --index DIR``: the query encoder is the one the index records
+    (or ``--query-encoder``, e.g. a student distilled into that encoder's space)."""
+    from .data.queries import read_queries
+    from .index import ShardedIndex, read_manifest
+    from .models.student import load_any_encoder, recorded_teacher
+    from .runs import write_run
+
+    if args.method != "dense":
+        raise ConfigError("--index holds dense vectors: --method must be dense")
+    manifest = read_manifest(args.index)
+    query = args.query_encoder or args.encoder or manifest.encoder
+    teacher = recorded_teacher(query)
+    space = teacher if teacher is not None else query
+    if _canonical(space) != _canonical(manifest.encoder):
+        logger.warning(
+            "query encoder %s does not embed into the space of the index's encoder %s",
+            query,
+            manifest.encoder,
+        )
+    index = ShardedIndex(args.index)
+    index.set_parameters(nprobe=args.nprobe, ef_search=args.ef_search)
+    qids, texts = read_queries(args.queries)
+    encoder = load_any_encoder(query, bf16=not args.fp32)
+    encoded = encoder.encode(texts, kind="query")
+    run = index.run(qids, encoded.pooled, args.k)
+    write_run(args.out, run, tag=args.tag or "dense")
+    print(f"wrote {len(run)} queries × ≤{args.k} passages from {args.index} to {args.out}")
     return 0
 
 
@@ -565,9 +651,7 @@ def _corpus_parser(sub: Subcommands, name: str, helptext: str) -> argparse.Argum
     """A verb over a passage collection and an encoder (``index``, ``search``)."""
     p = sub.add_parser(name, help=helptext)
     p.add_argument(
-        "--passages",
-        required=True,
-        help="xquad, wikipedia-vital, or a .tsv (DPR) / .jsonl / .json file",
+        "--passages", help="xquad, wikipedia-vital, or a .tsv (DPR) / .jsonl / .json file"
     )
     p.add_argument(
         "--encoder",
@@ -594,8 +678,16 @@ def _corpus_parser(sub: Subcommands, name: str, helptext: str) -> argparse.Argum
 
 def _add_index(sub: Subcommands) -> None:
     p = _corpus_parser(sub, "index", "encode a passage collection into the embedding cache")
+    p.add_argument("action", nargs="?", choices=("merge",), help="merge: build the FAISS index")
+    p.add_argument("folder", nargs="?", help="merge: the index folder")
     p.add_argument("--tokens", action="store_true", help="also cache token embeddings (for MaxSim)")
-    p.set_defaults(func=_cmd_index)
+    p.add_argument("--out", help="an index folder: encode --shard of a DPR TSV into it")
+    p.add_argument("--shard", help="I/N: this process's slice (default: torchrun rank/world)")
+    p.add_argument("--chunk-passages", type=int, help="passages per chunk (memory bound)")
+    p.add_argument("--batch-size", type=int, default=128, help="texts per forward pass")
+    p.add_argument("--factory", default="Flat", help="merge: FAISS factory (Flat, IVF…,PQ…, HNSW…)")
+    p.add_argument("--train-sample", type=int, help="merge: vectors to train the index on")
+    p.set_defaults(func=_checked(_cmd_index, chunk_passages=(1, False), batch_size=(1, False)))
 
 
 def _add_search(sub: Subcommands) -> None:
@@ -606,6 +698,9 @@ def _add_search(sub: Subcommands) -> None:
     p.add_argument("--maxsim-depth", type=int, default=100)
     p.add_argument("--tag", help="run tag (default: the method)")
     p.add_argument("--out", required=True, help="TREC run file to write")
+    p.add_argument("--index", help="an index folder of optical index --out … / index merge")
+    p.add_argument("--nprobe", type=int, help="--index: IVF lists probed")
+    p.add_argument("--ef-search", type=int, help="--index: HNSW search depth")
     p.set_defaults(func=_checked(_cmd_search, k=(1, False), maxsim_depth=(1, False)))
 
 
