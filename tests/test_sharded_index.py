@@ -13,7 +13,20 @@ import pytest
 from optical.index import ShardedIndex, build_shard, iter_chunks, merge_index, shard_range
 from optical.index.shards import shard_folder
 
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+]
 
 
 def _corpus(path: Path, n: int = 23) -> list[tuple[str, str, str]]:
