@@ -133,3 +133,50 @@ def test_real_finnish_pool_gives_obvious_translations(real_data_dir) -> None:
     table = build_table([(p.source, p.english) for p in pool[:20000]], PsqSettings())
     for finnish, english in {"kuka": "who", "milloin": "when", "missä": "where"}.items():
         assert max(table[finnish], key=table[finnish].get) == english, table[finnish]
+
+
+def test_tt_psq_bm25_system_runs_with_tables_built_once_and_read_back(tmp_path) -> None:
+    """The experiment system: the table of the queries' language comes from the pool
+    (built on first use, then read from disk), English queries are plain BM25, a
+    language without bitext is skipped with its reason, and only ``-bm25`` exists."""
+    from optical.experiment.config import ExperimentConfig
+    from optical.experiment.names import SystemSpec
+    from optical.experiment.systems import SystemNotApplicable, resolve_systems, run_system
+    from optical.experiment.workbench import Workbench
+    from optical.psq import PsqTables
+    from optical.types import Query, RetrievalBenchmark
+
+    calls: list[int] = []
+    bitext = [(" ".join(s), " ".join(t)) for s, t in zip(SOURCES, TARGETS, strict=True)]
+
+    def pairs() -> dict[str, list[tuple[str, str]]]:
+        calls.append(1)
+        return {"eo": bitext * 5}
+
+    cfg = ExperimentConfig(systems=("tt-psq-bm25",))
+    system = resolve_systems(cfg)["tt-psq-bm25"]
+    bench = RetrievalBenchmark(
+        "tiny",
+        tuple(PASSAGES),
+        {
+            "eo": (Query("q0", "hundo kuras", "eo"),),
+            "en": (Query("q1", "dog", "en"),),
+            "xx": (Query("q2", "zzz", "xx"),),
+        },
+        {"q0": {"p-dog": 1}, "q1": {"p-dog": 1}, "q2": {"p-dog": 1}},
+    )
+    wb = Workbench(tmp_path, bf16=False)
+    with pytest.raises(SystemNotApplicable, match="no PSQ tables"):
+        run_system(system, wb, cfg, bench, bench.queries["eo"])
+    wb.psq_tables = PsqTables(tmp_path / "psq", "k", pairs, PsqSettings())
+    run = run_system(system, wb, cfg, bench, bench.queries["eo"])
+    assert next(iter(run["q0"])) == "p-dog"
+    assert (tmp_path / "psq" / "eo.json").is_file()
+    assert next(iter(run_system(system, wb, cfg, bench, bench.queries["en"])["q1"])) == "p-dog"
+    with pytest.raises(SystemNotApplicable, match="no xx bitext"):
+        run_system(system, wb, cfg, bench, bench.queries["xx"])
+    assert calls == [1]
+    again = PsqTables(tmp_path / "psq", "k", pairs, PsqSettings())
+    assert again.table("eo") == wb.psq_tables.table("eo") and calls == [1]  # read back
+    with pytest.raises(ConfigError, match="unknown system 'tt-psq-dense'"):
+        SystemSpec.parse("tt-psq-dense")

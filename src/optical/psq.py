@@ -26,16 +26,18 @@ Han / kana character a term of its own (no word segmenter for zh / ja).
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import regex
 
 from .errors import ConfigError, OpticalError
+from .io_utils import atomic_write_json
 from .search import BM25Index, bm25_terms
 from .types import Run
 
@@ -176,3 +178,48 @@ def psq_search(
 ) -> Run:
     """Top-``k`` English passages per non-English query under PSQ scoring."""
     return index.search_weighted(query_ids, [expand_query(q, table) for q in queries], k)
+
+
+class PsqTables:
+    """The PSQ tables of one training pool, per language: built on first use from
+    ``pairs()`` (language → ``(source, English)`` pairs, called at most once) and kept as
+    ``folder/<lang>.json``, so a rerun reads them back. ``key`` names the pool and the
+    settings (the folder's name is derived from it by the caller); :meth:`fingerprint`
+    is what the experiment's cell keys record."""
+
+    def __init__(
+        self,
+        folder: Path,
+        key: str,
+        pairs: Callable[[], Mapping[str, Sequence[tuple[str, str]]]],
+        settings: PsqSettings,
+    ) -> None:
+        self.folder, self.key, self.settings = Path(folder), key, settings
+        self._pairs = pairs
+        self._pool: Mapping[str, Sequence[tuple[str, str]]] | None = None
+        self._tables: dict[str, TranslationTable | None] = {}
+
+    def fingerprint(self) -> str:
+        return self.key
+
+    def table(self, lang: str) -> TranslationTable | None:
+        """The table of ``lang`` (None: the pool has no bitext of ``lang``)."""
+        if lang not in self._tables:
+            self._tables[lang] = self._load_or_build(lang)
+        return self._tables[lang]
+
+    def _load_or_build(self, lang: str) -> TranslationTable | None:
+        path = self.folder / f"{lang}.json"
+        if path.is_file():
+            try:
+                return json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                logger.warning("%s unreadable (%s): building the PSQ table again", path, exc)
+        if self._pool is None:
+            self._pool = self._pairs()
+        pairs = self._pool.get(lang) or []
+        if not pairs:
+            return None
+        table = build_table(pairs, self.settings)
+        atomic_write_json(path, table)
+        return table

@@ -40,6 +40,7 @@ from .workbench import Workbench
 
 if TYPE_CHECKING:
     from ..nmt.config import NmtConfig
+    from ..psq import PsqTables
     from ..train.config import DistillConfig
 
 logger = logging.getLogger(__name__)
@@ -205,6 +206,29 @@ def setup_translators(
             )
         except BackendUnavailableError as exc:
             logger.warning("apertium unavailable, its systems are skipped: %s", exc)
+    if "psq" in needed:
+        wb.psq_tables = psq_tables(cfg, cache_root, data)
+
+
+def psq_tables(cfg: ExperimentConfig, cache_root: Path, data: Path) -> PsqTables:
+    """The PSQ tables of the human training bitext (the pool the students train on),
+    under ``cache_root/psq/<key>``; the key is the pool's SHA-256 and ``[psq]``."""
+    from dataclasses import asdict
+
+    from ..configfile import config_key
+    from ..psq import PsqTables
+
+    settings = {"psq": asdict(cfg.psq)}
+    pool = sampling.pool_sha256(cfg.distill.base.data, data)
+    key = config_key(settings, (), {}, {"pool": pool})
+
+    def pairs() -> dict[str, list[tuple[str, str]]]:
+        return {
+            lang: [(p.source, p.english) for p in rows]
+            for lang, rows in human_bitext(cfg, data).items()
+        }
+
+    return PsqTables(cache_root / "psq" / key, key, pairs, cfg.psq)
 
 
 def backtranslated_bitext(

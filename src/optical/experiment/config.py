@@ -20,6 +20,7 @@ from ..configfile import asdict_shallow, at_least, build, read_toml
 from ..errors import ConfigError
 from ..evaluate.significance import METHODS as SIGNIFICANCE_TESTS
 from ..precision import INT8_DEFAULT
+from ..psq import PsqSettings
 from .benchmarks import BENCHMARKS, AfriqaConfig, NtrexConfig, XorHeldoutConfig, XquadConfig
 from .names import SystemSpec, parse_systems
 
@@ -145,6 +146,7 @@ class ExperimentConfig:
     afriqa: AfriqaConfig = field(default_factory=AfriqaConfig)
     distill: DistillSettings = field(default_factory=DistillSettings)
     translate: TranslateSettings = field(default_factory=TranslateSettings)
+    psq: PsqSettings = field(default_factory=PsqSettings)
 
     def __post_init__(self) -> None:
         specs = tuple(s if isinstance(s, SystemSpec) else SystemSpec.parse(s) for s in self.systems)
@@ -220,6 +222,7 @@ _SECTIONS: dict[str, type] = {
     **{spec.id: spec.settings for spec in BENCHMARKS.values()},
     "distill": DistillSettings,
     "translate": TranslateSettings,
+    "psq": PsqSettings,
 }
 
 

@@ -9,7 +9,9 @@ what the system needs; no other code looks inside a name. The grammar::
     bm25-human-translation                    BM25 on the human English translation
     <method>[-maxsim][-dataNN]                a distilled student (method: see METHODS)
     tt-<backend>-<dense|bm25>[-dataNN]        translate-test (backend: nmt, oracle,
-                                              apertium; -dataNN only for nmt)
+                                              apertium, psq; -dataNN only for nmt;
+                                              psq = probabilistic structured queries,
+                                              bm25 only)
 
 ``-maxsim`` re-ranks the dense top-k by MaxSim over token embeddings; ``-dataNN``
 trains on NN % (1-100) of the training bitext (the data-budget curves; for
@@ -61,9 +63,12 @@ METHODS: dict[str, Method] = {
     "bt-roundtrip-mse": Method("mse-pooled", "roundtrip"),
 }
 """The trained systems' methods, by name."""
-BACKENDS = ("nmt", "oracle", "apertium")
+BACKENDS = ("nmt", "oracle", "apertium", "psq")
 """Translation backends of translate-test systems."""
 BUDGETED_BACKENDS = ("nmt",)
+LEXICAL_BACKENDS = ("psq",)
+"""Backends that translate query terms, not queries (PSQ: weighted English terms for
+BM25), so they have no dense retriever and no translator of texts."""
 """Backends trained here, so they take a data budget."""
 REFERENCES: dict[str, Kind] = {
     "oracle": "oracle",
@@ -223,6 +228,8 @@ def _parse(name: str) -> SystemSpec | None:
         if len(parts) != 3 or parts[1] not in BACKENDS or parts[2] not in ("dense", "bm25"):
             return None
         if fraction is not None and parts[1] not in BUDGETED_BACKENDS:
+            return None
+        if parts[1] in LEXICAL_BACKENDS and parts[2] != "bm25":
             return None
         retriever: Literal["dense", "bm25"] = "dense" if parts[2] == "dense" else "bm25"
         return SystemSpec(

@@ -179,6 +179,8 @@ def system_settings(
     backend = spec.translator
     if backend is not None and backend in wb.translators:
         settings["translator"] = wb.translators[backend].fingerprint()
+    if backend == "psq" and wb.psq_tables is not None:
+        settings["translator"] = wb.psq_tables.fingerprint()
     return settings
 
 

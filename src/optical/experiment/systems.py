@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import OpticalError, UnsupportedLanguageError
+from ..psq import psq_search
 from ..search import maxsim_rerank
 from ..types import Query, RetrievalBenchmark, Run
 from .config import ExperimentConfig
-from .names import SystemSpec
+from .names import LEXICAL_BACKENDS, SystemSpec
 from .workbench import Workbench
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,12 @@ class BM25:
 
 
 @dataclass(frozen=True)
+class PSQ:
+    """BM25 over the benchmark's passages with each query term replaced by its weighted
+    English translations from the training bitext (:mod:`optical.psq`)."""
+
+
+@dataclass(frozen=True)
 class MaxSim:
     """Re-rank the dense top-``retrieval.maxsim_depth`` by MaxSim of the query encoder's
     query tokens against the index encoder's passage tokens."""
@@ -69,7 +76,7 @@ class System:
 
     spec: SystemSpec
     text: QueryText
-    first: Dense | BM25
+    first: Dense | BM25 | PSQ
     rerank: MaxSim | None = None
 
     @property
@@ -83,14 +90,15 @@ class System:
         return _encoder(self.first.index, cfg)
 
 
-STAGES: dict[str, Callable[[SystemSpec], tuple[QueryText, Dense | BM25]]] = {
+STAGES: dict[str, Callable[[SystemSpec], tuple[QueryText, Dense | BM25 | PSQ]]] = {
     "oracle": lambda s: ("english", Dense(s.encoder or "teacher", s.encoder or "teacher")),
     "zero-shot": lambda s: ("original", Dense("student", "student")),
     "bm25-human": lambda s: ("english", BM25()),
     "student": lambda s: ("original", Dense("trained", "teacher")),
     "translate-test": lambda s: (
-        "translated",
-        Dense("teacher", "teacher") if s.retriever == "dense" else BM25(),
+        ("original", PSQ())
+        if s.backend in LEXICAL_BACKENDS
+        else ("translated", Dense("teacher", "teacher") if s.retriever == "dense" else BM25())
     ),
 }
 """The registry: a system's kind → its query text source and first stage (a ``-maxsim``
@@ -216,6 +224,8 @@ def run_system(
     seed ``cfg.seed``, which the experiment has put in ``wb.students``)."""
     texts = query_texts(system, wb, cfg, queries)
     ids = [q.id for q in queries]
+    if isinstance(system.first, PSQ):
+        return _psq_run(wb, cfg, bench, queries, ids, texts)
     if isinstance(system.first, BM25):
         index = wb.bm25(bench)
         with wb.timer("search"):
@@ -226,6 +236,29 @@ def run_system(
     return dense_search(
         wb, query_encoder, index_encoder, bench, ids, texts, cfg.retrieval.depth, maxsim_depth
     )
+
+
+def _psq_run(
+    wb: Workbench,
+    cfg: ExperimentConfig,
+    bench: RetrievalBenchmark,
+    queries: Sequence[Query],
+    ids: Sequence[str],
+    texts: Sequence[str],
+) -> Run:
+    index = wb.bm25(bench)
+    lang = queries[0].lang if queries else "en"
+    if lang == "en":
+        with wb.timer("search"):
+            return index.search(ids, texts, cfg.retrieval.depth)
+    if wb.psq_tables is None:
+        raise SystemNotApplicable("no PSQ tables were built for this experiment")
+    with wb.timer("psq tables"):
+        table = wb.psq_tables.table(lang)
+    if table is None:
+        raise SystemNotApplicable(f"the training pool has no {lang} bitext to learn a PSQ table")
+    with wb.timer("search"):
+        return psq_search(index, table, ids, texts, cfg.retrieval.depth)
 
 
 def _resolve(role: str, system: System, wb: Workbench, cfg: ExperimentConfig) -> str:

@@ -15,6 +15,7 @@ from ..embed_cache import EmbeddingCache
 from ..errors import OpticalError
 from ..models.encoder import Encoded, Encoder, Kind
 from ..precision import INT8_DEFAULT, use_int8
+from ..psq import PsqTables
 from ..search import BM25Index, DenseIndex
 from ..timing import Timer
 from ..translate.base import Translator
@@ -50,6 +51,7 @@ class Workbench:
         self.students: dict[tuple[str, int], Path] = {}
         """(student id, seed) → its student folder (filled by the experiment)."""
         self.translators: dict[str, Translator] = {}
+        self.psq_tables: PsqTables | None = None
         """Backend name → its (cached) translator (filled by the experiment)."""
 
     def translate(self, backend: str, texts: Sequence[str], source: str, target: str) -> list[str]:
