@@ -136,7 +136,7 @@ def test_system_names_and_backends() -> None:
     cfg = load_config(QUICK)
     systems = resolve_systems(cfg)
     assert {"tt-nmt-dense", "tt-oracle-dense", "bt-synthetic-ot", "bt-roundtrip-ot"} <= set(systems)
-    assert translators_needed(cfg.systems) == ["apertium", "nmt", "oracle"]
+    assert translators_needed(cfg.systems) == ["apertium", "nmt", "oracle", "psq"]
     tt_oracle = SystemSpec.parse("tt-oracle-dense")
     assert tt_oracle.reads_english and not NTREX.english_readers  # not run on NTREX
     with pytest.raises(ConfigError, match="unknown system 'tt-google-dense'"):

@@ -64,6 +64,7 @@ PALETTE: dict[str, str] = {
     "tt-nmt-bm25": "#98df8a",
     "tt-apertium-dense": "#637939",
     "tt-apertium-bm25": "#b5cf6b",
+    "tt-psq-bm25": "#006d2c",
     # back-translation students: oranges (synthetic), purples (round-trip)
     "bt-synthetic-ot": "#ff7f0e",
     "bt-synthetic-ot-maxsim": "#ffbb78",
