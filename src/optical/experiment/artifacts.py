@@ -173,7 +173,12 @@ def translators_needed(specs: Sequence[SystemSpec]) -> list[str]:
 
 
 def setup_translators(
-    wb: Workbench, cfg: ExperimentConfig, cache_root: Path, data: Path, specs: Sequence[SystemSpec]
+    wb: Workbench,
+    cfg: ExperimentConfig,
+    cache_root: Path,
+    data: Path,
+    specs: Sequence[SystemSpec],
+    bitext: Callable[[], Bitext] | None = None,
 ) -> None:
     """Build the translation backends ``specs`` need into ``wb.translators``: ``nmt``
     (trained once per config, cached) for ``tt-nmt-*`` and the back-translation
@@ -207,12 +212,18 @@ def setup_translators(
         except BackendUnavailableError as exc:
             logger.warning("apertium unavailable, its systems are skipped: %s", exc)
     if "psq" in needed:
-        wb.psq_tables = psq_tables(cfg, cache_root, data)
+        wb.psq_tables = psq_tables(cfg, cache_root, data, bitext)
 
 
-def psq_tables(cfg: ExperimentConfig, cache_root: Path, data: Path) -> PsqTables:
-    """The PSQ tables of the human training bitext (the pool the students train on),
-    under ``cache_root/psq/<key>``; the key is the pool's SHA-256 and ``[psq]``."""
+def psq_tables(
+    cfg: ExperimentConfig,
+    cache_root: Path,
+    data: Path,
+    bitext: Callable[[], Bitext] | None = None,
+) -> PsqTables:
+    """The PSQ tables of the human training bitext (the pool the students train on;
+    ``bitext()`` gives it, default :func:`human_bitext`, called only when a table is
+    built), under ``cache_root/psq/<key>``; the key is the pool's SHA-256 and ``[psq]``."""
     from dataclasses import asdict
 
     from ..configfile import config_key
@@ -225,7 +236,7 @@ def psq_tables(cfg: ExperimentConfig, cache_root: Path, data: Path) -> PsqTables
     def pairs() -> dict[str, list[tuple[str, str]]]:
         return {
             lang: [(p.source, p.english) for p in rows]
-            for lang, rows in human_bitext(cfg, data).items()
+            for lang, rows in (bitext() if bitext else human_bitext(cfg, data)).items()
         }
 
     return PsqTables(cache_root / "psq" / key, key, pairs, cfg.psq)

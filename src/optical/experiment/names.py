@@ -66,10 +66,10 @@ METHODS: dict[str, Method] = {
 BACKENDS = ("nmt", "oracle", "apertium", "psq")
 """Translation backends of translate-test systems."""
 BUDGETED_BACKENDS = ("nmt",)
+"""Backends trained here, so they take a data budget."""
 LEXICAL_BACKENDS = ("psq",)
 """Backends that translate query terms, not queries (PSQ: weighted English terms for
 BM25), so they have no dense retriever and no translator of texts."""
-"""Backends trained here, so they take a data budget."""
 REFERENCES: dict[str, Kind] = {
     "oracle": "oracle",
     "zero-shot": "zero-shot",

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import statistics
@@ -204,21 +205,16 @@ def _train_students(
     chosen: Sequence[SystemSpec],
     cache_root: Path,
     root: Path,
+    bitext: Callable[[], Bitext],
     progress: ExperimentProgress | None = None,
 ) -> None:
     """Every student the chosen systems read, for every seed they run with, trained once
-    (or reused) into ``wb.students``; the human bitext is loaded at most once. A reused
-    student is not loaded here (only a cell that is computed loads it)."""
+    (or reused) into ``wb.students``; ``bitext()`` gives the human training bitext (called
+    only when a student is trained). A reused student is not loaded here (only a cell
+    that is computed loads it)."""
     students = list(
         dict.fromkeys(SystemSpec.parse(s.student_id) for s in chosen if s.student_id is not None)
     )
-    loaded: list[Bitext] = []
-
-    def bitext() -> Bitext:
-        if not loaded:
-            loaded.append(human_bitext(cfg, root))
-        return loaded[0]
-
     todo = [(spec, seed) for spec in students for seed in scope.seeds_of(cfg, spec)]
     for number, (spec, seed) in enumerate(todo, 1):
         if progress is not None:
@@ -456,8 +452,10 @@ def _run_experiment(
     benches = _load_benchmarks(cfg, root, timer)
     with ExperimentProgress(planned_cells(cfg, scope, systems, benches)) as progress:
         progress.stage("translators")
-        setup_translators(wb, cfg, cache_root, root, chosen)
-        _train_students(wb, cfg, scope, chosen, cache_root, root, progress)
+        # the human training bitext, loaded at most once: students and PSQ tables read it
+        bitext = functools.cache(lambda: human_bitext(cfg, root))
+        setup_translators(wb, cfg, cache_root, root, chosen, bitext)
+        _train_students(wb, cfg, scope, chosen, cache_root, root, bitext, progress)
         tally = _all_cells(wb, cfg, scope, systems, benches, out_dir, progress)
         if any(sid == OPTICAL.student_id for sid, _ in wb.students) and tally.alignment_examples:
             progress.stage("alignment heatmaps")

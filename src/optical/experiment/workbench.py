@@ -51,8 +51,9 @@ class Workbench:
         self.students: dict[tuple[str, int], Path] = {}
         """(student id, seed) → its student folder (filled by the experiment)."""
         self.translators: dict[str, Translator] = {}
-        self.psq_tables: PsqTables | None = None
         """Backend name → its (cached) translator (filled by the experiment)."""
+        self.psq_tables: PsqTables | None = None
+        """The PSQ translation tables of ``tt-psq-bm25`` (set by the experiment)."""
 
     def translate(self, backend: str, texts: Sequence[str], source: str, target: str) -> list[str]:
         """``texts`` translated by ``backend`` (through its translation cache)."""
