@@ -61,16 +61,6 @@ def corpus_info(path: str | Path) -> CorpusInfo:
     return CorpusInfo(path.name, path.stat().st_size, hashlib.sha256(head).hexdigest())
 
 
-def count_lines(path: str | Path) -> int:
-    """Lines of ``path`` (a last line without ``\\n`` counts), read in 4 MiB blocks."""
-    lines, last = 0, b"\n"
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            lines += block.count(b"\n")
-            last = block[-1:]
-    return lines + (last != b"\n")
-
-
 def line_number(path: Path, offset: int) -> int:
     """The 1-based number of the line starting at byte ``offset`` (the ``\\n`` before it,
     counted in 4 MiB blocks; called only to name a bad line)."""
