@@ -172,7 +172,12 @@ def test_artifact_key_ignores_resume_free_keys(monkeypatch: pytest.MonkeyPatch) 
         else:
             field = dotted.removeprefix("run.")
             value = getattr(run, field)
-            new = (not value) if isinstance(value, bool) else value + 1
+            if isinstance(value, bool):
+                new = not value
+            elif isinstance(value, str):  # run.device: cpu is a device on every machine
+                new = "cpu" if value != "cpu" else "auto"
+            else:
+                new = value + 1
             changed = base.with_overrides(run={field: new})
         assert changed != base, dotted
         assert artifact_key(changed) == key, dotted

@@ -39,12 +39,16 @@ def _corpus(path: Path, n: int = 23) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _ids_of_shard(folder: Path, index: int, count: int) -> list[str]:
+    return [
+        str(x)
+        for f in sorted(shard_folder(folder, index, count).glob("*ids*.npy"))
+        for x in np.load(f, allow_pickle=False)
+    ]
+
+
 def _ids_of_shards(folder: Path, count: int) -> list[str]:
-    ids: list[str] = []
-    for i in range(count):
-        for f in sorted(shard_folder(folder, i, count).glob("*ids*.npy")):
-            ids.extend(str(x) for x in np.load(f, allow_pickle=False))
-    return ids
+    return [pid for i in range(count) for pid in _ids_of_shard(folder, i, count)]
 
 
 def test_shards_cover_every_line_once_in_bounded_chunks(tmp_path: Path, tiny_encoder) -> None:
@@ -156,3 +160,87 @@ def test_cli_index_errors(tmp_path: Path) -> None:
     assert main(["index", "merge"]) != 0
     assert main(["index", "--encoder", "x"]) != 0  # no --passages
     assert main(["search", "--queries", "q", "--out", str(tmp_path / "r")]) != 0
+
+
+def test_a_malformed_line_stops_with_file_and_line(tmp_path: Path, tiny_encoder) -> None:
+    from optical.errors import DataFormatError
+
+    corpus = tmp_path / "c.tsv"
+    _corpus(corpus, n=6)
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    lines[4] = "p3 has no tabs"  # line 5 of the file
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=rf"^{corpus}:5: "):
+        build_shard(corpus, tmp_path / "index", tiny_encoder, (0, 1), chunk_passages=2)
+
+
+def test_streaming_holds_at_most_one_chunk_of_texts(
+    tmp_path: Path, tiny_encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The corpus (60 passages) is larger than a chunk (8): counted whenever a line is
+    parsed, the live passages are never more than one chunk's (plus the line just read)."""
+    import gc
+
+    from optical.index import corpus as corpus_module
+    from optical.types import Passage
+
+    corpus = tmp_path / "c.tsv"
+    _corpus(corpus, n=60)
+    real = corpus_module._parse
+    live: list[int] = []
+
+    def counting(*args):
+        passage = real(*args)
+        live.append(sum(type(o) is Passage for o in gc.get_objects()))
+        return passage
+
+    monkeypatch.setattr(corpus_module, "_parse", counting)
+    result = build_shard(corpus, tmp_path / "index", tiny_encoder, (0, 1), chunk_passages=8)
+    assert result.passages == 60 and result.chunks == 8
+    assert len(live) == 61  # the header line too
+    assert max(live) <= 8 + 1, max(live)
+
+
+def test_two_process_torchrun_equals_one_process(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """``torchrun --nproc_per_node 2 … optical index --out`` (gloo world of 2 CPU ranks,
+    each encoding its own byte range): the shards are disjoint, together every passage
+    once, and the merged index gives the single-process vectors and search results."""
+    import os
+    import subprocess
+    import sys
+
+    from optical.cli import main
+    from optical.models.encoder import Encoder
+    from optical.models.registry import resolve_encoder
+
+    n = 2000
+    corpus = tmp_path / "c.tsv"
+    rows = _corpus(corpus, n=n)
+    two, one = tmp_path / "two", tmp_path / "one"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "optical.cli", "index", "--passages", str(corpus), "--encoder", str(tiny_model_dir),
+        "--out", str(two), "--fp32", "--chunk-passages", "300", "--device", "cpu",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    shards = [set(_ids_of_shard(two, i, 2)) for i in range(2)]
+    assert shards[0] and shards[1] and not shards[0] & shards[1]
+    assert shards[0] | shards[1] == {r[0] for r in rows}
+    assert sum(len(s) for s in shards) == n
+    args = ["index", "--passages", str(corpus), "--encoder", str(tiny_model_dir), "--fp32"]
+    assert main([*args, "--out", str(one), "--shard", "0/1", "--chunk-passages", "700"]) == 0
+    by_id = {}
+    for folder in (one, two):
+        assert main(["index", "merge", str(folder)]) == 0
+        index = ShardedIndex(folder)
+        vectors = index.index.reconstruct_n(0, index.index.ntotal)
+        by_id[folder] = dict(zip((str(x) for x in index.table.ids), vectors, strict=True))
+    assert by_id[one].keys() == by_id[two].keys()
+    for pid, vector in by_id[one].items():  # fp16 storage: equal up to its rounding
+        np.testing.assert_allclose(by_id[two][pid], vector, atol=2e-3)
+    encoder = Encoder.load(resolve_encoder(str(tiny_model_dir), query_prefix="", passage_prefix=""))
+    queries = encoder.encode([r[1] for r in rows[:20]], kind="query").pooled
+    runs = [ShardedIndex(f).run([f"q{i}" for i in range(20)], queries, 10) for f in (one, two)]
+    assert {q: list(r) for q, r in runs[0].items()} == {q: list(r) for q, r in runs[1].items()}

@@ -51,13 +51,15 @@ def _display(token: str) -> str:
     return token.replace("▁", "") or "▁"
 
 
-def _resolve(model: Any, bf16: bool) -> Any:
+def _resolve(model: Any, bf16: bool, device: str) -> Any:
     from .models.encoder import Encoder
     from .models.student import load_any_encoder
 
     if isinstance(model, Encoder):
         return model
-    return load_any_encoder(model, bf16=bf16)
+    from .device import resolve_device
+
+    return load_any_encoder(model, bf16=bf16, device=resolve_device(device))
 
 
 def compute_alignment(
@@ -71,6 +73,7 @@ def compute_alignment(
     eps: float | None = None,
     exclude_prefix: bool = True,
     bf16: bool = False,
+    device: str = "auto",
 ) -> Alignment:
     """The OT plan between ``source_sentence`` (student) and ``english_sentence`` (teacher).
 
@@ -82,17 +85,20 @@ def compute_alignment(
         layer / teacher_layer / eps: default to what the student was trained with
             (else the last layer and ε = 0.05).
         exclude_prefix: leave the ``query:`` prefix tokens out (as training does).
+        device: where models loaded by name run (:mod:`optical.device`); an ``Encoder``
+            passed in stays where it is.
     """
     import torch
 
+    from .device import to_device
     from .losses import EncodedPair, OTLoss
     from .models.encoder import tokenize_with_prefix
 
-    student = _resolve(model, bf16)
+    student = _resolve(model, bf16, device)
     meta: dict[str, Any] = getattr(student, "metadata", {}) or {}
     if teacher is None:
         teacher = meta.get("teacher") or student
-    teacher = _resolve(teacher, bf16)
+    teacher = _resolve(teacher, bf16, device)
     options = (meta.get("loss_options") or {}) if meta.get("loss") == "ot" else {}
     eps = float(eps if eps is not None else options.get("eps", 0.05))
     layer = int(layer if layer is not None else meta.get("layer", -1))
@@ -100,7 +106,7 @@ def compute_alignment(
         teacher_layer = int(meta.get("teacher_layer", layer))
 
     def side(encoder: Any, text: str, which_layer: int) -> tuple[Any, torch.Tensor, list[str]]:
-        batch = tokenize_with_prefix(encoder, [text], "query")
+        batch = to_device(tokenize_with_prefix(encoder, [text], "query"), encoder.device)
         with torch.no_grad():
             out = encoder.forward(batch, layer=which_layer)
         mask = out.content_mask
@@ -120,7 +126,7 @@ def compute_alignment(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = OTLoss(eps=eps, max_iter=2000, tol=1e-6).transport(pair)
-    plan = result.plan[0][s_mask[0]][:, t_mask[0]].double().numpy()
+    plan = result.plan[0][s_mask[0]][:, t_mask[0]].double().cpu().numpy()
     return Alignment(
         s_tokens,
         t_tokens,

@@ -16,12 +16,16 @@ import os
 import shlex
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from .device import DEVICE_CHOICES
 from .errors import DECODE_ERRORS, ConfigError, OpticalError, describe_os_error
 
 if TYPE_CHECKING:
+    import torch
+
     from .translate.base import Translator
     from .types import Passage, XorQuestion
 
@@ -91,6 +95,10 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     from .experiment.scope import RunScope
 
     cfg = load_config(args.config)
+    if args.device:
+        from .experiment.config import RunSettings
+
+        cfg = replace(cfg, run=RunSettings(device=args.device))
     scope = RunScope(
         systems=tuple(args.only_systems) if args.only_systems else None,
         seeds=tuple(args.only_seeds) if args.only_seeds else None,
@@ -232,7 +240,7 @@ def _cmd_index_shard(args: argparse.Namespace, encoder_name: str) -> int:
     from .models.student import load_any_encoder
 
     shard = _default_shard(args)
-    encoder = load_any_encoder(encoder_name, bf16=not args.fp32)
+    encoder = load_any_encoder(encoder_name, bf16=not args.fp32, device=_device(args))
     chunk = {"chunk_passages": args.chunk_passages} if args.chunk_passages else {}
     result = build_shard(
         args.passages,
@@ -264,7 +272,9 @@ def _cmd_index(args: argparse.Namespace) -> int:
     if args.out:
         return _cmd_index_shard(args, encoder)
     passages = _passages_for(args)
-    wb = Workbench(cache_dir(args.cache_dir), bf16=not args.fp32, int8=_int8(args))
+    wb = Workbench(
+        cache_dir(args.cache_dir), bf16=not args.fp32, int8=_int8(args), device=_device(args)
+    )
     encoded = wb.embed(
         encoder,
         [p.text for p in passages],
@@ -306,6 +316,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
             bf16=not args.fp32,
             int8=_int8(args),
             token_encoders=[passage_encoder] if maxsim else [],
+            device=_device(args),
         )
         collection = RetrievalBenchmark(f"search:{args.passages}", tuple(passages), {}, {})
         wb.dense_index(passage_encoder, collection)  # built once; dense_search reuses it
@@ -354,7 +365,7 @@ def _search_index(args: argparse.Namespace) -> int:
     index = ShardedIndex(args.index)
     index.set_parameters(nprobe=args.nprobe, ef_search=args.ef_search)
     qids, texts = read_queries(args.queries)
-    encoder = load_any_encoder(query, bf16=not args.fp32)
+    encoder = load_any_encoder(query, bf16=not args.fp32, device=_device(args))
     encoded = encoder.encode(texts, kind="query")
     run = index.run(qids, encoded.pooled, args.k)
     write_run(args.out, run, tag=args.tag or "dense")
@@ -433,6 +444,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         resume=args.resume,
         cache=args.cache_dir,
+        device=args.device,
     )
     print(f"student written to {student} (use it as an encoder name: {student})")
     from .models.student import describe_student
@@ -471,7 +483,12 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     index, count = _shard(args.shard) if args.shard is not None else (0, 1)
     cfg = load_ablation_config(args.config)
     rows = run_ablation(
-        cfg, Path(args.out), data_dir=args.data_dir, cache=args.cache_dir, shard=(index, count)
+        cfg,
+        Path(args.out),
+        data_dir=args.data_dir,
+        cache=args.cache_dir,
+        shard=(index, count),
+        device=args.device,
     )
     if count == 1:
         print((Path(args.out) / "ablation.md").read_text(encoding="utf-8"))
@@ -539,6 +556,7 @@ def _cmd_train_nmt(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         resume=args.resume,
         cache=args.cache_dir,
+        device=args.device,
     )
     print(f"NMT model written to {model} (translate with: optical translate --model {model})")
     return 0
@@ -553,10 +571,12 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         if not args.model:
             raise ConfigError("--backend nmt needs --model (the model folder of optical train-nmt)")
         options = {"model": args.model, "beams": args.beams, "cache": args.cache_dir}
+        options["device"] = args.device or "auto"
     elif args.backend == "hf":
         if not args.model:
             raise ConfigError("--backend hf needs --model (a hub name or local folder)")
         options = {"model": args.model, "num_beams": args.beams or 1}
+        options["device"] = args.device or "auto"
     translator = build_translator(args.backend, **options)
     if not args.no_cache:
         translator = CachedTranslator(
@@ -591,6 +611,8 @@ def _cmd_align(args: argparse.Namespace) -> int:
         options["teacher"] = args.teacher
     if args.eps is not None:
         options["eps"] = args.eps
+    if args.device:
+        options["device"] = args.device
     alignment = plot_alignment(args.model, args.source, args.english, args.out, **options)
     print(
         f"wrote {args.out}: {len(alignment.source_tokens)} × {len(alignment.english_tokens)} "
@@ -610,6 +632,22 @@ def _cache_flag(p: argparse.ArgumentParser) -> None:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="reference data directory (default: $OPTICAL_DATA_DIR)")
     _cache_flag(p)
+
+
+def _device_flag(p: argparse.ArgumentParser, default: str = "the config's run.device") -> None:
+    p.add_argument(
+        "--device",
+        metavar="DEVICE",
+        help=f"where models run: {DEVICE_CHOICES} (default: {default}; auto = CUDA when "
+        "available; under torchrun cuda:LOCAL_RANK)",
+    )
+
+
+def _device(args: argparse.Namespace) -> torch.device:
+    """The ``--device`` of a command without a config, resolved (default ``auto``)."""
+    from .device import resolve_device
+
+    return resolve_device(args.device or "auto", "--device")
 
 
 def _add_data(sub: Subcommands) -> None:
@@ -644,6 +682,7 @@ def _add_experiment(sub: Subcommands) -> None:
         help="train and run the trained systems with only these of the configured seeds",
     )
     _common(exp)
+    _device_flag(exp)
     exp.set_defaults(func=_cmd_experiment)
 
 
@@ -673,6 +712,7 @@ def _corpus_parser(sub: Subcommands, name: str, helptext: str) -> argparse.Argum
         "--fp32", action="store_true", help="plain fp32: no bf16 autocast, no int8 encoding"
     )
     _common(p)
+    _device_flag(p, "auto")
     return p
 
 
@@ -716,6 +756,7 @@ def _add_distill(sub: Subcommands) -> None:
         "--resume", action="store_true", help="continue from the newest checkpoint in --out"
     )
     _common(distill)
+    _device_flag(distill)
     distill.set_defaults(func=_cmd_distill)
 
 
@@ -744,6 +785,7 @@ def _add_ablate(sub: Subcommands) -> None:
         "--shard", help="I/N: train only every N-th run from the I-th (parallel processes)"
     )
     _common(ablate)
+    _device_flag(ablate)
     ablate.set_defaults(func=_cmd_ablate)
 
 
@@ -788,6 +830,7 @@ def _add_train_nmt(sub: Subcommands) -> None:
         "--resume", action="store_true", help="continue from the newest checkpoint in --out"
     )
     _common(nmt)
+    _device_flag(nmt)
     nmt.set_defaults(func=_cmd_train_nmt)
 
 
@@ -801,6 +844,7 @@ def _add_translate(sub: Subcommands) -> None:
     translate.add_argument("--beams", type=int, help="beam size (default: the model's)")
     translate.add_argument("--no-cache", action="store_true", help="bypass the translation cache")
     _common(translate)
+    _device_flag(translate, "auto")
     translate.set_defaults(func=_checked(_cmd_translate, beams=(1, False)))
 
 
@@ -817,6 +861,7 @@ def _add_align(sub: Subcommands) -> None:
     align.add_argument("--teacher", help="teacher encoder (default: the student's teacher)")
     align.add_argument("--eps", type=float, help="entropic regularisation ε")
     _cache_flag(align)
+    _device_flag(align, "auto")
     align.set_defaults(func=_checked(_cmd_align, eps=(0, True)))
 
 

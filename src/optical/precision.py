@@ -1,4 +1,4 @@
-"""Whether bf16 autocast is worth it on this CPU.
+"""Whether bf16 autocast (and int8 encoding) is worth it on this CPU or device.
 
 bf16 autocast is about 4× faster than fp32 on CPUs with native bf16 arithmetic
 (AVX512-BF16 or AMX tiles), and several times *slower* where bf16 is emulated
@@ -87,49 +87,60 @@ def int8_engine() -> bool:
     return bool({"fbgemm", "x86"} & set(torch.backends.quantized.supported_engines))
 
 
-def use_bf16(requested: bool) -> bool:
-    """Whether to run bf16 autocast, given what a configuration ``requested``."""
-    if not requested:
+@functools.cache
+def cuda_bf16() -> bool:
+    """True when the current CUDA device computes bf16 (compute capability 8.0+)."""
+    import torch
+
+    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+
+
+def use_bf16(requested: bool, device_type: str = "cpu") -> bool:
+    """Whether to run bf16 autocast on a ``device_type`` (``"cpu"``, ``"cuda"``, ``"mps"``)
+    device, given what a configuration ``requested``. ``auto``: on CPUs with native bf16
+    and on CUDA devices with bf16 (Ampere and later); never on MPS."""
+    if not requested or device_type == "mps":
         return False
     mode = bf16_mode()
     if mode == "on":
         return True
     if mode == "off":
         return False
-    return native_bf16()
+    return cuda_bf16() if device_type == "cuda" else native_bf16()
 
 
-def precision_name(requested: bool) -> str:
+def precision_name(requested: bool, device_type: str = "cpu") -> str:
     """``"bf16"`` or ``"fp32"``: the precision actually used for a ``requested`` bf16."""
-    return "bf16" if use_bf16(requested) else "fp32"
+    return "bf16" if use_bf16(requested, device_type) else "fp32"
 
 
-def precision_key(requested: bool) -> dict[str, str]:
+def precision_key(requested: bool, device_type: str = "cpu") -> dict[str, str]:
     """What a trained model's cache key adds for its precision: ``{"precision": "bf16"}``
     when bf16 is actually used, nothing in fp32 (so fp32 keys are those of models trained
     before precision was part of the key). A model trained under bf16 on one CPU is not
     reused on a CPU that runs fp32, nor the other way round."""
-    name = precision_name(requested)
+    name = precision_name(requested, device_type)
     return {"precision": name} if name == "bf16" else {}
 
 
-def use_int8(requested: bool) -> bool:
-    """Whether frozen encoders encode in int8, given what a configuration ``requested``."""
+def use_int8(requested: bool, device_type: str = "cpu") -> bool:
+    """Whether frozen encoders encode in int8, given what a configuration ``requested``
+    (dynamic int8 is a CPU engine: never on another device)."""
     mode = int8_mode()
-    if mode == "off":
+    if mode == "off" or device_type != "cpu":
         return False
     return (requested or mode == "on") and int8_engine()
 
 
-def encode_precision(bf16: bool, int8: bool) -> str:
+def encode_precision(bf16: bool, int8: bool, device_type: str = "cpu") -> str:
     """``"int8"``, ``"bf16"`` or ``"fp32"``: the precision retrieval encoders actually
     run at for the requests ``bf16`` and ``int8`` (int8 wins: no bf16 autocast on it)."""
-    return "int8" if use_int8(int8) else precision_name(bf16)
+    return "int8" if use_int8(int8, device_type) else precision_name(bf16, device_type)
 
 
-def encode_precision_key(bf16: bool, int8: bool) -> dict[str, str]:
+def encode_precision_key(bf16: bool, int8: bool, device_type: str = "cpu") -> dict[str, str]:
     """What a key of something computed from encoder outputs (an experiment cell) adds
     for the encoding precision: ``{"precision": name}``, nothing in fp32 (the keys of
     before precision was keyed)."""
-    name = encode_precision(bf16, int8)
+    name = encode_precision(bf16, int8, device_type)
     return {"precision": name} if name != "fp32" else {}

@@ -163,12 +163,15 @@ def run_ablation(
     cache: Path | None = None,
     bitext: dict | None = None,
     shard: tuple[int, int] = (0, 1),
+    device: str | None = None,
 ) -> list[AblationRow]:
     """Train (or reuse) every (variant, seed) student; write ``ablation.json`` / ``.md``.
     ``bitext`` replaces the training bitext (tests). ``shard = (i, n)`` trains only the
     runs whose index (variant-major, then seed) is ``i`` mod ``n`` — n processes with one
     thread each share a machine better than one process — and writes its outputs as
-    ``ablation.shard-i-of-n.*``; a final run without ``shard`` reads every student back."""
+    ``ablation.shard-i-of-n.*``; a final run without ``shard`` reads every student back.
+    ``device`` replaces the base config's ``run.device`` (a run-only key: the students'
+    folders do not change with it)."""
     from ..models.student import STUDENT_FILE, student_is_complete
     from ..settings import cache_dir
     from ..train.config import load_distill_config
@@ -176,6 +179,8 @@ def run_ablation(
     from ..train.sampling import pool_sha256
 
     base = load_distill_config(cfg.base)
+    if device is not None:
+        base = base.with_overrides(run={"device": device})
     root = cache_dir(cache)
     rows: list[AblationRow] = []
     out_dir = Path(out_dir)

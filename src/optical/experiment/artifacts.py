@@ -49,8 +49,9 @@ Bitext = dict[str, list[BitextPair]]
 
 
 def nmt_config_for(cfg: ExperimentConfig, fraction: float | None = None) -> NmtConfig:
-    """The NMT config of the experiment, trained on ``fraction`` of the bitext if given."""
-    config = cfg.translate.nmt_config
+    """The NMT config of the experiment, trained on ``fraction`` of the bitext if given,
+    on the experiment's ``run.device``."""
+    config = cfg.translate.nmt_config.with_overrides(run={"device": cfg.run.device})
     if fraction is None:
         return config
     return config.with_overrides(
@@ -75,7 +76,7 @@ def distill_config_for(
         model={"student": cfg.models.student, "teacher": cfg.models.teacher},
         loss=loss_section,
         data=data,
-        run={"seed": cfg.seed if seed is None else seed},
+        run={"seed": cfg.seed if seed is None else seed, "device": cfg.run.device},
     )
 
 
@@ -200,6 +201,7 @@ def setup_translators(
             beams=cfg.translate.beams,
             bf16=cfg.models.bf16,
             cache=cache_root,
+            device=cfg.run.device,
         )
         wb.translators[backend] = CachedTranslator(nmt, root=translations)
     if "oracle" in needed:

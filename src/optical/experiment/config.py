@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..configfile import asdict_shallow, at_least, build, read_toml
+from ..device import check_device_name, resolve_device
 from ..errors import ConfigError
 from ..evaluate.significance import METHODS as SIGNIFICANCE_TESTS
 from ..precision import INT8_DEFAULT
@@ -121,6 +122,18 @@ class TranslateSettings:
 
 
 @dataclass(frozen=True)
+class RunSettings:
+    """Where the experiment computes: ``device`` (:mod:`optical.device`: ``auto | cpu |
+    cuda | cuda:N | mps``; ``auto`` = CUDA when available) for every encoder, student,
+    teacher and translator it loads and every model it trains. ``--device`` overrides it."""
+
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "device", check_device_name(self.device, "run.device"))
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """The whole experiment: which benchmarks, which systems, which models.
 
@@ -147,6 +160,7 @@ class ExperimentConfig:
     distill: DistillSettings = field(default_factory=DistillSettings)
     translate: TranslateSettings = field(default_factory=TranslateSettings)
     psq: PsqSettings = field(default_factory=PsqSettings)
+    run: RunSettings = field(default_factory=RunSettings)
 
     def __post_init__(self) -> None:
         specs = tuple(s if isinstance(s, SystemSpec) else SystemSpec.parse(s) for s in self.systems)
@@ -181,6 +195,12 @@ class ExperimentConfig:
     @property
     def system_names(self) -> list[str]:
         return [s.name for s in self.systems]
+
+    @property
+    def device_type(self) -> str:
+        """``"cpu"``, ``"cuda"`` or ``"mps"``: the kind of device ``run.device`` means on
+        this machine (what the precision actually used depends on)."""
+        return resolve_device(self.run.device, "run.device").type
 
     @property
     def run_seeds(self) -> tuple[int, ...]:
@@ -223,6 +243,7 @@ _SECTIONS: dict[str, type] = {
     "distill": DistillSettings,
     "translate": TranslateSettings,
     "psq": PsqSettings,
+    "run": RunSettings,
 }
 
 

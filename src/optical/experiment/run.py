@@ -98,7 +98,7 @@ def draw_alignments(
     stamp = {
         "student": wb.label(str(student_dir)),
         "teacher": cfg.models.teacher,
-        "precision": precision_name(cfg.models.bf16),
+        "precision": precision_name(cfg.models.bf16, cfg.device_type),
         "examples": {lang: list(pair) for lang, pair in sorted(examples.items())},
     }
     paths = [folder / f"{lang}.png" for lang in sorted(examples)]
@@ -170,7 +170,7 @@ def system_settings(
     # the precision encoders actually run at, not the int8 request (fp32 adds nothing)
     models = {k: v for k, v in asdict(cfg.models).items() if k != "int8"}
     settings: dict = {"models": models, "retrieval": asdict(cfg.retrieval)}
-    settings.update(encode_precision_key(cfg.models.bf16, cfg.models.int8))
+    settings.update(encode_precision_key(cfg.models.bf16, cfg.models.int8, cfg.device_type))
     if spec.is_trained:
         trained = wb.students.get((spec.student_id, seed))
         folder = (
@@ -448,6 +448,7 @@ def _run_experiment(
         timer=timer,
         token_encoders=token_encoders,
         int8=cfg.models.int8,
+        device=cfg.run.device,
     )
     benches = _load_benchmarks(cfg, root, timer)
     with ExperimentProgress(planned_cells(cfg, scope, systems, benches)) as progress:
@@ -542,7 +543,7 @@ def _finish(
             cells_computed=tally.computed,
             cells_read_back=tally.reused,
             scope=scope.summary(cfg),
-            precision=precision_name(cfg.models.bf16),
+            precision=precision_name(cfg.models.bf16, cfg.device_type),
             hardware=this_hardware(),
         ),
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..device import resolve_device
 from ..embed_cache import EmbeddingCache
 from ..errors import OpticalError
 from ..models.encoder import Encoded, Encoder, Kind
@@ -32,13 +33,16 @@ class Workbench:
         timer: Timer | None = None,
         token_encoders: Sequence[str] = (),
         int8: bool | None = INT8_DEFAULT,
+        device: str = "auto",
     ) -> None:
         """``token_encoders``: encoders whose passage token embeddings will be needed
         (MaxSim); their passages are encoded once with tokens instead of twice. ``bf16``
         and ``int8`` are requests (:mod:`optical.precision`; ``int8=None``: never int8,
         whatever ``$OPTICAL_INT8`` says). The workbench's encoders only encode, so they
-        may run in int8; training loads its own fp32 models."""
+        may run in int8; training loads its own fp32 models. ``device``: where the
+        encoders run (:mod:`optical.device`; int8 is a CPU engine, so off elsewhere)."""
         self.cache_root = Path(cache_root)
+        self.device = resolve_device(device, "run.device")
         self.token_encoders = set(token_encoders)
         self.bf16 = bf16
         self.int8 = int8
@@ -71,8 +75,8 @@ class Workbench:
             from ..models.student import load_any_encoder
 
             with self.timer(f"load {self.label(name)}"):
-                encoder = load_any_encoder(name, bf16=self.bf16)
-                if self.int8 is not None and use_int8(self.int8):
+                encoder = load_any_encoder(name, bf16=self.bf16, device=self.device)
+                if self.int8 is not None and use_int8(self.int8, self.device.type):
                     encoder.to_int8()
                 self._encoders[name] = encoder
         return self._encoders[name]

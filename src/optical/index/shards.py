@@ -209,6 +209,7 @@ def build_shard(
             begin = chunk.end
             number += 1
             encoded += 1
+            del chunk  # its texts are freed before the next chunk is read
     passages = sum(files.n for files, _ in finished) + _count_new(out, len(finished), number)
     atomic_write_json(
         out / DONE_FILE,

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..device import autocast, to_device
 from ..errors import OpticalError
 from ..precision import use_bf16
 from .registry import EncoderSpec
@@ -132,9 +133,27 @@ class Encoder:
         self.spec = spec
         self.model = model
         self.tokenizer = tokenizer
-        # a request: honoured where the CPU has native bf16 (optical.precision)
-        self.bf16 = use_bf16(bf16)
+        self.bf16_requested = bf16
+        # a request: honoured where the device has native bf16 (optical.precision)
+        self.bf16 = use_bf16(bf16, self.device.type)
         self.int8 = False
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the model's weights (inputs are moved there)."""
+        weight = next(self.model.parameters(), None)
+        return weight.device if weight is not None else torch.device("cpu")
+
+    def to(self, device: torch.device | str) -> Encoder:
+        """Move the model to ``device`` (in place; returns ``self``); bf16 is decided
+        again for the new device type. An int8 encoder stays on the CPU."""
+        device = torch.device(device)
+        if self.int8 and device.type != "cpu":
+            raise OpticalError(f"encoder {self.spec.name}: an int8 encoder runs on the CPU only")
+        self.model.to(device)
+        if not self.int8:
+            self.bf16 = use_bf16(self.bf16_requested, device.type)
+        return self
 
     def to_int8(self) -> None:
         """Encode from now on with dynamic int8 linear layers (:func:`quantize_int8`,
@@ -155,8 +174,11 @@ class Encoder:
         return "int8" if self.int8 else "bf16" if self.bf16 else "fp32"
 
     @classmethod
-    def load(cls, spec: EncoderSpec, bf16: bool = False) -> Encoder:
-        """Load the model and tokenizer named by ``spec`` (local folder or hub id)."""
+    def load(
+        cls, spec: EncoderSpec, bf16: bool = False, device: torch.device | str | None = None
+    ) -> Encoder:
+        """Load the model and tokenizer named by ``spec`` (local folder or hub id), on
+        ``device`` (default: the CPU)."""
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -177,7 +199,8 @@ class Encoder:
                 "internet, a local folder needs config.json + weights + tokenizer files"
             ) from exc
         model.eval()
-        return cls(spec, model, tokenizer, bf16=bf16)
+        encoder = cls(spec, model, tokenizer, bf16=bf16)
+        return encoder.to(device) if device is not None else encoder
 
     @property
     def dim(self) -> int:
@@ -202,12 +225,15 @@ class Encoder:
     def forward(self, batch: dict[str, torch.Tensor], layer: int = -1) -> TokenOutput:
         """Run the model on a tokenized batch; ``layer`` picks the hidden-state layer (-1 = last).
 
-        The pooled output always uses the last layer (the retrieval embedding).
+        The pooled output always uses the last layer (the retrieval embedding). The
+        batch is moved to the model's device; the outputs stay there.
         """
+        device = self.device
+        batch = to_device(batch, device)
         inputs = {k: v for k, v in batch.items() if k in {"input_ids", "attention_mask"}}
         if "token_type_ids" in batch:
             inputs["token_type_ids"] = batch["token_type_ids"]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        with autocast(device, self.bf16):
             out = self.model(**inputs, output_hidden_states=layer != -1)
         last = out.last_hidden_state.float()
         mask = batch["attention_mask"].bool()
@@ -274,11 +300,11 @@ class Encoder:
         for batch_ids in batches:
             batch = self.tokenize([texts[i] for i in batch_ids], kind)
             out = self.forward(batch)
-            pooled[batch_ids] = out.pooled.float().numpy()
+            pooled[batch_ids] = out.pooled.float().cpu().numpy()
             self._check_finite(pooled[batch_ids], batch_ids, kind)
             if tokens is not None:
-                normed = F.normalize(out.tokens, dim=-1).to(torch.float16).numpy()
-                content = out.content_mask.numpy()
+                normed = F.normalize(out.tokens, dim=-1).to(torch.float16).cpu().numpy()
+                content = out.content_mask.cpu().numpy()
                 for row, index in enumerate(batch_ids):
                     tokens[index] = normed[row][content[row]]
             if bar is not None:

@@ -66,6 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..device import autocast, to_device
 from ..errors import OpticalError
 from ..io_utils import atomic_folder, sha256_file
 from .encoder import Encoder, TokenOutput, pool
@@ -189,9 +190,17 @@ class StudentEncoder(Encoder):
     def dim(self) -> int:
         return self.module.dim
 
+    def to(self, device: torch.device | str) -> StudentEncoder:
+        """Move the model and the projection to ``device`` (see :meth:`Encoder.to`)."""
+        self.module.to(device)
+        super().to(device)
+        return self
+
     def forward(self, batch: dict[str, torch.Tensor], layer: int = -1) -> TokenOutput:
         """Like :meth:`Encoder.forward`, with tokens and pooled embedding projected."""
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        device = self.device
+        batch = to_device(batch, device)
+        with autocast(device, self.bf16):
             tokens, pooled = self.module(
                 batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"), layer
             )
@@ -566,9 +575,12 @@ def save_student(
     return folder
 
 
-def load_student(folder: str | Path, bf16: bool = False) -> StudentEncoder:
+def load_student(
+    folder: str | Path, bf16: bool = False, device: torch.device | str | None = None
+) -> StudentEncoder:
     """Load a folder written by :func:`save_student` (projection included; a delta is
-    applied to its base, found and checked by content hash)."""
+    applied to its base, found and checked by content hash), on ``device`` (default: the
+    CPU)."""
     from safetensors.torch import load_file
 
     folder = Path(folder)
@@ -597,15 +609,18 @@ def load_student(folder: str | Path, bf16: bool = False) -> StudentEncoder:
     model.eval()
     for param in [*model.parameters(), *(projection.parameters() if projection else [])]:
         param.requires_grad_(False)
-    return StudentEncoder(spec, model, tokenizer, projection, bf16=bf16, metadata=metadata)
+    student = StudentEncoder(spec, model, tokenizer, projection, bf16=bf16, metadata=metadata)
+    return student.to(device) if device is not None else student
 
 
-def load_any_encoder(name: str | Path, bf16: bool = False) -> Encoder:
+def load_any_encoder(
+    name: str | Path, bf16: bool = False, device: torch.device | str | None = None
+) -> Encoder:
     """A distilled student folder through :func:`load_student`, anything else through
-    ``Encoder.load(resolve_encoder(name))``."""
+    ``Encoder.load(resolve_encoder(name))``; on ``device`` (default: the CPU)."""
     if is_student_folder(name):
-        return load_student(name, bf16=bf16)
-    return Encoder.load(resolve_encoder(str(name)), bf16=bf16)
+        return load_student(name, bf16=bf16, device=device)
+    return Encoder.load(resolve_encoder(str(name)), bf16=bf16, device=device)
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..device import autocast
 from ..precision import use_bf16
 from .config import NmtModelConfig
 from .vocab import EOS, PAD, CompactVocab
@@ -131,12 +132,15 @@ class NmtModel(nn.Module):
         at most ``min(max_new_tokens, 2 × longest source + 8)`` pieces."""
         from transformers import DynamicCache, EncoderDecoderCache
 
-        start = torch.full((states.shape[0], 1), self.vocab.tag(target_lang), dtype=torch.long)
+        device = states.device
+        start = torch.full(
+            (states.shape[0], 1), self.vocab.tag(target_lang), dtype=torch.long, device=device
+        )
         # a translation is rarely much longer than its source: cap the batch at twice its
         # longest source plus 8 pieces, so a looping model does not run to the limit
         longest = int(states_mask.sum(dim=1).max()) if states_mask.numel() else 0
         limit = min(max_new_tokens, self.config.max_target_length + 8 - 1, 2 * longest + 8)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(bf16)):
+        with autocast(device, use_bf16(bf16, device.type)):
             out = self.decoder.generate(
                 input_ids=start,
                 attention_mask=torch.ones_like(start),
@@ -171,9 +175,10 @@ def sequence_loss(
 ) -> tuple[torch.Tensor, int]:
     """Mean label-smoothed token cross-entropy of ``targets [B, T]`` (``<2xx> y … </s>``
     then ``<pad>``) through ``module`` (an :class:`NmtModel` or its DDP wrapper), and the
-    number of predicted tokens."""
+    number of predicted tokens. ``targets`` are moved to the device of ``states``."""
+    targets = targets.to(states.device)
     inputs, labels = targets[:, :-1], targets[:, 1:]
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(bf16)):
+    with autocast(states.device, use_bf16(bf16, states.device.type)):
         logits = module(states, states_mask, inputs)
     loss = F.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]),

@@ -91,7 +91,8 @@ def examples_from_bitext(
 
 
 class _Batcher:
-    """Examples → padded tensors (states looked up, targets tokenized and tagged)."""
+    """Examples → padded tensors on ``device`` (states looked up, targets tokenized and
+    tagged)."""
 
     def __init__(
         self,
@@ -99,8 +100,10 @@ class _Batcher:
         targets: dict[tuple[str, str], list[int]],
         vocab: CompactVocab,
         config: NmtConfig,
+        device: torch.device | None = None,
     ) -> None:
         self.states, self.targets, self.vocab, self.config = states, targets, vocab, config
+        self.device = device or torch.device("cpu")
 
     def __call__(
         self, examples: Sequence[NmtExample]
@@ -118,7 +121,7 @@ class _Batcher:
                 for e in examples
             ]
         )
-        return states, mask, targets
+        return states.to(self.device), mask.to(self.device), targets.to(self.device)
 
 
 def _tokenize_targets(
@@ -240,16 +243,21 @@ class NmtTask(Task):
             raise OpticalError("no training bitext left after the validation split and budget")
         self.validation = _validation_examples(split, config.data.directions)
         self.sampler = TemperatureSampler(self.pools, config.data.temperature, run.seed)
-        self.encoder = load_any_encoder(config.model.encoder, bf16=config.model.bf16)
+        self.encoder = load_any_encoder(
+            config.model.encoder, bf16=config.model.bf16, device=dist.device
+        )
         self._vocabulary()
-        self.batcher = _Batcher(self._source_states(dist), self.targets, self.vocab, config)
+        self.batcher = _Batcher(
+            self._source_states(dist), self.targets, self.vocab, config, dist.device
+        )
         torch.manual_seed(derive_seed(run.seed, "init"))
         self.model = NmtModel(config.model, self.vocab, self.encoder.dim)
         self.initialised = False
         if config.model.init_from_encoder:
             self.initialised = self.model.init_embeddings(
-                self.encoder.model.get_input_embeddings().weight.detach().float()
+                self.encoder.model.get_input_embeddings().weight.detach().float().cpu()
             )
+        self.model.to(dist.device)
         self.model.train()
 
     def _vocabulary(self) -> None:
@@ -393,6 +401,7 @@ def train_nmt(
     bitext: Mapping[str, Sequence[BitextPair]] | None = None,
     cache: str | Path | None = None,
     callbacks: Sequence[Callable[[NmtStepInfo], None]] = (),
+    device: str | None = None,
 ) -> Path:
     """Train the NMT model; return the saved model folder (``out_dir/model``).
 
@@ -402,9 +411,12 @@ def train_nmt(
     :func:`optical.settings.cache_dir`). ``resume``: continue
     from the newest checkpoint (without it, a folder with checkpoints is an error).
     ``callbacks`` are called with an :class:`NmtStepInfo` after every optimizer step; an
-    exception from one stops training (the last checkpoint stays usable).
+    exception from one stops training (the last checkpoint stays usable). ``device``
+    replaces the config's ``run.device`` (``--device``).
     """
     if not isinstance(config, NmtConfig):
         config = load_nmt_config(config)
+    if device is not None:
+        config = config.with_overrides(run={"device": device})
     with use_cache_dir(cache):
         return fit(NmtTask(config, data_dir, bitext, cache), out_dir, resume, callbacks)

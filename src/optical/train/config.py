@@ -30,6 +30,7 @@ from typing import Any
 
 from ..configfile import build_sections, config_key, overridden, plain, read_toml
 from ..data.training import DEFAULT_SOURCES, _check_sources
+from ..device import check_device_name, resolve_device
 from ..errors import ConfigError
 from ..precision import precision_key
 
@@ -283,7 +284,11 @@ class RunConfig:
     slowed a step about 10x, one thread each avoids that.
     ``early_stopping_patience`` (0 = off): stop after that many validations in a row
     without a better validation score (:meth:`optical.train.loop.Task.validation_score`)
-    and save the model of the best validation instead of the last; needs ``eval_every``."""
+    and save the model of the best validation instead of the last; needs ``eval_every``.
+    ``device``: where the models train (:mod:`optical.device`: ``auto | cpu | cuda |
+    cuda:N | mps``; under torchrun ``auto``/``cuda`` bind ``cuda:LOCAL_RANK``); a run may
+    resume on another device, and the device enters an artifact's identity only through
+    the precision it runs at."""
 
     seed: int = 0
     checkpoint_every: int = 100
@@ -295,8 +300,10 @@ class RunConfig:
     progress: bool = True
     threads: int = 0
     early_stopping_patience: int = 0
+    device: str = "auto"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "device", check_device_name(self.device, "run.device"))
         if self.early_stopping_patience < 0:
             raise ConfigError("run.early_stopping_patience must be >= 0 (0 = off)")
         if self.early_stopping_patience and not self.eval_every:
@@ -330,6 +337,7 @@ RESUME_FREE_KEYS = frozenset(
         "run.log_every",
         "run.progress",
         "run.threads",
+        "run.device",
         "name",
     }
 )
@@ -383,7 +391,8 @@ def artifact_key(config: Any, extra: Mapping[str, Any] | None = None) -> str:
     ``extra`` (:func:`optical.configfile.config_key`)."""
     resolved = config.to_dict()
     ignore = RESUME_FREE_KEYS | _at_default(resolved)
-    return config_key(resolved, ignore, precision_key(config.model.bf16), extra)
+    device_type = resolve_device(config.run.device, "run.device").type
+    return config_key(resolved, ignore, precision_key(config.model.bf16, device_type), extra)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..device import autocast, to_device
 from ..errors import ConfigError, OpticalError
 from ..languages import normalize_lang
 from ..losses import DistillationLoss, EncodedPair, build_objective
@@ -148,6 +149,16 @@ class Distiller:
         return self.config.model.layer
 
     @property
+    def device(self) -> torch.device:
+        """Where the student (and the teacher, loaded beside it) compute."""
+        return self.student_encoder.device
+
+    @property
+    def bf16(self) -> bool:
+        """Whether the student's forward passes run under bf16 autocast on its device."""
+        return use_bf16(self.config.model.bf16, self.device.type)
+
+    @property
     def teacher_layer(self) -> int:
         layer = self.config.model.teacher_layer
         return self.config.model.layer if layer is None else layer
@@ -162,10 +173,10 @@ class Distiller:
         teacher_vocab = int(self.teacher.model.config.vocab_size)
         self.student_idf = idf_table(
             self.student_encoder.tokenizer, [p.source for p in pairs], student_vocab
-        )
+        ).to(self.device)
         self.teacher_idf = idf_table(
             self.teacher.tokenizer, [p.english for p in pairs], teacher_vocab
-        )
+        ).to(self.device)
 
     def alignment_mask(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """``[B, L]`` bool: the tokens that take part in the token alignment."""
@@ -177,8 +188,10 @@ class Distiller:
         return mask
 
     def teacher_outputs(self, english: Sequence[str]) -> tuple[dict[str, torch.Tensor], Any]:
-        """Tokenized English and the teacher's :class:`TokenOutput` (no gradient)."""
+        """Tokenized English (on the teacher's device) and the teacher's
+        :class:`TokenOutput` (no gradient)."""
         batch = tokenize_with_prefix(self.teacher, english, "query", self.config.model.max_length)
+        batch = to_device(batch, self.teacher.device)
         with torch.no_grad():
             return batch, self.teacher.forward(batch, layer=self.teacher_layer)
 
@@ -201,8 +214,7 @@ class Distiller:
             raise OpticalError("the self anchor needs the starting encoder (build_distiller)")
         names = ("input_ids", "attention_mask", "token_type_ids")
         rows = {k: v[first:] for k, v in batch.items() if k in names}
-        bf16 = use_bf16(self.config.model.bf16)
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.no_grad(), autocast(self.device, self.bf16):
             last = self.reference(**rows).last_hidden_state
         pooled = pool(last, rows["attention_mask"].bool(), self.core.pooling).float()
         return torch.nn.functional.normalize(pooled, dim=-1) if self.core.normalize else pooled
@@ -228,9 +240,10 @@ class Distiller:
         both = self.loss_fn.needs_student_english
         texts = (sources + english if both else sources) + general
         s_batch = tokenize_with_prefix(self.student_encoder, texts, "query", cfg.model.max_length)
+        s_batch = to_device(s_batch, self.device)
         t_batch, t_out = teacher if teacher is not None else self.teacher_outputs(english)
         wants_general = self.loss_fn.needs_general
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(cfg.model.bf16)):
+        with autocast(self.device, self.bf16):
             outputs = (module or self.core)(
                 s_batch["input_ids"],
                 s_batch["attention_mask"],
@@ -270,21 +283,22 @@ class Distiller:
         return out.loss, diagnostics, s_pooled[:n].detach()
 
 
-def _load_base_student(name: str, bf16: bool) -> Encoder:
+def _load_base_student(name: str, bf16: bool, device: torch.device | None) -> Encoder:
     if is_student_folder(name):
         raise ConfigError(
             f"model.student {name!r} is a distilled student; distilling from a distilled "
             "student is not supported: start from its base model"
         )
-    return Encoder.load(resolve_encoder(name), bf16=bf16)
+    return Encoder.load(resolve_encoder(name), bf16=bf16, device=device)
 
 
-def build_distiller(config: DistillConfig) -> Distiller:
+def build_distiller(config: DistillConfig, device: torch.device | None = None) -> Distiller:
     """Load the student (trainable, frozen parts set) and the teacher (frozen), and the
-    projection (initialised from ``run.seed``) and the loss of ``config``."""
+    projection (initialised from ``run.seed``) and the loss of ``config``; the models on
+    ``device`` (default: the CPU; the loop passes the resolved ``run.device``)."""
     cfg = config.model
-    base = _load_base_student(cfg.student, cfg.bf16)
-    teacher = load_any_encoder(cfg.teacher, bf16=cfg.bf16)
+    base = _load_base_student(cfg.student, cfg.bf16, device)
+    teacher = load_any_encoder(cfg.teacher, bf16=cfg.bf16, device=device)
     teacher.model.eval()
     for param in teacher.model.parameters():
         param.requires_grad_(False)
@@ -300,6 +314,7 @@ def build_distiller(config: DistillConfig) -> Distiller:
         add_lora(base.model, cfg, cfg.freeze_layers)
         frozen = [name for name, p in base.model.named_parameters() if not p.requires_grad]
     core = StudentModule(base.model, projection, base.spec.pooling, base.spec.normalize)
+    core.to(base.device)  # the projection (and any LoRA weights) beside the base model
     core.train(cfg.dropout)
     loss_fn = build_objective(config.loss.name, config.loss.options, config.loss.extra_weights())
     distiller = Distiller(config, core, base, teacher, loss_fn, frozen)
@@ -382,7 +397,7 @@ def validate(
         first.setdefault(target, row)
     candidates = teacher_all[[first[t] for t in range(len(english_index))]].float()
     scores = torch.cat(student_pooled).float() @ candidates.T
-    hits = (scores.argmax(1) == torch.tensor(rows)).numpy()
+    hits = (scores.argmax(1) == torch.tensor(rows, device=scores.device)).cpu().numpy()
     metrics["p_at_1"] = float(hits.mean())
     by_lang: dict[str, list[bool]] = {}
     for pair, hit in zip(pairs, hits.tolist(), strict=True):
@@ -458,7 +473,7 @@ class DistillTask(Task):
         )
         if config.data.general_ratio > 0:
             self.sampler = self._mixed(self.sampler, dist)
-        self.distiller = build_distiller(config)
+        self.distiller = build_distiller(config, dist.device)
         if self.distiller.loss_fn.needs_token_weights:
             self.distiller.set_idf([p for pairs in self.split.train.values() for p in pairs])
         self.model = self.distiller.core
@@ -629,6 +644,7 @@ def train_distill(
     callbacks: Sequence[Callback] = (),
     cache: str | Path | None = None,
     general: Mapping[str, Sequence[BitextPair]] | None = None,
+    device: str | None = None,
 ) -> Path:
     """Distil the teacher into the student on training bitext; return the student folder.
 
@@ -648,6 +664,8 @@ def train_distill(
             the dequantized e5 folder (default :func:`optical.settings.cache_dir`).
         general: language → pairs whose English sides are the general-domain sentences
             (``data.general_ratio``) instead of reading ``data.general_sources`` (tests).
+        device: replaces the config's ``run.device`` (``--device``; a run-only key, so a
+            run may resume on another device).
 
     Raises:
         ConfigError: inconsistent config (batch not divisible by ``grad_accum × world
@@ -656,6 +674,8 @@ def train_distill(
     """
     if not isinstance(config, DistillConfig):
         config = load_distill_config(config)
+    if device is not None:
+        config = config.with_overrides(run={"device": device})
     with use_cache_dir(cache):
         task = DistillTask(config, data_dir, bitext, general)
         return fit(task, out_dir, resume, callbacks)

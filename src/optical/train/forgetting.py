@@ -100,7 +100,8 @@ def parameter_distance(model: nn.Module, initial: dict[str, torch.Tensor]) -> to
     r"""Scalar :math:`\sum_i \lVert\theta_i - \theta_i^0\rVert^2` (float32) over the
     parameters named in ``initial`` (differentiable in ``θ``)."""
     params = dict(model.named_parameters())
-    total = torch.zeros((), dtype=torch.float32)
+    device = next(iter(params.values())).device if params else torch.device("cpu")
+    total = torch.zeros((), dtype=torch.float32, device=device)
     for name, start in initial.items():
         total = total + (params[name].float() - start.float()).pow(2).sum()
     return total

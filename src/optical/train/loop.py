@@ -230,7 +230,7 @@ def fit(
             changed config.
         OpticalError: non-finite loss, no intact checkpoint to resume from.
     """
-    dist_info = init_distributed()
+    dist_info = init_distributed(task.config.run.device)
     threads = torch.get_num_threads()
     if task.config.run.threads:
         torch.set_num_threads(task.config.run.threads)
@@ -310,7 +310,9 @@ class _Run:
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
-            self.module = DistributedDataParallel(task.model, **task.ddp_options())
+            device = self.dist.device
+            ids = {"device_ids": [device.index]} if device.type == "cuda" else {}
+            self.module = DistributedDataParallel(task.model, **ids, **task.ddp_options())
         self.resolved = {
             **task.config.to_dict(),
             "resolved": {**task.describe(), "world_size": world, "per_rank_micro_batch": per_rank},

@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,28 +47,40 @@ def derive_seed(*parts: object) -> int:
 
 @dataclass(frozen=True)
 class DistInfo:
+    """This process's place in the run: its rank, the world size, whether
+    :func:`init_distributed` joined the process group (and so leaves it), and the device
+    its models live on."""
+
     rank: int
     world_size: int
     initialised_here: bool
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
     def main(self) -> bool:
         return self.rank == 0
 
 
-def init_distributed() -> DistInfo:
-    """Join the torchrun process group when ``WORLD_SIZE > 1`` (gloo on CPU, nccl on CUDA)."""
+def init_distributed(device: str = "auto") -> DistInfo:
+    """Resolve the ``device`` setting (:func:`optical.device.resolve_device`: under
+    torchrun ``auto``/``cuda`` mean ``cuda:LOCAL_RANK``) and, when ``WORLD_SIZE > 1``,
+    join the torchrun process group on it: NCCL when the ranks are on CUDA devices (each
+    bound to its own with ``torch.cuda.set_device``), gloo otherwise."""
     import torch.distributed as dist
 
+    from ..device import process_group_backend, resolve_device
+
+    where = resolve_device(device, "run.device")
+    if where.type == "cuda":
+        torch.cuda.set_device(where)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return DistInfo(0, 1, False)
+        return DistInfo(0, 1, False, where)
     here = False
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend=process_group_backend(where))
         here = True
-    return DistInfo(dist.get_rank(), dist.get_world_size(), here)
+    return DistInfo(dist.get_rank(), dist.get_world_size(), here, where)
 
 
 def barrier(dist_info: DistInfo) -> None:

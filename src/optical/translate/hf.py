@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..device import autocast, resolve_device
 from ..errors import BackendUnavailableError, ConfigError
 from ..languages import NAMES, is_known, normalize_lang
 from ..precision import use_bf16
@@ -177,7 +178,9 @@ class HFTranslator:
     ``model`` is a local folder or a hub name; ``local_files_only`` (default: only
     when ``model`` is a local folder) stops ``transformers`` from trying the network.
     ``family`` overrides the detected model family (one of :data:`FAMILIES`).
-    ``bf16`` runs generation under bfloat16 autocast on CPU.
+    ``bf16`` requests bfloat16 autocast for generation, honoured where the device has
+    native bf16 (:func:`optical.precision.use_bf16`); ``device`` is a device setting
+    (:mod:`optical.device`: ``auto`` = CUDA when available).
     """
 
     name = "hf"
@@ -191,7 +194,7 @@ class HFTranslator:
         batch_size: int = 16,
         max_input_tokens: int = 512,
         bf16: bool = False,
-        device: str = "cpu",
+        device: str = "auto",
         family: str | None = None,
         revision: str | None = None,
         local_files_only: bool | None = None,
@@ -215,9 +218,9 @@ class HFTranslator:
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.max_input_tokens = max_input_tokens
-        # on CPU a request, honoured where the CPU has native bf16 (optical.precision)
-        self.bf16 = use_bf16(bf16) if device.startswith("cpu") else bf16
-        self.device = device
+        self.device = resolve_device(device, "hf translator device")
+        # a request, honoured where the device has native bf16 (optical.precision)
+        self.bf16 = use_bf16(bf16, self.device.type)
         self.revision = revision
         self.local_files_only = self.is_local if local_files_only is None else local_files_only
         self._family_option = family
@@ -394,7 +397,7 @@ class HFTranslator:
             features = {key: value.to(self.device) for key, value in features.items()}
             with (
                 torch.inference_mode(),
-                torch.autocast(self.device.split(":")[0], torch.bfloat16, enabled=self.bf16),
+                autocast(self.device, self.bf16),
             ):
                 generated = self._model.generate(
                     **features,

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..device import resolve_device
 from ..errors import ConfigError, UnsupportedLanguageError
 from ..languages import NAMES, resource_group
 from ..precision import use_bf16
@@ -27,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 
 class NmtTranslator:
-    """Translator over a saved NMT model folder (``…/model`` of ``optical train-nmt``)."""
+    """Translator over a saved NMT model folder (``…/model`` of ``optical train-nmt``),
+    run on ``device`` (:mod:`optical.device`; ``auto`` = CUDA when available)."""
 
     name = "nmt"
 
@@ -39,6 +41,7 @@ class NmtTranslator:
         batch_size: int = 64,
         bf16: bool = True,
         cache: str | Path | None = None,
+        device: str = "auto",
     ) -> None:
         from ..nmt.package import read_info
 
@@ -52,7 +55,8 @@ class NmtTranslator:
         if self.beams < 1 or self.max_new_tokens < 1 or batch_size < 1:
             raise ConfigError("nmt translator: beams, max_new_tokens and batch_size must be >= 1")
         self.batch_size = batch_size
-        self.bf16 = use_bf16(bf16)
+        self.device = resolve_device(device, "nmt translator device")
+        self.bf16 = use_bf16(bf16, self.device.type)
         self.cache = cache
         self._model = None
         self._states = None
@@ -83,7 +87,8 @@ class NmtTranslator:
             from ..settings import cache_dir
 
             self._model, _ = load_nmt(self.folder)
-            encoder = load_any_encoder(self.info["encoder"], bf16=self.bf16)
+            self._model.to(self.device)
+            encoder = load_any_encoder(self.info["encoder"], bf16=self.bf16, device=self.device)
             self._states = SourceStates(encoder, cache_dir(self.cache))
         return self._model, self._states
 
@@ -148,7 +153,12 @@ class NmtTranslator:
             rows = order[start : start + self.batch_size]
             padded, mask = pad_states([states[i] for i in rows], limit)
             decoded = model.generate(
-                padded, mask, target, self.beams, self.max_new_tokens, self.bf16
+                padded.to(self.device),
+                mask.to(self.device),
+                target,
+                self.beams,
+                self.max_new_tokens,
+                self.bf16,
             )
             for row, ids in zip(rows, decoded, strict=True):
                 outputs[row] = tokenizer.decode(
