@@ -73,8 +73,8 @@ browser:
 # Style (ruff, with complexity <= 12 and return annotations) and the architecture
 # (import-linter contracts in pyproject.toml: no upward import, no circle).
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests scripts/gpu-smoke
+	$(VENV)/bin/ruff format --check src tests scripts/gpu-smoke
 	$(VENV)/bin/lint-imports
 
 clean:

@@ -230,8 +230,11 @@ def _cmd_index_merge(args: argparse.Namespace) -> int:
     if not args.folder:
         raise ConfigError("optical index merge needs the index folder: optical index merge DIR")
     sample = {"train_sample": args.train_sample} if args.train_sample else {}
-    merged = merge_index(args.folder, args.factory, **sample)
-    print(f"merged {merged.passages} passages of {args.folder} into a {args.factory} index")
+    merged = merge_index(args.folder, args.factory, device=str(_device(args)), **sample)
+    print(
+        f"merged {merged.passages} passages of {args.folder} into a {args.factory} index "
+        f"(built on {merged.device})"
+    )
     return 0
 
 
