@@ -366,7 +366,7 @@ def _search_index(args: argparse.Namespace) -> int:
             manifest.encoder,
         )
     index = ShardedIndex(args.index)
-    index.set_parameters(nprobe=args.nprobe, ef_search=args.ef_search)
+    index.set_parameters(nprobe=args.nprobe, ef_search=args.ef_search, rerank=args.rerank)
     qids, texts = read_queries(args.queries)
     encoder = load_any_encoder(query, bf16=not args.fp32, device=_device(args))
     encoded = encoder.encode(texts, kind="query")
@@ -744,6 +744,13 @@ def _add_search(sub: Subcommands) -> None:
     p.add_argument("--index", help="an index folder of optical index --out … / index merge")
     p.add_argument("--nprobe", type=int, help="--index: IVF lists probed")
     p.add_argument("--ef-search", type=int, help="--index: HNSW search depth")
+    p.add_argument(
+        "--rerank",
+        type=int,
+        metavar="K'",
+        help="--index: re-score the approximate top K' exactly with the shards' fp16 "
+        "vectors (e.g. 200 for an IVF-PQ index; see optical bench index)",
+    )
     p.set_defaults(func=_checked(_cmd_search, k=(1, False), maxsim_depth=(1, False)))
 
 

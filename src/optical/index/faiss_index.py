@@ -11,7 +11,9 @@ offset table (row → passage id and line offset) beside it.
 
 Scores are inner products ``⟨q, p⟩`` of the fp16-stored, L2-normalised passage vectors
 ``p`` and float32 queries ``q``; for ``Flat`` they are exact, for IVF / PQ / HNSW
-approximate (``nprobe`` / ``efSearch`` trade speed for recall).
+approximate (``nprobe`` / ``efSearch`` trade speed for recall). ``rerank = K'`` re-scores
+the approximate top ``K'`` exactly with the shards' fp16 vectors (:mod:`.rerank`): the
+memory of a compressed index with nearly the ranking of ``Flat``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .manifest import (
     read_merged,
     write_merged,
 )
+from .rerank import RowVectors, rerank
 from .shards import ChunkFiles, shard_chunks, shard_folder
 
 logger = logging.getLogger(__name__)
@@ -172,6 +175,8 @@ class ShardedIndex:
         self.merged = read_merged(self.folder)
         self.index = faiss.read_index(str(self.folder / FAISS_FILE))
         self.table = OffsetTable(self.folder, Path(self.manifest.corpus_path))
+        self.rerank_depth = 0
+        self._vectors: RowVectors | None = None
         if self.index.ntotal != self.merged.passages or len(self.table) != self.index.ntotal:
             raise ConfigError(
                 f"{self.folder}: faiss.index holds {self.index.ntotal} vectors, the offset "
@@ -182,9 +187,17 @@ class ShardedIndex:
     def dim(self) -> int:
         return self.manifest.dim
 
-    def set_parameters(self, nprobe: int | None = None, ef_search: int | None = None) -> None:
-        """Set IVF ``nprobe`` / HNSW ``efSearch`` (an index without it: :class:`ConfigError`)."""
+    def set_parameters(
+        self, nprobe: int | None = None, ef_search: int | None = None, rerank: int | None = None
+    ) -> None:
+        """Set IVF ``nprobe`` / HNSW ``efSearch`` (an index without it: :class:`ConfigError`)
+        and the exact re-ranking depth ``rerank`` (``K'``; 0 = off)."""
         import faiss
+
+        if rerank is not None:
+            if rerank < 0:
+                raise ConfigError(f"--rerank must be at least 0 (0 = off), got {rerank}")
+            self.rerank_depth = rerank
 
         space = faiss.ParameterSpace()
         for name, flag, value in (
@@ -214,7 +227,25 @@ class ShardedIndex:
         k = min(k, int(self.index.ntotal))
         if k < 1:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        return self.index.search(np.ascontiguousarray(queries, np.float32), k)
+        queries = np.ascontiguousarray(queries, np.float32)
+        depth = min(self.rerank_depth, int(self.index.ntotal))
+        if depth <= k:
+            return self.index.search(queries, k)
+        _, candidates = self.index.search(queries, depth)
+        return rerank(queries, candidates, self.vectors, k)
+
+    @property
+    def vectors(self) -> RowVectors:
+        """The index rows' fp16 vectors in the shards (memory-mapped, opened once)."""
+        if self._vectors is None:
+            chunks = _all_chunks(self.folder, self.manifest)
+            self._vectors = RowVectors([c.vectors for c in chunks])
+            if len(self._vectors) != self.index.ntotal:
+                raise ConfigError(
+                    f"{self.folder}: the shards hold {len(self._vectors)} vectors, faiss.index "
+                    f"{self.index.ntotal}: merge again"
+                )
+        return self._vectors
 
     def run(self, query_ids: Sequence[str], queries: np.ndarray, k: int) -> Run:
         """:meth:`search` as a run ``{qid: {passage id: score}}``."""

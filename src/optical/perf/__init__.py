@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "distill-step": "optical.perf.distill_step",
     "encode": "optical.perf.encode",
     "translate": "optical.perf.translate",
+    "index": "optical.perf.index",
 }
 
 
