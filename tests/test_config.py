@@ -128,7 +128,7 @@ def test_unknown_benchmark_lists_the_valid_ones(tmp_path: Path) -> None:
     from optical.experiment.benchmarks import BENCHMARKS, benchmark
 
     known = ", ".join(BENCHMARKS)
-    assert known == "xquad, xor-tydi-heldout, ntrex, afriqa"
+    assert known == "xquad, xor-tydi-heldout, xor-tydi-dev, ntrex, afriqa"
     with pytest.raises(ConfigError, match=rf"unknown benchmark\(s\) mkqa; known: {known}$"):
         load_config(write(tmp_path, "[experiment]\nbenchmarks = ['mkqa']\n"))
     with pytest.raises(ConfigError, match=rf"unknown benchmark 'mkqa'; known: {known}$"):

@@ -81,7 +81,10 @@ class RetrievalBenchmark:
     ``answers`` maps query id → answer strings where the benchmark has them
     (XOR-TyDi answer recall); it is empty otherwise. ``passage_role`` is the role the
     collection is encoded in (``"passage"``, or ``"query"`` for a symmetric task such
-    as bitext retrieval, where both sides are sentences).
+    as bitext retrieval, where both sides are sentences). ``collection`` names a
+    user-supplied collection (its file, line count and content hash; empty for the
+    reference data's); ``skipped`` says why a configured benchmark could not be built
+    (then it has no queries and no cells run).
     """
 
     name: str
@@ -90,6 +93,8 @@ class RetrievalBenchmark:
     qrels: Qrels
     answers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     passage_role: str = "passage"
+    collection: str = ""
+    skipped: str = ""
 
     @property
     def languages(self) -> list[str]:

@@ -68,6 +68,7 @@ def cell_settings(
         },
         "queries": _ids_digest([q.id for q in queries]),
         "passages": _ids_digest([p.id for p in bench.passages]),
+        **({"collection": bench.collection} if bench.collection else {}),
     }
 
 

@@ -22,7 +22,14 @@ from ..errors import ConfigError
 from ..evaluate.significance import METHODS as SIGNIFICANCE_TESTS
 from ..precision import INT8_DEFAULT
 from ..psq import PsqSettings
-from .benchmarks import BENCHMARKS, AfriqaConfig, NtrexConfig, XorHeldoutConfig, XquadConfig
+from .benchmarks import (
+    BENCHMARKS,
+    AfriqaConfig,
+    NtrexConfig,
+    XorDevConfig,
+    XorHeldoutConfig,
+    XquadConfig,
+)
 from .names import SystemSpec, parse_systems
 
 if TYPE_CHECKING:
@@ -155,6 +162,7 @@ class ExperimentConfig:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     xquad: XquadConfig = field(default_factory=XquadConfig)
     xor_tydi_heldout: XorHeldoutConfig = field(default_factory=XorHeldoutConfig)
+    xor_tydi_dev: XorDevConfig = field(default_factory=XorDevConfig)
     ntrex: NtrexConfig = field(default_factory=NtrexConfig)
     afriqa: AfriqaConfig = field(default_factory=AfriqaConfig)
     distill: DistillSettings = field(default_factory=DistillSettings)

@@ -258,7 +258,10 @@ def _step_budgets(cfg: ExperimentConfig, rows: Sequence[ResultRow]) -> str | Non
 
 
 def collection_line(spec: BenchmarkSpec, bench: RetrievalBenchmark) -> str:
-    """The collection and the questions of a built benchmark, in one line."""
+    """The collection and the questions of a built benchmark, in one line (or why it
+    was skipped)."""
+    if bench.skipped:
+        return f"Skipped: {bench.skipped}."
     questions = ", ".join(f"{lang} {len(q):,}" for lang, q in sorted(bench.queries.items()))
     return f"Collection: {spec.corpus(bench)}. Questions per language: {questions}."
 

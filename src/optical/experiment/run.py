@@ -481,6 +481,9 @@ def _load_benchmarks(
     for bench_name in cfg.benchmarks:
         with timer("load data"):
             bench = benches[bench_name] = BENCHMARKS[bench_name].load(cfg, root)
+        if bench.skipped:
+            logger.warning("%s is skipped: %s", bench_name, bench.skipped)
+            continue
         logger.info(
             "%s: %d passages, %s queries",
             bench_name,

@@ -133,11 +133,14 @@ def _encoder(role: str, cfg: ExperimentConfig) -> str:
 
 
 def english_of(query: Query) -> str:
-    """The human English version of a query (the query itself when it is English)."""
+    """The human English version of a query (the query itself when it is English); a
+    query without one (the XOR-Retrieve dev questions) makes the system not applicable."""
     if query.lang == "en":
         return query.text
     if not query.english:
-        raise OpticalError(f"query {query.id} ({query.lang}) has no human English translation")
+        raise SystemNotApplicable(
+            f"query {query.id} ({query.lang}) has no human English translation"
+        )
     return query.english
 
 
