@@ -249,3 +249,34 @@ def test_missing_python_package_is_named(marian: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", needs_sentencepiece)
     with pytest.raises(BackendUnavailableError, match=r"pip install sentencepiece==0\.2\.3"):
         HFTranslator(str(marian)).translate(["el gato"], "es", "en")
+
+
+def test_experiment_tt_hf_systems_translate_with_the_configured_model(
+    nllb: Path, tmp_path: Path
+) -> None:
+    """``tt-hf-*`` in an experiment: ``[translate] hf_model`` is built (cached, on
+    ``run.device``) into the workbench's ``hf`` translator; without it the systems are
+    not applicable (a skipped cell, not a crash)."""
+    from dataclasses import replace
+
+    from optical.experiment.artifacts import setup_translators
+    from optical.experiment.config import ExperimentConfig, RunSettings, TranslateSettings
+    from optical.experiment.names import SystemSpec
+    from optical.experiment.systems import SystemNotApplicable, translated_queries
+    from optical.experiment.workbench import Workbench
+    from optical.types import Query
+
+    spec = SystemSpec.parse("tt-hf-dense")
+    base = ExperimentConfig(systems=("zero-shot", "tt-hf-dense"), run=RunSettings("cpu"))
+    cfg = replace(base, translate=TranslateSettings(hf_model=str(nllb)))
+    wb = Workbench(tmp_path, device="cpu")
+    setup_translators(wb, cfg, tmp_path, tmp_path, [spec])
+    assert isinstance(wb.translators["hf"], CachedTranslator)
+    queries = [Query(f"q{i}", text, "es") for i, text in enumerate(SPANISH[:2])]
+    out = translated_queries(wb, cfg, "hf", queries)
+    assert len(out) == 2 and all(isinstance(text, str) and text for text in out)
+    bare = Workbench(tmp_path / "bare", device="cpu")
+    setup_translators(bare, base, tmp_path, tmp_path, [spec])
+    assert "hf" not in bare.translators
+    with pytest.raises(SystemNotApplicable, match="translator 'hf' is not available"):
+        translated_queries(bare, base, "hf", queries)

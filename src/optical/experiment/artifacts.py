@@ -183,8 +183,9 @@ def setup_translators(
 ) -> None:
     """Build the translation backends ``specs`` need into ``wb.translators``: ``nmt``
     (trained once per config, cached) for ``tt-nmt-*`` and the back-translation
-    students, ``oracle`` and ``apertium`` for their ``tt-*`` systems. Apertium missing
-    here is logged and its systems skipped, never faked."""
+    students, ``oracle``, ``apertium`` and ``hf`` (``[translate] hf_model``) for their
+    ``tt-*`` systems. Apertium missing here, or no ``hf_model``, is logged and those
+    systems skipped, never faked."""
     from ..errors import BackendUnavailableError
     from ..translate.base import build_translator
     from ..translate.cache import CachedTranslator
@@ -213,6 +214,18 @@ def setup_translators(
             )
         except BackendUnavailableError as exc:
             logger.warning("apertium unavailable, its systems are skipped: %s", exc)
+    if "hf" in needed:
+        if cfg.translate.hf_model.strip():
+            hf = build_translator(
+                "hf",
+                model=cfg.translate.hf_model,
+                num_beams=cfg.translate.beams,
+                bf16=cfg.models.bf16,
+                device=cfg.run.device,
+            )
+            wb.translators["hf"] = CachedTranslator(hf, root=translations)
+        else:
+            logger.warning("no [translate] hf_model: the tt-hf-* systems are skipped")
     if "psq" in needed:
         wb.psq_tables = psq_tables(cfg, cache_root, data, bitext)
 

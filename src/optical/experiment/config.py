@@ -102,7 +102,10 @@ class TranslateSettings:
     ``bt_pairs_per_language``: training pairs per language whose English side is
     translated into the language for ``bt-synthetic-*``; ``roundtrip_pairs_per_language``:
     training pairs whose English side is round-tripped (en→xx→en) into a paraphrase for
-    ``bt-roundtrip-*`` (0 = every training pair, for both).
+    ``bt-roundtrip-*`` (0 = every training pair, for both). ``hf_model``: the
+    ``transformers`` seq2seq MT model of ``tt-hf-*`` (a hub name such as
+    ``facebook/nllb-200-distilled-600M``, or a local folder; empty = those systems are
+    skipped), decoded with ``beams`` on ``run.device``.
     """
 
     nmt: str = "configs/nmt-quick.toml"
@@ -111,6 +114,7 @@ class TranslateSettings:
     mt_quality: bool = True
     bt_pairs_per_language: int = 300
     roundtrip_pairs_per_language: int = 300
+    hf_model: str = ""
 
     @cached_property
     def nmt_config(self) -> NmtConfig:

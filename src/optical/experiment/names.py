@@ -9,9 +9,9 @@ what the system needs; no other code looks inside a name. The grammar::
     bm25-human-translation                    BM25 on the human English translation
     <method>[-maxsim][-dataNN]                a distilled student (method: see METHODS)
     tt-<backend>-<dense|bm25>[-dataNN]        translate-test (backend: nmt, oracle,
-                                              apertium, psq; -dataNN only for nmt;
+                                              apertium, psq, hf; -dataNN only for nmt;
                                               psq = probabilistic structured queries,
-                                              bm25 only)
+                                              bm25 only; hf = [translate] hf_model)
 
 ``-maxsim`` re-ranks the dense top-k by MaxSim over token embeddings; ``-dataNN``
 trains on NN % (1-100) of the training bitext (the data-budget curves; for
@@ -63,7 +63,7 @@ METHODS: dict[str, Method] = {
     "bt-roundtrip-mse": Method("mse-pooled", "roundtrip"),
 }
 """The trained systems' methods, by name."""
-BACKENDS = ("nmt", "oracle", "apertium", "psq")
+BACKENDS = ("nmt", "oracle", "apertium", "psq", "hf")
 """Translation backends of translate-test systems."""
 BUDGETED_BACKENDS = ("nmt",)
 """Backends trained here, so they take a data budget."""

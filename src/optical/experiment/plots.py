@@ -65,6 +65,8 @@ PALETTE: dict[str, str] = {
     "tt-apertium-dense": "#637939",
     "tt-apertium-bm25": "#b5cf6b",
     "tt-psq-bm25": "#006d2c",
+    "tt-hf-dense": "#74c476",
+    "tt-hf-bm25": "#c7e9c0",
     # back-translation students: oranges (synthetic), purples (round-trip)
     "bt-synthetic-ot": "#ff7f0e",
     "bt-synthetic-ot-maxsim": "#ffbb78",
