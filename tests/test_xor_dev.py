@@ -46,7 +46,10 @@ def test_official_questions_against_the_named_corpus(tmp_path: Path, real_data_d
     assert all(q.english is None for qs in bench.queries.values() for q in qs)
     assert len(bench.answers) == 2110
     assert bench.collection.startswith("psgs_tiny.tsv (")
-    assert "3 passages read" in bench.collection and "SHA-256 of the first MiB" in bench.collection
+    assert (
+        "3 passages in memory" in bench.collection
+        and "SHA-256 of the first MiB" in bench.collection
+    )
     prefix = xor_dev_benchmark(
         XorDevConfig(corpus=str(corpus), max_passages=2, max_questions_per_language=5),
         real_data_dir,
@@ -86,3 +89,52 @@ def test_systems_reading_human_english_are_not_applicable() -> None:
 
     with pytest.raises(SystemNotApplicable, match="has no human English translation"):
         english_of(Query("q1", "Mikä on Suomen pääkaupunki?", "fi"))
+
+
+def test_a_corpus_indexed_on_disk_searches_like_memory(
+    tmp_path: Path, real_data_dir: Path, tiny_model_dir: Path
+) -> None:
+    """``index_factory``: the corpus stays on disk (an offset table, a sharded index per
+    encoder in the cache); dense search gives the in-memory ranking, answer recall reads
+    the passages back by offset, and BM25 systems are not applicable."""
+    import numpy as np
+
+    from optical.experiment.benchmarks import passage_reader
+    from optical.experiment.config import ExperimentConfig
+    from optical.experiment.names import SystemSpec
+    from optical.experiment.systems import SystemNotApplicable, build_system, run_system
+    from optical.experiment.workbench import DiskIndex, Workbench
+
+    words = ["river", "capital", "city", "music", "winter", "ocean", "history", "king"]
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text(
+        "".join(
+            f"{i}\t{' '.join(words[(i * 5 + j) % 8] for j in range(3 + i % 4))}\tT{i}\n"
+            for i in range(40)
+        ),
+        encoding="utf-8",
+    )
+    settings = XorDevConfig(corpus=str(corpus), languages=("fi",), max_questions_per_language=3)
+    memory = xor_dev_benchmark(settings, real_data_dir)
+    disk = xor_dev_benchmark(
+        XorDevConfig(**{**settings.__dict__, "index_factory": "Flat"}), real_data_dir
+    )
+    assert disk.index is not None and not disk.passages and len(memory.passages) == 40
+    assert "40 passages, indexed on disk (Flat" in disk.collection
+    wb = Workbench(tmp_path / "cache", int8=None, device="cpu")
+    name = str(tiny_model_dir)
+    found = wb.dense_index(name, disk)
+    assert isinstance(found, DiskIndex) and wb.dense_index(name, disk) is found
+    queries = wb.embed(name, ["capital city river", "winter music"], "query").pooled
+    on_disk = found.search(["a", "b"], queries, 10)
+    in_memory = wb.dense_index(name, memory).search(["a", "b"], queries, 10)
+    for qid in ("a", "b"):
+        assert list(on_disk[qid]) == list(in_memory[qid])
+        np.testing.assert_allclose(
+            list(on_disk[qid].values()), list(in_memory[qid].values()), atol=2e-3
+        )
+    assert passage_reader(disk)(["7", "0"]) == passage_reader(memory)(["7", "0"])
+    cfg = ExperimentConfig(systems=("zero-shot", "bm25-human-translation"))
+    bm25 = build_system(SystemSpec.parse("zero-shot-maxsim"))
+    with pytest.raises(SystemNotApplicable, match="indexed on disk"):
+        run_system(bm25, wb, cfg, disk, disk.queries["fi"])

@@ -75,6 +75,21 @@ class Translation:
 
 
 @dataclass(frozen=True)
+class CorpusIndex:
+    """A collection left on disk: the DPR TSV ``corpus`` (its offset table in ``table``)
+    searched through a sharded FAISS index per encoder (:mod:`optical.index`) built with
+    ``factory`` (trained on ``train_sample`` vectors), probed with ``nprobe`` (0 = FAISS's
+    default) and re-ranked exactly to depth ``rerank`` (0 = off)."""
+
+    corpus: str
+    table: str
+    factory: str = "Flat"
+    nprobe: int = 0
+    rerank: int = 0
+    train_sample: int = 262_144
+
+
+@dataclass(frozen=True)
 class RetrievalBenchmark:
     """Queries per language against one English collection with graded qrels.
 
@@ -84,7 +99,9 @@ class RetrievalBenchmark:
     as bitext retrieval, where both sides are sentences). ``collection`` names a
     user-supplied collection (its file, line count and content hash; empty for the
     reference data's); ``skipped`` says why a configured benchmark could not be built
-    (then it has no queries and no cells run).
+    (then it has no queries and no cells run). ``index``: the collection stays on disk
+    (``passages`` is empty; dense systems search a sharded index, passages are read back
+    by offset).
     """
 
     name: str
@@ -95,6 +112,7 @@ class RetrievalBenchmark:
     passage_role: str = "passage"
     collection: str = ""
     skipped: str = ""
+    index: CorpusIndex | None = None
 
     @property
     def languages(self) -> list[str]:

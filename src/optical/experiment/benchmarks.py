@@ -26,7 +26,7 @@ from ..evaluate.agreement import agreement_per_query
 from ..evaluate.measures import DEFAULT_MEASURES, per_query
 from ..evaluate.xor_metric import metric_name, span_answers, xor_recall
 from ..runs import ranked
-from ..types import Passage, Query, RetrievalBenchmark, Run, XorQuestion
+from ..types import CorpusIndex, Passage, Query, RetrievalBenchmark, Run, XorQuestion
 
 PerQuery = dict[str, float]
 """Query id → value of one measure."""
@@ -90,17 +90,36 @@ class XorDevConfig:
     passages of the file (0 = all; R@kt on a prefix is not comparable with the
     literature). ``max_questions_per_language``: the N questions of lowest salted hash
     of their id (0 = all; 1,928 of the 2,110 are scored).
+
+    ``index_factory``: empty (default) = the collection is read into memory (every
+    system runs; about 2 KB a passage with one encoder's vectors, so up to a few million
+    passages); a FAISS factory string (``Flat``, ``IVF65536,PQ96x4fs``, ``HNSW32``, …) =
+    the corpus stays on disk: each dense system's index encoder gets a sharded index in
+    the cache (:mod:`optical.index`, built on ``run.device``, resumable), searched with
+    ``nprobe`` lists (0 = FAISS's default) and re-ranked exactly to depth ``rerank`` (0 =
+    off); BM25, PSQ and MaxSim systems do not run there. The memory-bounded path for the
+    full 18M-passage corpus.
     """
 
     corpus: str = ""
     languages: tuple[str, ...] = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
     max_passages: int = 0
     max_questions_per_language: int = 0
+    index_factory: str = ""
+    nprobe: int = 0
+    rerank: int = 0
+    train_sample: int = 262_144
 
     def __post_init__(self) -> None:
-        keys = ("max_passages", "max_questions_per_language")
-        at_least(self, 0, *keys, section="xor-tydi-dev", note="0 = all")
+        keys = ("max_passages", "max_questions_per_language", "nprobe", "rerank")
+        at_least(self, 0, *keys, section="xor-tydi-dev", note="0 = all / off")
+        at_least(self, 1, "train_sample", section="xor-tydi-dev")
         _check_languages(self.languages, "xor-tydi-dev")
+        if self.index_factory.strip() and self.max_passages:
+            raise ConfigError(
+                "xor-tydi-dev: max_passages takes a prefix into memory; with index_factory "
+                "the whole corpus is indexed on disk (set one of them)"
+            )
 
 
 @dataclass(frozen=True)
@@ -230,7 +249,7 @@ def xor_dev_benchmark(settings: XorDevConfig, data_dir: Path) -> RetrievalBenchm
     passage); the memory-bounded path for the full 18M corpus is ``optical index --out``
     + ``optical search --index`` + ``optical xor-eval``."""
     from ..data.xor_tydi import load_xor_dev
-    from ..index import corpus_info, iter_chunks
+    from ..index import corpus_info, corpus_table, iter_chunks
 
     name = XOR_DEV.id
     if not settings.corpus.strip():
@@ -239,14 +258,6 @@ def xor_dev_benchmark(settings: XorDevConfig, data_dir: Path) -> RetrievalBenchm
     if not path.is_file():
         return _skipped(name, f"the corpus {path} does not exist")
     info = corpus_info(path)
-    passages: list[Passage] = []
-    lines, limit = 0, settings.max_passages or None
-    size = path.stat().st_size
-    for chunk in iter_chunks(path, 0, size, 100_000):
-        passages.extend(chunk.passages[: None if limit is None else limit - len(passages)])
-        lines = len(passages)
-        if limit is not None and lines >= limit:
-            break
     queries: dict[str, tuple[Query, ...]] = {}
     answers: dict[str, tuple[str, ...]] = {}
     by_lang: dict[str, list[XorQuestion]] = {}
@@ -261,11 +272,35 @@ def xor_dev_benchmark(settings: XorDevConfig, data_dir: Path) -> RetrievalBenchm
             chosen = [q for q in chosen if q.id in kept]
         queries[lang] = tuple(Query(q.id, q.question, lang) for q in chosen)
         answers.update({q.id: q.answers for q in chosen})
-    prefix = f"the first {lines:,} passages of " if limit is not None else ""
-    collection = (
-        f"{prefix}{info.name} ({info.bytes:,} bytes, {lines:,} passages read, SHA-256 of the "
-        f"first MiB {info.sha256_first_mb[:16]}…)"
-    )
+    named = f"({info.bytes:,} bytes, SHA-256 of the first MiB {info.sha256_first_mb[:16]}…)"
+    if settings.index_factory.strip():
+        from ..settings import cache_dir
+
+        folder = cache_dir() / "corpora" / f"{info.name}-{info.sha256_first_mb[:16]}-{info.bytes}"
+        table = corpus_table(path, folder)
+        index = CorpusIndex(
+            str(path.resolve()),
+            str(folder),
+            settings.index_factory.strip(),
+            settings.nprobe,
+            settings.rerank,
+            settings.train_sample,
+        )
+        collection = (
+            f"{info.name} {named}: {len(table):,} passages, indexed on disk ({index.factory}"
+            f", nprobe {index.nprobe or 'default'}, re-ranked to {index.rerank or 'off'})"
+        )
+        return RetrievalBenchmark(
+            name, (), queries, {}, answers, collection=collection, index=index
+        )
+    passages: list[Passage] = []
+    limit = settings.max_passages or None
+    for chunk in iter_chunks(path, 0, path.stat().st_size, 100_000):
+        passages.extend(chunk.passages[: None if limit is None else limit - len(passages)])
+        if limit is not None and len(passages) >= limit:
+            break
+    prefix = f"the first {len(passages):,} passages of " if limit is not None else ""
+    collection = f"{prefix}{info.name} {named}: {len(passages):,} passages in memory"
     return RetrievalBenchmark(name, tuple(passages), queries, {}, answers, collection=collection)
 
 
@@ -407,13 +442,25 @@ def answer_recall(bench: RetrievalBenchmark, lang: str, run: Run) -> dict[str, P
     ]
     if not any(span_answers(q.answers) for q in gold):
         return {}
-    texts = {p.id: p.text for p in bench.passages}
-    predictions = {qid: [texts[pid] for pid, _ in ranked(docs)] for qid, docs in run.items()}
+    read = passage_reader(bench)
+    predictions = {qid: read([pid for pid, _ in ranked(docs)]) for qid, docs in run.items()}
     found: dict[str, PerQuery] = {}
     for budget in XOR_BUDGETS:
         result = xor_recall(gold, predictions, budget)
         found[metric_name(budget)] = {k: float(v) * 100 for k, v in result.hits.items()}
     return found
+
+
+def passage_reader(bench: RetrievalBenchmark) -> Callable[[list[str]], list[str]]:
+    """``read(ids)``: the texts of passages ``ids`` of ``bench``, in that order, from
+    memory or, for a collection on disk, read by offset (one seek each)."""
+    if bench.index is None:
+        texts = {p.id: p.text for p in bench.passages}
+        return lambda ids: [texts[pid] for pid in ids]
+    from ..index import OffsetTable
+
+    table = OffsetTable(Path(bench.index.table), Path(bench.index.corpus))
+    return lambda ids: [p.text for p in table.read(ids)]
 
 
 def score_xor(

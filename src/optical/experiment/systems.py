@@ -225,6 +225,11 @@ def run_system(
 ) -> Run:
     """One language's queries through ``system`` (a trained system uses its student of
     seed ``cfg.seed``, which the experiment has put in ``wb.students``)."""
+    if bench.index is not None and (not isinstance(system.first, Dense) or system.rerank):
+        raise SystemNotApplicable(
+            f"{bench.name} is indexed on disk ([{bench.name}] index_factory): dense systems "
+            "only (BM25, PSQ and MaxSim need the collection in memory)"
+        )
     texts = query_texts(system, wb, cfg, queries)
     ids = [q.id for q in queries]
     if isinstance(system.first, PSQ):

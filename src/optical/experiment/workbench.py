@@ -14,13 +14,24 @@ import numpy as np
 from ..device import resolve_device
 from ..embed_cache import EmbeddingCache
 from ..errors import OpticalError
+from ..index import ShardedIndex, build_shard, merge_index, read_manifest
 from ..models.encoder import Encoded, Encoder, Kind
 from ..precision import INT8_DEFAULT, use_int8
 from ..psq import PsqTables
 from ..search import BM25Index, DenseIndex
 from ..timing import Timer
 from ..translate.base import Translator
-from ..types import RetrievalBenchmark
+from ..types import CorpusIndex, RetrievalBenchmark, Run
+
+
+class DiskIndex:
+    """A sharded on-disk index searched like a :class:`DenseIndex`."""
+
+    def __init__(self, index: ShardedIndex) -> None:
+        self.index = index
+
+    def search(self, query_ids: Sequence[str], queries: np.ndarray, k: int) -> Run:
+        return self.index.run(query_ids, queries, k)
 
 
 class Workbench:
@@ -50,6 +61,7 @@ class Workbench:
         self._encoders: dict[str, Encoder] = {}
         self._caches: dict[str, EmbeddingCache] = {}
         self._dense: dict[tuple[str, str], DenseIndex] = {}
+        self._disk: dict[tuple[str, str], DiskIndex] = {}
         self._bm25: dict[str, BM25Index] = {}
         self._tokens: dict[tuple[str, str], dict[str, np.ndarray]] = {}
         self.students: dict[tuple[str, int], Path] = {}
@@ -89,6 +101,8 @@ class Workbench:
         self._caches.pop(name, None)
         for key in [k for k in self._dense if k[0] == name]:
             del self._dense[key]
+        for key in [k for k in self._disk if k[0] == name]:
+            del self._disk[key]
         for key in [k for k in self._tokens if k[0] == name]:
             del self._tokens[key]
 
@@ -135,8 +149,14 @@ class Workbench:
             label=f"{benchmark.name} passages ({name})",
         )
 
-    def dense_index(self, name: str, benchmark: RetrievalBenchmark) -> DenseIndex:
+    def dense_index(self, name: str, benchmark: RetrievalBenchmark) -> DenseIndex | DiskIndex:
+        """The passage index of encoder ``name`` over ``benchmark``'s collection: in
+        memory, or (a collection on disk) a sharded index in the cache."""
         key = (name, benchmark.name)
+        if benchmark.index is not None:
+            if key not in self._disk:
+                self._disk[key] = self.disk_index(name, benchmark.index)
+            return self._disk[key]
         if key not in self._dense:
             encoded = self.passage_embeddings(name, benchmark)
             with self.timer("build indexes"):
@@ -162,6 +182,33 @@ class Workbench:
                 for p, a, b in zip(benchmark.passages, starts[:-1], starts[1:], strict=True)
             }
         return self._tokens[key]
+
+    def disk_index(self, name: str, corpus: CorpusIndex) -> DiskIndex:
+        """Encoder ``name``'s sharded index of ``corpus`` under ``cache/indexes/``: its
+        shards encoded on this workbench's device (resumed chunk by chunk after an
+        interruption), merged with the corpus's factory; a finished index is opened."""
+        import re
+
+        from ..index.manifest import read_merged
+
+        encoder = self.encoder(name)
+        table = Path(corpus.table).name
+        tag = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{self.label(name)}-{corpus.factory}")
+        stamp = f"{encoder.spec.fingerprint()[:12]}-{encoder.precision}"
+        folder = self.cache_root / "indexes" / table / f"{tag}-{stamp}"
+        merged = None
+        if (folder / "faiss.index").is_file():
+            merged = read_merged(folder)
+        if merged is None or merged.factory != corpus.factory:
+            with self.timer(f"encode passages ({self.label(name)})"):
+                build_shard(corpus.corpus, folder, encoder, (0, 1), encoder_name=name)
+            with self.timer("build indexes"):
+                merge_index(folder, corpus.factory, corpus.train_sample, device=str(self.device))
+        index = ShardedIndex(folder)
+        if read_manifest(folder).encoder != name:  # pragma: no cover - keyed by name
+            raise OpticalError(f"{folder} holds another encoder's index")
+        index.set_parameters(nprobe=corpus.nprobe or None, rerank=corpus.rerank)
+        return DiskIndex(index)
 
     def bm25(self, benchmark: RetrievalBenchmark) -> BM25Index:
         if benchmark.name not in self._bm25:

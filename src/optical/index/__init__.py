@@ -9,7 +9,7 @@ are these calls.
 
 from __future__ import annotations
 
-from .corpus import CorpusInfo, OffsetTable, corpus_info, iter_chunks, shard_range
+from .corpus import CorpusInfo, OffsetTable, corpus_info, corpus_table, iter_chunks, shard_range
 from .faiss_index import ShardedIndex, merge_index
 from .manifest import IndexManifest, MergedIndex, read_manifest
 from .shards import CHUNK_PASSAGES, ShardResult, build_shard
@@ -24,6 +24,7 @@ __all__ = [
     "ShardedIndex",
     "build_shard",
     "corpus_info",
+    "corpus_table",
     "iter_chunks",
     "merge_index",
     "read_manifest",

@@ -245,3 +245,30 @@ class OffsetTable:
     def read(self, ids: Sequence[str]) -> list[Passage]:
         """The passages with ``ids``, in that order (one seek each)."""
         return self.read_rows(self.rows_of(ids).tolist())
+
+
+TABLE_DONE = "table.json"
+
+
+def corpus_table(path: str | Path, folder: str | Path, chunk: int = 100_000) -> OffsetTable:
+    """The offset table of the whole corpus ``path`` in ``folder``, written once (a
+    ``table.json`` marker last) by streaming the file ``chunk`` passages at a time and
+    keeping only ids and offsets; a finished table is opened, not rebuilt. The ids and
+    offsets (about 40 bytes a passage) are the only per-passage memory."""
+    from ..io_utils import atomic_write_json
+
+    path, folder = corpus_file(path), Path(folder)
+    if (folder / TABLE_DONE).is_file():
+        return OffsetTable(folder, path)
+    ids: list[np.ndarray] = []
+    offsets: list[np.ndarray] = []
+    for block in iter_chunks(path, 0, path.stat().st_size, chunk):
+        ids.append(np.array([p.id for p in block.passages]))
+        offsets.append(block.offsets)
+    folder.mkdir(parents=True, exist_ok=True)
+    all_ids = np.concatenate(ids) if ids else np.array([], dtype=str)
+    write_offset_table(
+        folder, all_ids, np.concatenate(offsets) if offsets else np.array([], np.int64), path
+    )
+    atomic_write_json(folder / TABLE_DONE, {"corpus": str(path), "passages": len(all_ids)})
+    return OffsetTable(folder, path)

@@ -191,7 +191,8 @@ class ShardedIndex:
         self, nprobe: int | None = None, ef_search: int | None = None, rerank: int | None = None
     ) -> None:
         """Set IVF ``nprobe`` / HNSW ``efSearch`` (an index without it: :class:`ConfigError`)
-        and the exact re-ranking depth ``rerank`` (``K'``; 0 = off)."""
+        and the exact re-ranking depth ``rerank`` (``K'``: the approximate top
+        ``max(K', k)`` re-scored exactly; 0 = off)."""
         import faiss
 
         if rerank is not None:
@@ -228,9 +229,9 @@ class ShardedIndex:
         if k < 1:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         queries = np.ascontiguousarray(queries, np.float32)
-        depth = min(self.rerank_depth, int(self.index.ntotal))
-        if depth <= k:
+        if not self.rerank_depth:
             return self.index.search(queries, k)
+        depth = min(max(self.rerank_depth, k), int(self.index.ntotal))
         _, candidates = self.index.search(queries, depth)
         return rerank(queries, candidates, self.vectors, k)
 
