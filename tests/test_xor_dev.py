@@ -138,3 +138,29 @@ def test_a_corpus_indexed_on_disk_searches_like_memory(
     bm25 = build_system(SystemSpec.parse("zero-shot-maxsim"))
     with pytest.raises(SystemNotApplicable, match="indexed on disk"):
         run_system(bm25, wb, cfg, disk, disk.queries["fi"])
+
+
+def test_shards_encoded_beforehand_are_merged_not_encoded_again(
+    tmp_path: Path, real_data_dir: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The multi-GPU route: ``torchrun … optical index --out FOLDER`` into the folder the
+    experiment logs; the experiment then only merges."""
+    from optical.experiment.workbench import Workbench
+    from optical.index import build_shard
+
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("".join(f"{i}\tcapital river {i % 7}\tT\n" for i in range(30)), "utf-8")
+    bench = xor_dev_benchmark(
+        XorDevConfig(corpus=str(corpus), languages=("fi",), index_factory="Flat"), real_data_dir
+    )
+    assert bench.index is not None
+    wb = Workbench(tmp_path / "cache", int8=None, device="cpu")
+    name = str(tiny_model_dir)
+    folder = wb.disk_index_folder(name, bench.index)
+    encoder = wb.encoder(name)
+    for shard in range(2):
+        build_shard(corpus, folder, encoder, (shard, 2), encoder_name=name, chunk_passages=7)
+    calls: list[int] = []
+    monkeypatch.setattr(type(encoder), "encode", lambda self, texts, *a, **k: calls.append(1))
+    index = wb.dense_index(name, bench)
+    assert calls == [] and index.index.index.ntotal == 30

@@ -6,6 +6,7 @@ encoded twice within a run, and embeddings persist on disk across runs.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from ..search import BM25Index, DenseIndex
 from ..timing import Timer
 from ..translate.base import Translator
 from ..types import CorpusIndex, RetrievalBenchmark, Run
+
+logger = logging.getLogger(__name__)
 
 
 class DiskIndex:
@@ -183,25 +186,35 @@ class Workbench:
             }
         return self._tokens[key]
 
+    def disk_index_folder(self, name: str, corpus: CorpusIndex) -> Path:
+        """Where :meth:`disk_index` keeps encoder ``name``'s index of ``corpus``:
+        ``cache/indexes/<corpus>/<encoder>-<factory>-<weights hash>-<precision>``."""
+        import re
+
+        encoder = self.encoder(name)
+        tag = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{self.label(name)}-{corpus.factory}")
+        stamp = f"{encoder.spec.fingerprint()[:12]}-{encoder.precision}"
+        return self.cache_root / "indexes" / Path(corpus.table).name / f"{tag}-{stamp}"
+
     def disk_index(self, name: str, corpus: CorpusIndex) -> DiskIndex:
         """Encoder ``name``'s sharded index of ``corpus`` under ``cache/indexes/``: its
         shards encoded on this workbench's device (resumed chunk by chunk after an
         interruption), merged with the corpus's factory; a finished index is opened."""
-        import re
-
-        from ..index.manifest import read_merged
+        from ..index.manifest import MANIFEST_FILE, read_merged
 
         encoder = self.encoder(name)
-        table = Path(corpus.table).name
-        tag = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{self.label(name)}-{corpus.factory}")
-        stamp = f"{encoder.spec.fingerprint()[:12]}-{encoder.precision}"
-        folder = self.cache_root / "indexes" / table / f"{tag}-{stamp}"
+        folder = self.disk_index_folder(name, corpus)
         merged = None
         if (folder / "faiss.index").is_file():
             merged = read_merged(folder)
+        logger.info("index of %s over %s: %s", self.label(name), corpus.corpus, folder)
         if merged is None or merged.factory != corpus.factory:
+            # shards encoded beforehand into this folder (``torchrun … optical index
+            # --out FOLDER``) are kept: only unfinished ones are encoded here
+            shards = read_manifest(folder).shards if (folder / MANIFEST_FILE).is_file() else 1
             with self.timer(f"encode passages ({self.label(name)})"):
-                build_shard(corpus.corpus, folder, encoder, (0, 1), encoder_name=name)
+                for shard in range(shards):
+                    build_shard(corpus.corpus, folder, encoder, (shard, shards), encoder_name=name)
             with self.timer("build indexes"):
                 merge_index(folder, corpus.factory, corpus.train_sample, device=str(self.device))
         index = ShardedIndex(folder)
