@@ -44,6 +44,10 @@ K = 100
 RERANK = 200
 NPROBE = 16
 PASSAGES_PER_CLUSTER = 200
+LISTS_PER_SQRT_N = 4
+"""IVF lists ≈ 4√N (a power of two): at 2√N the 1M index builds in 13 s instead of 31 s
+but recall@100 at the same nprobe and re-ranking depth drops to 0.955 (more PQ
+candidates compete for the 200 re-ranked slots)."""
 
 
 def synthetic(n: int, queries: int, dim: int = DIM, seed: int = 0) -> tuple[np.ndarray, ...]:
@@ -95,7 +99,7 @@ def measure(n: int, threads: int = 0) -> dict[str, Any]:
     flat_search = time.perf_counter() - started
     flat_bytes = _bytes(flat)
     del flat
-    nlist = 1 << round(math.log2(4 * math.sqrt(n)))
+    nlist = 1 << round(math.log2(LISTS_PER_SQRT_N * math.sqrt(n)))
     factory = f"IVF{nlist},PQ{DIM // 4}x4fs"
     started = time.perf_counter()
     ann = faiss.index_factory(DIM, factory, faiss.METRIC_INNER_PRODUCT)
