@@ -180,6 +180,24 @@ def test_synthetic_bitext_replaces_the_source_with_the_translation() -> None:
     assert all(p.origin == "bt-synthetic" and p.id.startswith("bt:") for p in pairs)
 
 
+def test_degenerate_and_evaluation_text_outputs_are_not_training_pairs() -> None:
+    """A weak model's output without a letter or digit (a lone ``።``) is no pair, and a
+    pair whose MT output is evaluation text is dropped before the leak guard sees it."""
+    from optical.experiment.backtranslation import usable_text, without_evaluation_text
+
+    assert not usable_text("።") and not usable_text(" ?? ") and usable_text("ድመት ።")
+    chosen = {"fi": [BitextPair("x", "unknown words", "fi", "fi-9", "test")]}
+    assert synthetic_bitext(chosen, FakeTranslator(), progress=False) == {"fi": []}
+
+    class Index:  # the EvaluationIndex interface the filter uses
+        def sets(self, text: str) -> tuple[str, ...]:
+            return ("NTREX sentence",) if text == "hundo manĝas" else ()
+
+    synthetic = synthetic_bitext({"fi": _bitext()["fi"]}, FakeTranslator(), progress=False)
+    kept, dropped = without_evaluation_text(synthetic, Index())
+    assert dropped == 1 and [p.source for p in kept["fi"]] == ["kato dormas", "domo granda"]
+
+
 def test_roundtrip_adds_paraphrases_that_differ() -> None:
     bitext = _bitext()
     out = roundtrip_bitext(bitext, {"fi": bitext["fi"]}, FakeTranslator(), progress=False)

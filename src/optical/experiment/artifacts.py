@@ -258,11 +258,18 @@ def psq_tables(
 
 
 def backtranslated_bitext(
-    wb: Workbench, cfg: ExperimentConfig, spec: SystemSpec, bitext: Bitext
+    wb: Workbench, cfg: ExperimentConfig, spec: SystemSpec, bitext: Bitext, data: Path
 ) -> Bitext:
     """The training pairs of a back-translation system from the human training ``bitext``
-    (see :mod:`optical.experiment.backtranslation`)."""
-    from .backtranslation import chosen_pairs, roundtrip_bitext, synthetic_bitext
+    (see :mod:`optical.experiment.backtranslation`), less any pair whose MT output is
+    evaluation text of the data directory ``data`` (logged with its count)."""
+    from ..data.evaluation_text import evaluation_index
+    from .backtranslation import (
+        chosen_pairs,
+        roundtrip_bitext,
+        synthetic_bitext,
+        without_evaluation_text,
+    )
 
     method = spec.method_spec
     if method is None or spec.translator is None:
@@ -280,8 +287,17 @@ def backtranslated_bitext(
     )
     with wb.timer(f"back-translate ({method.data})"):
         if method.data == "synthetic":
-            return synthetic_bitext(chosen, translator)
-        return roundtrip_bitext(bitext, chosen, translator)
+            made = synthetic_bitext(chosen, translator)
+        else:
+            made = roundtrip_bitext(bitext, chosen, translator)
+    pool, dropped = without_evaluation_text(made, evaluation_index(data))
+    if dropped:
+        logger.warning(
+            "%s: dropped %d back-translated pair(s) whose MT output is evaluation text",
+            spec,
+            dropped,
+        )
+    return pool
 
 
 def human_bitext(cfg: ExperimentConfig, data: Path) -> Bitext:

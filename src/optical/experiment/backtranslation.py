@@ -11,14 +11,36 @@
 
 Which pairs: the first ``pairs_per_language`` training pairs of each language in the
 seeded order of :func:`optical.train.sampling.split_bitext` (the validation pairs are
-never used), only for languages the translator can produce.
+never used), only for languages the translator can produce. An MT output with no letter
+or digit (a weak model emitting a lone ``።`` or ``.``) is dropped, and so is a pair whose
+MT output is evaluation text (:func:`without_evaluation_text`: a model can reproduce a
+sentence of an evaluation set, and the pool would then be refused by the leak guard).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from ..data.evaluation_text import EvaluationIndex
 from ..types import BitextPair
+
+
+def usable_text(text: str) -> bool:
+    """Whether an MT output can be a side of a training pair: it has a letter or digit."""
+    return any(ch.isalnum() for ch in text)
+
+
+def without_evaluation_text(
+    pool: Mapping[str, Sequence[BitextPair]], index: EvaluationIndex
+) -> tuple[dict[str, list[BitextPair]], int]:
+    """``pool`` less the pairs with a side that is evaluation text (``index.sets``, the
+    guard's own test), and how many pairs were dropped."""
+    kept: dict[str, list[BitextPair]] = {}
+    dropped = 0
+    for lang, pairs in pool.items():
+        kept[lang] = [p for p in pairs if not (index.sets(p.source) or index.sets(p.english))]
+        dropped += len(pairs) - len(kept[lang])
+    return kept, dropped
 
 
 def chosen_pairs(
@@ -43,7 +65,8 @@ def chosen_pairs(
 def synthetic_bitext(
     chosen: Mapping[str, Sequence[BitextPair]], translator, progress: bool = True
 ) -> dict[str, list[BitextPair]]:
-    """``(MT_en→xx(english), english)`` for every chosen pair (blank outputs dropped)."""
+    """``(MT_en→xx(english), english)`` for every chosen pair (outputs without a letter
+    or digit dropped: :func:`usable_text`)."""
     out: dict[str, list[BitextPair]] = {}
     for lang, pairs in sorted(chosen.items()):
         english = [p.english for p in pairs]
@@ -52,7 +75,7 @@ def synthetic_bitext(
         out[lang] = [
             BitextPair(t.text, p.english, lang, f"bt:{p.id}", "bt-synthetic")
             for p, t in zip(pairs, translated, strict=True)
-            if t.text.strip()
+            if usable_text(t.text)
         ]
     return out
 
@@ -69,14 +92,14 @@ def roundtrip_bitext(
     for lang, pairs in sorted(chosen.items()):
         english = [p.english for p in pairs]
         there = translator.translate(english, "en", lang, progress=progress and f"en→{lang}")
-        kept = [(p, t.text) for p, t in zip(pairs, there, strict=True) if t.text.strip()]
+        kept = [(p, t.text) for p, t in zip(pairs, there, strict=True) if usable_text(t.text)]
         back = translator.translate(
             [text for _, text in kept], lang, "en", progress=progress and f"{lang}→en"
         )
         for (pair, _), paraphrase in zip(kept, back, strict=True):
             text = paraphrase.text.strip()
             if (
-                text
+                usable_text(text)
                 and " ".join(text.split()).casefold() != " ".join(pair.english.split()).casefold()
             ):
                 out.setdefault(lang, []).append(

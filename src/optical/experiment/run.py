@@ -225,20 +225,24 @@ def _train_students(
                 cfg,
                 cache_root,
                 root,
-                make_bitext=lambda s=spec: _training_pairs(wb, cfg, s, bitext),
+                make_bitext=lambda s=spec: _training_pairs(wb, cfg, s, bitext, root),
                 seed=seed,
             )
 
 
 def _training_pairs(
-    wb: Workbench, cfg: ExperimentConfig, spec: SystemSpec, human: Callable[[], Bitext]
+    wb: Workbench,
+    cfg: ExperimentConfig,
+    spec: SystemSpec,
+    human: Callable[[], Bitext],
+    root: Path,
 ) -> Bitext:
     """A student's training pairs: the human bitext, or the pairs back-translated from it
     (the back-translated pool is the same for every seed: translated once, and each seed
     samples and splits it differently)."""
     method = spec.method_spec
     if method is not None and method.data != "bitext":
-        return backtranslated_bitext(wb, cfg, spec, human())
+        return backtranslated_bitext(wb, cfg, spec, human(), root)
     return human()
 
 
