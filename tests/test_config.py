@@ -30,13 +30,13 @@ def test_quick_config_loads() -> None:
     assert set(BASE_SYSTEMS) <= set(cfg.system_names)
     assert {"optical-ot", "distill-mse", "distill-greedy"} <= set(cfg.system_names)
     assert cfg.distill.config == "configs/distill-quick.toml"
-    assert len(cfg.ntrex.languages) == 15 and cfg.ntrex.max_sentences == 100
+    assert len(cfg.ntrex.languages) == 15 and cfg.ntrex.max_sentences == 60
     assert {"tt-nmt-dense", "tt-apertium-dense", "bt-synthetic-ot", "bt-roundtrip-ot"} <= set(
         cfg.system_names
     )
     assert (
         cfg.translate.nmt == "configs/nmt-quick.toml"
-        and cfg.xquad.max_questions_per_language == 200
+        and cfg.xquad.max_questions_per_language == 120
     )
     assert cfg.models.oracle_candidates == ("multilingual-e5-small", "all-MiniLM-L6-v2")
     assert cfg.models.bf16 is True

@@ -43,7 +43,7 @@ def test_default_options_keep_the_artifact_keys(monkeypatch: pytest.MonkeyPatch)
     assert artifact_key(study) == "b59c3491a652"
     from optical.nmt.config import load_nmt_config
 
-    assert artifact_key(load_nmt_config(ROOT / "configs/nmt-quick.toml")) == "afed56761609"
+    assert artifact_key(load_nmt_config(ROOT / "configs/nmt-quick.toml")) == "abd2834bace3"
     changed = {
         artifact_key(quick.with_overrides(model={"adapter": "lora"})),
         artifact_key(quick.with_overrides(loss={"l2sp_weight": 0.1})),
