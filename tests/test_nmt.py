@@ -108,6 +108,9 @@ def test_config_validation() -> None:
     with pytest.raises(ConfigError, match="divisible"):
         NmtModelConfig(hidden=10, heads=3)
     assert NmtConfig().with_overrides(optim={"max_steps": 3}).optim.max_steps == 3
+    assert NmtConfig().decode.length_penalty == 1.0
+    with pytest.raises(ConfigError, match=r"decode\.length_penalty must be finite"):
+        NmtConfig.from_dict({"decode": {"length_penalty": float("nan")}})
 
 
 def test_examples_read_pairs_in_both_directions() -> None:
@@ -164,6 +167,16 @@ def test_generate_matches_step_by_step_greedy_and_beam_search_runs() -> None:
         assert seq == expected
     beams = model.generate(states, mask, "fi", beams=4, max_new_tokens=6)
     assert len(beams) == 3 and all(len(s) <= 6 for s in beams)
+    seen: dict[str, object] = {}
+    real = model.decoder.generate
+
+    def spy(**kwargs: object) -> object:
+        seen.update(kwargs)
+        return real(**kwargs)
+
+    model.decoder.generate = spy  # type: ignore[method-assign]
+    model.generate(states, mask, "fi", beams=4, max_new_tokens=6, length_penalty=0.6)
+    assert seen["length_penalty"] == 0.6 and seen["num_beams"] == 4
     with pytest.raises(ConfigError):
         model.generate(states, mask, "sv")
 
@@ -203,6 +216,11 @@ def test_translator_contract(trained: Path, tmp_path: Path) -> None:
         translator.translate(["the cat"], "en", "de")
     beam = build_translator("nmt", model=str(trained), beams=3, cache=tmp_path)
     assert beam.fingerprint() != translator.fingerprint()
+    plain = build_translator("nmt", model=str(trained), beams=3, length_penalty=1.0, cache=tmp_path)
+    assert plain.fingerprint() == beam.fingerprint()  # the default: the old cache key
+    short = build_translator("nmt", model=str(trained), beams=3, length_penalty=0.0, cache=tmp_path)
+    assert short.fingerprint() != beam.fingerprint()
+    assert all(isinstance(t.text, str) for t in short.translate(texts, "fi", "en"))
     cached = CachedTranslator(translator, root=tmp_path / "tr")
     assert [t.text for t in cached.translate(texts, "fi", "en")] == [t.text for t in batch]
     assert cached.translate(texts, "fi", "en") and cached.last_stats.hits == 3

@@ -19,6 +19,7 @@ plus a top-level ``name``. Unknown keys, wrong types and inconsistent values rai
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,14 +90,20 @@ class NmtDataConfig(DataConfig):
 @dataclass(frozen=True)
 class DecodeConfig:
     """Default decoding of the trained model (the ``nmt`` translator's defaults):
-    ``beams`` = 1 is greedy; at most ``max_new_tokens`` pieces. Validation decodes
-    ``validation_sentences`` validation pairs per direction and reports chrF."""
+    ``beams`` = 1 is greedy; at most ``max_new_tokens`` pieces. ``length_penalty`` (beam
+    search only): a hypothesis of ``L`` pieces is ranked by its summed log-probability
+    over ``L ** length_penalty`` (``transformers``' convention: 1.0 = the mean per piece,
+    0 = the plain sum, which favours short outputs; above 1 longer ones). Validation
+    decodes ``validation_sentences`` validation pairs per direction and reports chrF."""
 
     beams: int = 1
     max_new_tokens: int = 64
     validation_sentences: int = 64
+    length_penalty: float = 1.0
 
     def __post_init__(self) -> None:
+        if not math.isfinite(self.length_penalty):
+            raise ConfigError(f"decode.length_penalty must be finite, not {self.length_penalty}")
         if self.beams < 1 or self.max_new_tokens < 1 or self.validation_sentences < 0:
             raise ConfigError(
                 "decode.beams and decode.max_new_tokens must be >= 1, "

@@ -127,9 +127,11 @@ class NmtModel(nn.Module):
         beams: int = 1,
         max_new_tokens: int = 64,
         bf16: bool = False,
+        length_penalty: float = 1.0,
     ) -> list[list[int]]:
         """Decode into ``target_lang``: compact ids per sentence (tag and ``</s>`` removed),
-        at most ``min(max_new_tokens, 2 × longest source + 8)`` pieces."""
+        at most ``min(max_new_tokens, 2 × longest source + 8)`` pieces; beam hypotheses
+        ranked with ``length_penalty`` (:class:`optical.nmt.config.DecodeConfig`)."""
         from transformers import DynamicCache, EncoderDecoderCache
 
         device = states.device
@@ -149,6 +151,7 @@ class NmtModel(nn.Module):
                 cache=EncoderDecoderCache(DynamicCache(), DynamicCache()),
                 max_new_tokens=limit,
                 num_beams=beams,
+                length_penalty=length_penalty,
                 do_sample=False,
                 eos_token_id=EOS,
                 pad_token_id=PAD,

@@ -367,6 +367,7 @@ DEFAULT_FREE_KEYS: dict[str, Any] = {
         for k, v in _defaults(DataConfig, ("general_ratio", "general_sources")).items()
     },
     "run.early_stopping_patience": 0,
+    "decode.length_penalty": 1.0,  # an NMT config's decoding
 }
 """Keys added after artifacts were first keyed: at these default values they are left out
 of :func:`artifact_key`, so a config that does not use them keeps its old key (any other

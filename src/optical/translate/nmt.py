@@ -42,6 +42,7 @@ class NmtTranslator:
         bf16: bool = True,
         cache: str | Path | None = None,
         device: str = "auto",
+        length_penalty: float | None = None,
     ) -> None:
         from ..nmt.package import read_info
 
@@ -51,6 +52,9 @@ class NmtTranslator:
         self.beams = int(beams if beams is not None else decode.get("beams", 1))
         self.max_new_tokens = int(
             max_new_tokens if max_new_tokens is not None else decode.get("max_new_tokens", 64)
+        )
+        self.length_penalty = float(
+            length_penalty if length_penalty is not None else decode.get("length_penalty", 1.0)
         )
         if self.beams < 1 or self.max_new_tokens < 1 or batch_size < 1:
             raise ConfigError("nmt translator: beams, max_new_tokens and batch_size must be >= 1")
@@ -76,6 +80,8 @@ class NmtTranslator:
             "beams": self.beams,
             "max_new_tokens": self.max_new_tokens,
             "bf16": self.bf16,
+            # at its default, left out: the translation caches of before it existed stay valid
+            **({"length_penalty": self.length_penalty} if self.length_penalty != 1.0 else {}),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -159,6 +165,7 @@ class NmtTranslator:
                 self.beams,
                 self.max_new_tokens,
                 self.bf16,
+                self.length_penalty,
             )
             for row, ids in zip(rows, decoded, strict=True):
                 outputs[row] = tokenizer.decode(
