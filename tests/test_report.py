@@ -51,3 +51,39 @@ def test_gap_to_oracle_missing_values() -> None:
 def test_chart_is_written(tmp_path: Path) -> None:
     path = plot_benchmark(_rows(), "xquad", "RR@10", tmp_path / "xquad.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_validation_curve_reads_the_metrics_log(tmp_path: Path) -> None:
+    import json
+
+    from optical.train.runtime import validation_curve
+
+    log = tmp_path / "metrics.jsonl"
+    records = [
+        {"step": 10, "loss": 5.0},
+        {"step": 50, "validation": {"loss": 4.0, "chrF_xx-en": 10.0}},
+        {"step": 100, "validation": {"loss": 3.5, "chrF_xx-en": 14.0}},
+        {"step": 50, "validation": {"loss": 3.9, "chrF_xx-en": 11.0}},  # resumed: logged again
+    ]
+    log.write_text("\n".join(json.dumps(r) for r in records) + "\nnot json\n", encoding="utf-8")
+    assert validation_curve(log) == [
+        {"step": 50, "loss": 3.9, "chrF_xx-en": 11.0},
+        {"step": 100, "loss": 3.5, "chrF_xx-en": 14.0},
+    ]
+    assert validation_curve(tmp_path / "none.jsonl") == []
+
+
+def test_nmt_curve_section_has_a_table_and_a_figure(tmp_path: Path) -> None:
+    from optical.experiment.report_sections import nmt_curve_section
+
+    curve = [
+        {"step": 50, "loss": 4.0, "chrF_xx-en": 10.0, "chrF_en-xx": 5.0, "examples": 9},
+        {"step": 100, "loss": 3.5, "chrF_xx-en": 14.25, "chrF_en-xx": 6.0, "examples": 9},
+    ]
+    lines = nmt_curve_section({"nmt": curve, "nmt-data10": []}, tmp_path)
+    text = "\n".join(lines)
+    assert "## NMT learning curve" in text and "`nmt-data10`" not in text
+    assert "| step | validation loss | chrF xx→en | chrF en→xx |" in text
+    assert "| 100 | 3.5000 | 14.2 | 6.0 |" in text
+    assert (tmp_path / "nmt-curve.png").stat().st_size > 0
+    assert nmt_curve_section({}, tmp_path) == []

@@ -21,11 +21,13 @@ from .benchmarks import BENCHMARKS, MT_BENCHMARK, XQUAD, BenchmarkSpec
 from .names import SystemSpec
 from .plots import chart, legend_below, system_colours, system_order
 from .report_sections import (
+    CURVES_FILE,
     ap_section,
     budget_section,
     conclusion,
     forgetting_section,
     gap_section,
+    nmt_curve_section,
     step_budget_note,
 )
 from .results import ResultRow, SignificanceRow, value_table
@@ -266,6 +268,17 @@ def collection_line(spec: BenchmarkSpec, bench: RetrievalBenchmark) -> str:
     return f"Collection: {spec.corpus(bench)}. Questions per language: {questions}."
 
 
+def _curves(out_dir: Path) -> dict[str, list[dict[str, float]]]:
+    """The NMT learning curves the run wrote beside the report (none: ``{}``)."""
+    import json
+
+    try:
+        data = json.loads((out_dir / CURVES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def write_report(
     cfg: ExperimentConfig,
     rows: Sequence[ResultRow],
@@ -319,6 +332,7 @@ def write_report(
             chart = plot_benchmark(rows, benchmark, primary, out_dir / f"{benchmark}.png")
             parts += [f"![{benchmark} {primary}]({chart.name})", ""]
     parts += mt_quality_section(cfg, rows)
+    parts += nmt_curve_section(_curves(out_dir), out_dir)
     parts += gap_section(rows, cfg.benchmarks, out_dir)
     parts += ap_section(rows, cfg.benchmarks)
     parts += forgetting_section(rows, cfg.benchmarks)

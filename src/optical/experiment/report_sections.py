@@ -599,3 +599,73 @@ def forgetting_section(rows: Sequence[ResultRow], benchmarks: Sequence[str]) -> 
 
 def _signed(value: float | None) -> str:
     return "—" if value is None else f"{value:+.3f}"
+
+
+CURVES_FILE = "nmt-curves.json"
+"""In an experiment's output folder: each NMT backend's validation curve (written by the
+run from the model's ``metrics.jsonl``, so the report re-renders without the cache)."""
+CURVE_MEASURES = (
+    ("loss", "validation loss"),
+    ("chrF_xx-en", "chrF xx→en"),
+    ("chrF_en-xx", "chrF en→xx"),
+)
+
+
+def nmt_curve_section(
+    curves: Mapping[str, Sequence[Mapping[str, float]]], out_dir: Path
+) -> list[str]:
+    """The learning curve of each in-project NMT model (validation loss and chrF of
+    greedy translations of held-out training bitext, per evaluation): a table and
+    ``nmt-curve.png`` (loss on the left axis, chrF on the right)."""
+    curves = {backend: list(points) for backend, points in curves.items() if points}
+    if not curves:
+        return []
+    parts = [
+        "## NMT learning curve",
+        "",
+        "Validation on held-out pairs of the NMT training pool (never benchmark text): the "
+        "mean token cross-entropy and the chrF of greedy translations, at each evaluation "
+        "of training (`run.eval_every`).",
+        "",
+    ]
+    for backend, points in sorted(curves.items()):
+        header = ["step", *(label for key, label in CURVE_MEASURES if key in points[-1])]
+        keys = [key for key, _ in CURVE_MEASURES if key in points[-1]]
+        parts += [
+            f"`{backend}`:",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+            *(
+                "| "
+                + " | ".join([str(p["step"]), *(_curve_value(p.get(k), k) for k in keys)])
+                + " |"
+                for p in points
+            ),
+            "",
+        ]
+    path = out_dir / "nmt-curve.png"
+    with chart(path, (7.0, 3.6)) as ax:
+        right = ax.twinx()
+        for backend, points in sorted(curves.items()):
+            steps = [p["step"] for p in points]
+            ax.plot(steps, [p.get("loss") for p in points], marker="o", label=f"{backend} loss")
+            for key, label in CURVE_MEASURES[1:]:
+                if key in points[-1]:
+                    right.plot(
+                        steps, [p.get(key) for p in points], marker="s", linestyle="--",
+                        label=f"{backend} {label}",
+                    )  # fmt: skip
+        ax.set_xlabel("training step")
+        ax.set_ylabel("validation loss")
+        right.set_ylabel("chrF")
+        lines = ax.get_legend_handles_labels()
+        more = right.get_legend_handles_labels()
+        ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, frameon=False)
+    return [*parts, f"![NMT learning curve]({path.name})", ""]
+
+
+def _curve_value(value: Any, key: str) -> str:
+    if value is None:
+        return ""
+    return f"{value:.4f}" if key == "loss" else f"{value:.1f}"

@@ -460,6 +460,7 @@ def _run_experiment(
         # the human training bitext, loaded at most once: students and PSQ tables read it
         bitext = functools.cache(lambda: human_bitext(cfg, root))
         setup_translators(wb, cfg, cache_root, root, chosen, bitext)
+        _write_nmt_curves(wb, out_dir)
         _train_students(wb, cfg, scope, chosen, cache_root, root, bitext, progress)
         tally = _all_cells(wb, cfg, scope, systems, benches, out_dir, progress)
         if any(sid == OPTICAL.student_id for sid, _ in wb.students) and tally.alignment_examples:
@@ -474,6 +475,22 @@ def _run_experiment(
         write_results(out_dir, rows, sig)
         _finish(cfg, scope, out_dir, rows, sig, timer, tally, started, command, benches)
     return ExperimentResult(rows, sig, dict(timer.seconds), timer.total, out_dir)
+
+
+def _write_nmt_curves(wb: Workbench, out_dir: Path) -> None:
+    """``out_dir/nmt-curves.json``: the validation curve of each NMT backend's model (from
+    its ``metrics.jsonl``), for the report's learning-curve section."""
+    from ..train.runtime import validation_curve
+    from ..translate.nmt import NmtTranslator
+    from .report_sections import CURVES_FILE
+
+    curves = {}
+    for backend, translator in wb.translators.items():
+        inner = getattr(translator, "translator", translator)
+        if isinstance(inner, NmtTranslator):
+            curves[backend] = validation_curve(inner.folder.parent / "metrics.jsonl")
+    if curves:
+        atomic_write_json(out_dir / CURVES_FILE, curves)
 
 
 def _load_benchmarks(

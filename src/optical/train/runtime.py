@@ -24,6 +24,7 @@ __all__ = [
     "linear_schedule",
     "run_start",
     "truncate_metrics",
+    "validation_curve",
 ]
 
 
@@ -109,6 +110,24 @@ def append_metrics(path: Path, record: dict[str, Any]) -> None:
     """Append one JSON record to a metrics log."""
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def validation_curve(path: Path) -> list[dict[str, Any]]:
+    """The learning curve of a metrics log: ``{"step": s, **validation}`` for every
+    record with a ``validation`` result, in step order (a later record of a step — a
+    resumed run logs it again — replaces an earlier one); ``[]`` without a log."""
+    if not Path(path).is_file():
+        return []
+    by_step: dict[int, dict[str, Any]] = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("validation"), dict):
+            step = int(record.get("step", 0))
+            by_step[step] = {"step": step, **record["validation"]}
+    return [by_step[step] for step in sorted(by_step)]
 
 
 def run_start(
