@@ -262,12 +262,15 @@ def test_ntrex_mt_rows_per_direction_and_macro(tmp_path: Path) -> None:
     wb = Workbench(tmp_path, bf16=False)
     wb.translators["nmt"] = FakeTranslator()
     wb.translators["oracle"] = FakeTranslator()
-    bench = RetrievalBenchmark("ntrex", (), queries, {}, passage_role="query")
-    rows = mt_quality_rows(wb, bench)
+    rows = mt_quality_rows(wb, queries)
     assert {r.system for r in rows} == {"nmt"}  # the oracle is not an MT system to score
     macro = {r.lang: r for r in rows if r.lang.startswith("macro") and r.measure == "chrF"}
     assert set(macro) == {"macro-xx-en", "macro-en-xx"}
     assert macro["macro-xx-en"].n == 2 and macro["macro-en-xx"].n == 1
+    assert {r.benchmark for r in rows} == {"ntrex-mt"}
+    questions = mt_quality_rows(wb, queries, tmp_path / "out", "questions-mt")
+    assert {r.benchmark for r in questions} == {"questions-mt"}
+    assert (tmp_path / "out" / "cells" / "questions-mt.json").is_file()
 
 
 def test_backends_of_budget_variants() -> None:

@@ -84,6 +84,12 @@ def test_missing_pair_with_a_fake_apertium(tmp_path: Path) -> None:
     assert "apt-get install apertium apertium-eng-spa" in message
     with pytest.raises(BackendUnavailableError, match="Debian has no Apertium pair"):
         translator.translate(["habari"], "sw", "en")
+    # a language without an Apertium code (Bemba) is a missing pair, not a KeyError
+    with pytest.raises(
+        BackendUnavailableError,
+        match=r"no Apertium pair for bem→en is installed \(looked for bem-eng or bem-en;",
+    ):
+        translator.translate(["Ni kwisa"], "bem", "en")
 
 
 def test_failing_apertium_is_reported(tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ def ntrex_mt_scores(
                     hyps = translate(backend, inputs, source_lang, target_lang)
                 except (ConfigError, BackendUnavailableError) as exc:
                     logger.info(
-                        "ntrex-mt: %s %s→%s skipped: %s", backend, source_lang, target_lang, exc
+                        "MT quality: %s %s→%s skipped: %s", backend, source_lang, target_lang, exc
                     )
                     continue
                 for measure, value in corpus_scores(hyps, refs, target_lang).items():

@@ -40,7 +40,17 @@ AFRIQA_MEASURES = ("RR@10", "nDCG@10", "R@1", "R@5", "R@100", "AP")
 AFRIQA_PASSAGE_PREFIX = "afriqa-p"
 """Ids of the AfriQA corpus passages (``afriqa-p00000`` …); the rest are distractors."""
 MT_BENCHMARK = "ntrex-mt"
-"""The rows of MT quality (BLEU / chrF per translation backend on NTREX)."""
+"""The rows of MT quality (BLEU / chrF per translation backend) on NTREX news."""
+QUESTIONS_MT = "questions-mt"
+"""The rows of MT quality on held-out questions: the XOR-TyDi held-out questions and the
+AfriQA test questions with their human English translations (never trained on)."""
+MT_SETS: Mapping[str, str] = {
+    MT_BENCHMARK: "NTREX-128 news sentences",
+    QUESTIONS_MT: "held-out questions (XOR-TyDi held-out, AfriQA test) and their human "
+    "English translations",
+}
+"""Each MT-quality row set (a ``benchmark`` of result rows, not a retrieval benchmark),
+with the words the report describes its sentences in."""
 
 
 # --- settings of each benchmark's config section -------------------------------------
@@ -501,8 +511,9 @@ class BenchmarkSpec:
     ``english_readers``: whether systems that read the human English question run here
     (not on bitext retrieval, where the English sentence is the target itself — the
     oracle stays as the trivial ceiling); ``alignment_examples``: whether its questions
-    serve as the OT alignment heatmaps' examples; ``mt_quality``: whether its sentence
-    pairs also score the MT backends (BLEU / chrF rows of :data:`MT_BENCHMARK`)."""
+    serve as the OT alignment heatmaps' examples; ``mt_set``: the MT-quality rows its
+    queries and their human English translations also score the MT backends in (BLEU /
+    chrF; one of :data:`MT_SETS`, or None)."""
 
     id: str
     settings: type
@@ -514,7 +525,7 @@ class BenchmarkSpec:
     corpus: Callable[[RetrievalBenchmark], str] = plain_corpus
     english_readers: bool = True
     alignment_examples: bool = True
-    mt_quality: bool = False
+    mt_set: str | None = None
 
     @property
     def primary(self) -> str:
@@ -556,6 +567,7 @@ XOR_HELDOUT = BenchmarkSpec(
     note="No relevance judgments exist for this corpus: `agreement-nDCG@10` scores a "
     "system against the oracle's top 10 (grades 10…1); `R@2kt`/`R@5kt` are the official "
     "XOR-Retrieve answer-recall metrics (percent) on this corpus.",
+    mt_set=QUESTIONS_MT,
 )
 XOR_DEV = BenchmarkSpec(
     id="xor-tydi-dev",
@@ -586,7 +598,7 @@ NTREX = BenchmarkSpec(
     "into; the oracle queries with the English sentence itself (the trivial ceiling).",
     english_readers=False,
     alignment_examples=False,
-    mt_quality=True,
+    mt_set=MT_BENCHMARK,
 )
 
 AFRIQA = BenchmarkSpec(
@@ -603,6 +615,7 @@ AFRIQA = BenchmarkSpec(
     "pre-training (XLM-R's CC-100 languages). `R@2kt`/`R@5kt` are XOR-Retrieve answer "
     "recall with the human English answers (yes/no-only questions not scored).",
     corpus=afriqa_corpus,
+    mt_set=QUESTIONS_MT,
 )
 
 BENCHMARKS: Mapping[str, BenchmarkSpec] = {

@@ -34,7 +34,7 @@ from typing import Any
 from ..configfile import read_toml
 from ..errors import ConfigError
 from ..evaluate.measures import format_score
-from .benchmarks import MT_BENCHMARK, primary_measure
+from .benchmarks import MT_SETS, primary_measure
 from .names import SystemSpec, translator_budget
 from .results import ResultRow, ScoreKey, read_rows
 
@@ -212,7 +212,7 @@ def headline_keys(rows: Iterable[ResultRow]) -> list[ScoreKey]:
     system (data-budget variants and alternative oracles left out) and the MT macros."""
     keys = []
     for r in rows:
-        if r.benchmark == MT_BENCHMARK:
+        if r.benchmark in MT_SETS:
             if r.lang.startswith("macro-") and translator_budget(r.system) is None:
                 keys.append(r.key)
             continue

@@ -18,7 +18,7 @@ import json
 import logging
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,22 +123,26 @@ def _read_json(path: Path) -> object:
 
 
 def mt_quality_rows(
-    wb: Workbench, bench: RetrievalBenchmark, out_dir: Path | None = None
+    wb: Workbench,
+    queries: Mapping[str, Sequence[Query]],
+    out_dir: Path | None = None,
+    name: str = MT_BENCHMARK,
 ) -> list[ResultRow]:
-    """``ntrex-mt`` rows: BLEU / chrF of every MT backend (not the oracle) per language and
-    direction, plus ``macro-xx-en`` / ``macro-en-xx`` means over languages. With
-    ``out_dir`` the rows are kept in ``cells/<MT benchmark>.json`` under a key of the
+    """Rows of MT-quality set ``name`` (:data:`MT_SETS`): BLEU / chrF of every MT backend
+    (not the oracle) per language and direction on ``queries`` (each with its human
+    English translation), plus ``macro-xx-en`` / ``macro-en-xx`` means over languages.
+    With ``out_dir`` the rows are kept in ``cells/<name>.json`` under a key of the
     backends' fingerprints and the sentence pairs, and read back while it matches."""
     from ..evaluate.mt import ntrex_mt_scores
 
     backends = sorted(b for b in wb.translators if b != "oracle")
-    record = None if out_dir is None else Path(out_dir) / "cells" / f"{MT_BENCHMARK}.json"
+    record = None if out_dir is None else Path(out_dir) / "cells" / f"{name}.json"
     key = cell_key(
         {
             "backends": {b: wb.translators[b].fingerprint() for b in backends},
             "pairs": {
-                lang: [(q.id, q.text, q.english) for q in queries]
-                for lang, queries in sorted(bench.queries.items())
+                lang: [(q.id, q.text, q.english) for q in items]
+                for lang, items in sorted(queries.items())
             },
         }
     )
@@ -146,14 +150,14 @@ def mt_quality_rows(
     if isinstance(found, dict) and found.get("key") == key:
         return [ResultRow(**row) for row in found["rows"]]
     with wb.timer("evaluate MT"):
-        scores = ntrex_mt_scores(bench.queries, backends, wb.translate)
-    rows = [ResultRow(MT_BENCHMARK, s.backend, s.lang, s.measure, s.value, s.n) for s in scores]
+        scores = ntrex_mt_scores(queries, backends, wb.translate)
+    rows = [ResultRow(name, s.backend, s.lang, s.measure, s.value, s.n) for s in scores]
     groups: dict[tuple[str, str, str], list[float]] = {}
     for row in rows:
         kind = "xx-en" if row.lang.endswith("-en") else "en-xx"
         groups.setdefault((row.system, kind, row.measure), []).append(row.value)
     rows += [
-        ResultRow(MT_BENCHMARK, system, f"macro-{kind}", measure, statistics.fmean(v), len(v))
+        ResultRow(name, system, f"macro-{kind}", measure, statistics.fmean(v), len(v))
         for (system, kind, measure), v in groups.items()
     ]
     if record is not None:
@@ -526,6 +530,7 @@ def _all_cells(
     """The cells of every benchmark (and the MT quality rows), tallied."""
     tally = _Tally()
     progress.cells_start()
+    mt_pairs: dict[str, dict[str, list[Query]]] = {}
     for bench_name, bench in benches.items():
         bspec = BENCHMARKS[bench_name]
         if bspec.alignment_examples:
@@ -533,9 +538,13 @@ def _all_cells(
                 if lang != "en" and queries and queries[0].english:
                     tally.alignment_examples.setdefault(lang, (queries[0].text, queries[0].english))
         _run_cells(wb, cfg, scope, systems, bspec, bench, out_dir, tally, progress)
-        if bspec.mt_quality and cfg.translate.mt_quality:
-            progress.stage(f"{bench_name}: MT quality")
-            tally.mt_rows += mt_quality_rows(wb, bench, out_dir)
+        if bspec.mt_set is not None and cfg.translate.mt_quality:
+            for lang, queries in bench.queries.items():
+                with_english = [q for q in queries if q.english]
+                mt_pairs.setdefault(bspec.mt_set, {}).setdefault(lang, []).extend(with_english)
+    for name, pairs in mt_pairs.items():
+        progress.stage(f"{name}: MT quality")
+        tally.mt_rows += mt_quality_rows(wb, pairs, out_dir, name)
     for (bench_name, system, reason), langs in tally.skipped.items():
         logger.info("%s: %s skipped for %s: %s", bench_name, system, ", ".join(langs), reason)
     logger.info("cells: %d computed, %d read back from %s", tally.computed, tally.reused, out_dir)

@@ -133,7 +133,9 @@ class ApertiumTranslator:
     def mode(self, source: str, target: str) -> str:
         """The installed mode for ``source``→``target``; BackendUnavailableError if none."""
         installed = set(self.installed_modes())
-        candidates = [f"{APERTIUM_CODES[source]}-{APERTIUM_CODES[target]}", f"{source}-{target}"]
+        # a language without a three-letter Apertium code is looked up by its own code
+        coded = f"{APERTIUM_CODES.get(source, source)}-{APERTIUM_CODES.get(target, target)}"
+        candidates = list(dict.fromkeys([coded, f"{source}-{target}"]))
         for candidate in candidates:
             if candidate in installed:
                 return candidate
