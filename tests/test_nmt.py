@@ -244,6 +244,23 @@ def test_sources_without_training_pairs_are_translated_zero_shot_with_a_warning(
     assert "no German training pairs" in german and "pre-trained" not in german
 
 
+def test_length_bucketed_batches_train(encoder_dir: Path, tmp_path: Path) -> None:
+    """``data.length_buckets``: the task's batches come from the bucketing sampler, with
+    less padding than the plain ones, and training runs."""
+    from optical.nmt.train import NmtTask
+    from optical.train.runtime import DistInfo
+    from optical.train.sampling import LengthBucketedSampler
+
+    config = _config(encoder_dir, data={"length_buckets": 4}, optim={"max_steps": 4})
+    task = NmtTask(config, bitext=_bitext(), cache=tmp_path / "c")
+    task.setup(DistInfo(0, 1, False))
+    assert isinstance(task.sampler, LengthBucketedSampler)
+    model = train_nmt(config, tmp_path / "run", bitext=_bitext(), cache=tmp_path / "c")
+    assert load_nmt(model)[1]["steps"] == 4
+    with pytest.raises(ConfigError, match="length_buckets"):
+        _config(encoder_dir, data={"length_buckets": -1})
+
+
 def test_resume_after_a_crash_equals_the_uninterrupted_run(
     encoder_dir: Path, tmp_path: Path
 ) -> None:

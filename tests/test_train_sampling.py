@@ -149,3 +149,40 @@ def test_fraction_is_of_the_capped_pool() -> None:
     )
     assert capped.sizes()["xx"] == 100 and part.sizes()["xx"] == 30
     assert part.train["xx"] == capped.train["xx"][:30]
+
+
+def test_length_buckets_regroup_the_same_items_and_resume() -> None:
+    """Every ``pool`` batches hold exactly the inner sampler's items, regrouped by
+    length (the batches of a block do not overlap in length); the state is plain and a
+    sampler restored mid-block continues the same stream."""
+    import itertools
+    import json
+
+    from optical.train.sampling import LengthBucketedSampler, TemperatureSampler
+
+    pools = {
+        "fi": [f"f{'x' * (i % 9)}" for i in range(40)],
+        "sv": [f"s{'y' * i}" for i in range(7)],
+    }
+
+    def fresh() -> LengthBucketedSampler:
+        return LengthBucketedSampler(TemperatureSampler(pools, 2.0, seed=3), len, 4, seed=3)
+
+    plain = TemperatureSampler(pools, 2.0, seed=3)
+    expected = [plain.next_batch(5) for _ in range(8)]
+    sampler = fresh()
+    got = [sampler.next_batch(5) for _ in range(8)]
+    for block in (0, 1):
+        mine = got[block * 4 : (block + 1) * 4]
+        theirs = expected[block * 4 : (block + 1) * 4]
+        assert sorted(x for b in mine for x in b) == sorted(x for b in theirs for x in b)
+        spans = sorted((min(map(len, b)), max(map(len, b))) for b in mine)
+        assert all(hi <= lo for (_, hi), (lo, _) in itertools.pairwise(spans))
+    again = fresh()
+    for _ in range(6):
+        again.next_batch(5)
+    state = json.loads(json.dumps(again.state_dict()))
+    resumed = fresh()
+    resumed.load_state_dict(state)
+    assert [resumed.next_batch(5) for _ in range(2)] == got[6:8]
+    assert resumed.probability_table() == plain.probability_table()

@@ -73,12 +73,18 @@ class NmtDataConfig(DataConfig):
     """The training bitext, as for distillation (:class:`optical.train.config.DataConfig`),
     used in the ``directions`` asked: ``xx-en`` (into English, for translate-test) and
     ``en-xx`` (out of English, for back-translation). Every (direction, language) pool is
-    sampled with :math:`p \\propto n^{1/T}`."""
+    sampled with :math:`p \\propto n^{1/T}`. ``length_buckets`` (0 = off): batches of
+    similar target length, each ``length_buckets`` batches' examples sorted by length
+    and regrouped (:class:`optical.train.sampling.LengthBucketedSampler`: less padding,
+    the same examples)."""
 
     directions: tuple[str, ...] = DIRECTIONS
+    length_buckets: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.length_buckets < 0:
+            raise ConfigError("data.length_buckets must be >= 0 (0 = off)")
         unknown = set(self.directions) - set(DIRECTIONS)
         if unknown or not self.directions:
             raise ConfigError(

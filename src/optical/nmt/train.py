@@ -38,7 +38,7 @@ from ..errors import OpticalError
 from ..settings import cache_dir, use_cache_dir
 from ..train.loop import StepInfo, Task, fit
 from ..train.runtime import DistInfo, barrier, derive_seed
-from ..train.sampling import BitextSplit, TemperatureSampler, training_split
+from ..train.sampling import BitextSplit, LengthBucketedSampler, TemperatureSampler, training_split
 from ..types import BitextPair
 from .config import NmtConfig, load_nmt_config
 from .model import NmtModel, pad_states, pad_targets, sequence_loss
@@ -247,6 +247,10 @@ class NmtTask(Task):
             config.model.encoder, bf16=config.model.bf16, device=dist.device
         )
         self._vocabulary()
+        if config.data.length_buckets:
+            self.sampler = LengthBucketedSampler(
+                self.sampler, self.target_length, config.data.length_buckets, run.seed
+            )
         self.batcher = _Batcher(
             self._source_states(dist), self.targets, self.vocab, config, dist.device
         )
@@ -259,6 +263,10 @@ class NmtTask(Task):
             )
         self.model.to(dist.device)
         self.model.train()
+
+    def target_length(self, example: NmtExample) -> int:
+        """Pieces of ``example``'s tokenized target (the length batches are bucketed by)."""
+        return len(self.targets[(example.target_lang, example.target)])
 
     def _vocabulary(self) -> None:
         """Tokenized targets (training and validation) and the compact vocabulary."""

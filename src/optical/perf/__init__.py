@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "encode": "optical.perf.encode",
     "translate": "optical.perf.translate",
     "index": "optical.perf.index",
+    "nmt-step": "optical.perf.nmt_step",
 }
 
 

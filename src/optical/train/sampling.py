@@ -27,7 +27,7 @@ import logging
 import math
 import os
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BitextSplit",
     "GeneralSentence",
+    "LengthBucketedSampler",
     "MixedSampler",
     "PoolSummary",
     "TemperatureSampler",
@@ -264,6 +265,65 @@ class TemperatureSampler:
             )
         self.step = int(state["step"])
         self.drawn = {lang: int(drawn[lang]) for lang in self.languages}
+
+
+class LengthBucketedSampler:
+    """Batches of similar length from an inner sampler (less padding, the same items).
+
+    Every ``pool`` batches form a block: the ``pool × size`` items the inner sampler
+    draws for them are sorted by ``length`` (stable), cut into ``pool`` batches of
+    ``size`` items, and served in an order shuffled with a generator seeded by
+    ``(seed, block)``. Over a block the items are exactly the inner sampler's; only
+    their grouping changes. The state is the inner sampler's state at the block's start
+    and the position in it (plain numbers: a resumed run redraws the block).
+    """
+
+    def __init__(
+        self, inner: TemperatureSampler, length: Callable[[Any], int], pool: int, seed: int
+    ) -> None:
+        if pool < 1:
+            raise ValueError("a length bucket pool holds at least 1 batch")
+        self.inner, self.length, self.pool, self.seed = inner, length, pool, int(seed)
+        self.block = 0
+        self.position = 0
+        self.start = inner.state_dict()
+        self._batches: list[list[Any]] = []
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return self.inner.probabilities
+
+    def probability_table(self, digits: int = 6) -> dict[str, float]:
+        return self.inner.probability_table(digits)
+
+    def _draw(self, size: int) -> None:
+        self.inner.load_state_dict(self.start)
+        items = [item for _ in range(self.pool) for item in self.inner.next_batch(size)]
+        items.sort(key=self.length)
+        batches = [items[i * size : (i + 1) * size] for i in range(self.pool)]
+        order = np.random.default_rng([self.seed, 3, self.block]).permutation(self.pool)
+        self._batches = [batches[i] for i in order.tolist()]
+
+    def next_batch(self, size: int) -> list[Any]:
+        """The next global batch of ``size`` items (advances the state)."""
+        if not self._batches or len(self._batches[0]) != size:
+            self._draw(size)  # the inner sampler is now at the end of this block
+        if self.position == self.pool:
+            self.block, self.position = self.block + 1, 0
+            self.start = self.inner.state_dict()
+            self._draw(size)
+        batch = self._batches[self.position]
+        self.position += 1
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "block": self.block, "position": self.position}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.start = dict(state["start"])
+        self.block, self.position = int(state["block"]), int(state["position"])
+        self.inner.load_state_dict(self.start)
+        self._batches = []
 
 
 @dataclass(frozen=True)
