@@ -253,11 +253,11 @@ def xor_dev_benchmark(settings: XorDevConfig, data_dir: Path) -> RetrievalBenchm
     """The XOR-Retrieve dev questions (v1.1; evaluation-only) of ``settings.languages``
     against the passages of ``settings.corpus``, streamed from the file in chunks (a
     malformed line stops with its file and line); ``answers`` = the English answers
-    (R@2kt / R@5kt). ``collection`` names the corpus: file name, lines, SHA-256 of its
-    first MiB. Without a corpus the benchmark is returned skipped, with the reason.
-    The collection is held in memory (texts and, per encoder, its vectors: about 2 KB a
-    passage); the memory-bounded path for the full 18M corpus is ``optical index --out``
-    + ``optical search --index`` + ``optical xor-eval``."""
+    (R@2kt / R@5kt). ``collection`` names the corpus: file name, size in bytes, SHA-256
+    of its first MiB, passages. Without a corpus the benchmark is returned skipped, with
+    the reason. The collection is read into memory, or, with ``index_factory``, stays on
+    disk: only its offset table is built (once, in the cache) and the passages are read
+    back by offset (:class:`~optical.types.CorpusIndex`)."""
     from ..data.xor_tydi import load_xor_dev
     from ..index import corpus_info, corpus_table, iter_chunks
 

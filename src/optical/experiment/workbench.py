@@ -200,12 +200,12 @@ class Workbench:
         """Encoder ``name``'s sharded index of ``corpus`` under ``cache/indexes/``: its
         shards encoded on this workbench's device (resumed chunk by chunk after an
         interruption), merged with the corpus's factory; a finished index is opened."""
-        from ..index.manifest import MANIFEST_FILE, read_merged
+        from ..index.manifest import FAISS_FILE, MANIFEST_FILE, read_merged
 
         encoder = self.encoder(name)
         folder = self.disk_index_folder(name, corpus)
         merged = None
-        if (folder / "faiss.index").is_file():
+        if (folder / FAISS_FILE).is_file():
             merged = read_merged(folder)
         logger.info("index of %s over %s: %s", self.label(name), corpus.corpus, folder)
         if merged is None or merged.factory != corpus.factory:

@@ -289,10 +289,6 @@ class LengthBucketedSampler:
         self.start = inner.state_dict()
         self._batches: list[list[Any]] = []
 
-    @property
-    def probabilities(self) -> np.ndarray:
-        return self.inner.probabilities
-
     def probability_table(self, digits: int = 6) -> dict[str, float]:
         return self.inner.probability_table(digits)
 
