@@ -444,3 +444,22 @@ def test_minilm_loads_and_embeds() -> None:
     sim = out.pooled @ out.pooled.T
     assert sim[0, 1] > sim[0, 2] + 0.2
     assert out.tokens is not None and len(out.tokens[0]) == 6  # a man is eating food .
+
+
+def test_a_folder_tokenizer_is_parsed_once_per_folder_state(tmp_path: Path) -> None:
+    """Loading the same tokenizer folder again reuses the parsed tokenizer (an XLM-R
+    ``tokenizer.json`` takes seconds to parse); a changed tokenizer file is read anew."""
+    from optical.models.encoder import load_tokenizer
+    from tiny_models import build_tiny_encoder
+
+    folder = build_tiny_encoder(tmp_path / "tiny")
+    first = load_tokenizer(folder)
+    assert load_tokenizer(folder) is first
+    assert Encoder.load(resolve_encoder(str(folder))).tokenizer is first
+    config = folder / "tokenizer_config.json"
+    settings = json.loads(config.read_text())
+    settings["model_max_length"] = 48
+    config.write_text(json.dumps(settings))
+    again = load_tokenizer(folder)
+    assert again is not first and again.model_max_length == 48
+    assert load_tokenizer(folder) is again

@@ -79,3 +79,34 @@ def test_accumulation_and_non_finite_loss(tmp_path: Path, one_thread: None) -> N
     assert seen[0].record["size"] == 2.0  # the mean over the micro-batches
     with pytest.raises(OpticalError, match=r"non-finite training loss at step 1.*lower optim\.lr"):
         fit(Regression(config, poison_at=2), tmp_path / "nan")
+
+
+def test_a_finished_run_can_drop_its_checkpoints(tmp_path: Path, one_thread: None) -> None:
+    """``run.keep_checkpoints_when_done = false``: the artifact is all a finished run
+    leaves; resuming it trains nothing (its ``config.json`` says it finished), and a
+    changed config is refused as when resuming from a checkpoint."""
+    from dataclasses import replace
+
+    base = RegressionConfig()
+    config = replace(base, run=replace(base.run, keep_checkpoints_when_done=False))
+    out = tmp_path / "run"
+    folder = fit(Regression(config), out)
+    assert (folder / "state.pt").is_file() and not (out / "checkpoints").exists()
+    kept = fit(Regression(base), tmp_path / "kept")
+    assert list_checkpoints(tmp_path / "kept" / "checkpoints")  # the default keeps them
+    saved = torch.load(kept / "state.pt", weights_only=True)
+    dropped = torch.load(folder / "state.pt", weights_only=True)
+    assert all(torch.equal(saved[k], dropped[k]) for k in saved)  # same training
+
+    before = (folder / "state.pt").stat().st_mtime_ns
+    task = Regression(config)
+    assert fit(task, out, resume=True, callbacks=[pytest.fail]) == folder
+    assert task.calls == 0 and (folder / "state.pt").stat().st_mtime_ns == before
+    changed = replace(config, optim=replace(config.optim, lr=0.5))
+    with pytest.raises(ConfigError, match=r"optim\.lr"):
+        fit(Regression(changed), out, resume=True)
+    # without the artifact (deleted by hand) the run trains again from scratch
+    (folder / "info.json").unlink()
+    steps: list[int] = []
+    fit(Regression(config), out, resume=True, callbacks=[lambda i: steps.append(i.step)])
+    assert steps == [1, 2, 3, 4, 5, 6]

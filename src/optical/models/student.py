@@ -69,7 +69,7 @@ from torch import nn
 from ..device import autocast, to_device
 from ..errors import OpticalError
 from ..io_utils import atomic_folder, sha256_file
-from .encoder import Encoder, TokenOutput, pool
+from .encoder import Encoder, TokenOutput, load_tokenizer, pool
 from .registry import OFFLINE_ALIASES, EncoderSpec, resolve_encoder
 
 __all__ = [
@@ -364,11 +364,11 @@ def _quiet_transformers() -> None:
 
 def _load_pretrained(path: str | Path, what: str) -> tuple[nn.Module, Any]:
     """``(model, tokenizer)`` of a ``transformers`` folder (no pooling layer), eval mode."""
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     _quiet_transformers()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = load_tokenizer(path)
         try:
             model = AutoModel.from_pretrained(path, add_pooling_layer=False)
         except TypeError:

@@ -279,9 +279,13 @@ class RunConfig:
     ``checkpoint_every`` / ``eval_every`` / ``log_every``: in optimizer steps (0 = only at
     the end / never / never; validation also runs after the last step when ``eval_every``
     > 0, and before the first when ``eval_at_start``); ``keep_checkpoints``: how many
-    recent checkpoints to keep. ``threads``: torch intra-op threads during the run (0 =
-    leave torch's default); on a shared 2-core machine two processes with 2 threads each
-    slowed a step about 10x, one thread each avoids that.
+    recent checkpoints to keep; ``keep_checkpoints_when_done``: false removes
+    ``checkpoints/`` once the artifact is saved (a finished run's checkpoints only mark it
+    finished, which its artifact and ``config.json`` also do: a resumed finished run is
+    still a no-op), so a finished run's disk is its artifact alone. ``threads``: torch
+    intra-op threads during the run (0 = leave torch's default); on a shared 2-core
+    machine two processes with 2 threads each slowed a step about 10x, one thread each
+    avoids that.
     ``early_stopping_patience`` (0 = off): stop after that many validations in a row
     without a better validation score (:meth:`optical.train.loop.Task.validation_score`)
     and save the model of the best validation instead of the last; needs ``eval_every``.
@@ -293,6 +297,7 @@ class RunConfig:
     seed: int = 0
     checkpoint_every: int = 100
     keep_checkpoints: int = 2
+    keep_checkpoints_when_done: bool = True
     eval_every: int = 100
     eval_at_start: bool = False
     eval_batch_size: int = 64
@@ -331,6 +336,7 @@ RESUME_FREE_KEYS = frozenset(
     {
         "run.checkpoint_every",
         "run.keep_checkpoints",
+        "run.keep_checkpoints_when_done",
         "run.eval_every",
         "run.eval_at_start",
         "run.eval_batch_size",

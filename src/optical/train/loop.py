@@ -41,7 +41,9 @@ checkpoint (``"early_stopping"``), so resume stays exact.
 
 Output folder: ``config.json`` (the resolved config), ``metrics.jsonl``, ``checkpoints/``
 and ``<task.artifact>/`` (:meth:`Task.save`; a resumed finished run keeps it when
-:meth:`Task.is_complete`).
+:meth:`Task.is_complete`). With ``run.keep_checkpoints_when_done = false``,
+``checkpoints/`` is removed once the artifact is saved; resuming such a run is a no-op
+when the artifact is complete and ``config.json`` matches (up to the resume-free keys).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,6 +63,7 @@ import torch
 from torch import nn
 
 from ..configfile import differences
+from ..data._io import read_json
 from ..errors import ConfigError, OpticalError
 from ..io_utils import atomic_write_json, check_output_dir, remove_stale
 from .checkpoint import CHECKPOINT_FORMAT, load_newest_intact, save_checkpoint
@@ -296,6 +300,8 @@ class _Run:
         per_rank, checkpoint = run_start(
             optim.batch_size, optim.grad_accum, world, self.out_dir, resume
         )
+        if checkpoint is None and resume and (done := self._finished_artifact()) is not None:
+            return done
         torch.manual_seed(self.run_cfg.seed)
         task.setup(self.dist)
         self.optimizer = task.optimizer()
@@ -333,16 +339,40 @@ class _Run:
             remove_stale(self.out_dir, f".{self.task.artifact}.*.{suffix}")
         remove_stale(self.out_dir / "checkpoints", ".checkpoint-*.tmp")
 
+    def _finished_artifact(self) -> Path | None:
+        """The artifact of a finished run whose checkpoints were removed
+        (``run.keep_checkpoints_when_done = false``): complete for ``optim.max_steps`` and
+        trained under this config (``config.json``, up to :data:`RESUME_FREE_KEYS`, else a
+        :class:`ConfigError`, as when resuming from a checkpoint); ``None`` otherwise."""
+        folder = self.out_dir / self.task.artifact
+        saved_path = self.out_dir / "config.json"
+        if not (saved_path.is_file() and self.task.is_complete(folder, self.optim.max_steps)):
+            return None
+        saved = {k: v for k, v in read_json(saved_path).items() if k != "resolved"}
+        self._check_resumable(saved, f"{saved_path} (its finished run)")
+        if self.dist.main:
+            logger.info("[%s] %s is finished: nothing to train", self.task.name, folder)
+        return folder
+
+    def _check_resumable(self, saved: Mapping[str, Any], what: str) -> None:
+        changed = [
+            k for k in differences(saved, self.task.config.to_dict()) if k not in RESUME_FREE_KEYS
+        ]
+        if changed:
+            raise ConfigError(
+                f"cannot resume: the config differs from {what} in {', '.join(changed)}; "
+                "restore those values or start a new output folder"
+            )
+
+    def _drop_checkpoints(self) -> None:
+        """Remove ``checkpoints/`` of a finished run unless ``run.keep_checkpoints_when_done``."""
+        if not self.run_cfg.keep_checkpoints_when_done and self.dist.main:
+            shutil.rmtree(self.out_dir / "checkpoints", ignore_errors=True)
+
     def _restore(self, state: dict[str, Any]) -> int:
         """Load a checkpoint into the freshly built run; return its step."""
         saved = {k: v for k, v in state["config"].items() if k != "resolved"}
-        current = self.task.config.to_dict()
-        changed = [k for k in differences(saved, current) if k not in RESUME_FREE_KEYS]
-        if changed:
-            raise ConfigError(
-                "cannot resume: the config differs from the checkpoint's in "
-                f"{', '.join(changed)}; restore those values or start a new output folder"
-            )
+        self._check_resumable(saved, "the checkpoint's")
         self.task.restore(state)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -491,6 +521,7 @@ class _Run:
         folder = self.out_dir / self.task.artifact
         finished = start == max_steps or (self.stopped and self.best["step"] is not None)
         if finished and start > 0 and self.task.is_complete(folder, max_steps):
+            self._drop_checkpoints()
             return folder  # resumed a finished run: keep the saved artifact
         validation = self.last_validation
         if self.run_cfg.early_stopping_patience and self.best["state"] is not None:
@@ -504,5 +535,6 @@ class _Run:
                 )
         if self.dist.main:
             self.task.save(folder, validation, self.resolved)
+        self._drop_checkpoints()
         barrier(self.dist)
         return folder
