@@ -32,18 +32,22 @@ def test_default_options_keep_the_artifact_keys(monkeypatch: pytest.MonkeyPatch)
     """Keys of the shipped configs with these options at their defaults (equal to those
     of the code before the options existed, for the same config: a student trained
     before reuses its folder; the distill-quick keys are those of its ``freeze_layers =
-    6`` budget). The keys pinned are the fp32 ones: a CPU
+    6`` budget at 100 steps, nmt-quick's those without length buckets, the budgets the keys
+    were pinned at). The keys pinned are the fp32 ones: a CPU
     with native bf16 adds the precision to every key (``precision_key``), so the test
     fixes the precision rather than depend on the machine."""
     monkeypatch.setenv("OPTICAL_BF16", "off")
-    quick = load_distill_config(ROOT / "configs/distill-quick.toml")
+    quick = load_distill_config(ROOT / "configs/distill-quick.toml").with_overrides(
+        optim={"max_steps": 100, "warmup_steps": 10}
+    )
     assert artifact_key(quick) == "93dccb8eda26"
     assert artifact_key(quick, {"pool": "abc"}) == "f8b1479e362d"
     study = load_distill_config(ROOT / "configs/distill-study.toml")
     assert artifact_key(study) == "b59c3491a652"
     from optical.nmt.config import load_nmt_config
 
-    assert artifact_key(load_nmt_config(ROOT / "configs/nmt-quick.toml")) == "abd2834bace3"
+    nmt = load_nmt_config(ROOT / "configs/nmt-quick.toml")
+    assert artifact_key(nmt.with_overrides(data={"length_buckets": 0})) == "abd2834bace3"
     changed = {
         artifact_key(quick.with_overrides(model={"adapter": "lora"})),
         artifact_key(quick.with_overrides(loss={"l2sp_weight": 0.1})),

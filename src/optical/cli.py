@@ -500,6 +500,22 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_forgetting(args: argparse.Namespace) -> int:
+    import json
+
+    from .experiment.forgetting import as_json, forgetting_report, read_option
+    from .io_utils import atomic_write_text
+
+    results = [r for folder in args.folders for r in read_option(Path(folder))]
+    report = forgetting_report(results, args.max_loss)
+    summary = json.dumps(as_json(results, args.max_loss), indent=2)
+    if args.out:
+        atomic_write_text(args.out, report + "\n")
+        atomic_write_text(Path(args.out).with_suffix(".json"), summary + "\n")
+    print(summary if args.json else report)
+    return 0
+
+
 def _cmd_repro(args: argparse.Namespace) -> int:
     from .experiment.reproduction import MATRIX, check_file, load_matrix, render_table
 
@@ -785,6 +801,27 @@ def _add_export(sub: Subcommands) -> None:
     export.set_defaults(func=_cmd_export)
 
 
+def _add_forgetting(sub: Subcommands) -> None:
+    from .experiment.forgetting import MAX_OUT_OF_DOMAIN_LOSS
+
+    forgetting = sub.add_parser(
+        "forgetting",
+        help="gain vs forgetting of trained systems across experiment output folders "
+        "(one per option), and the option chosen on validation data",
+    )
+    forgetting.add_argument("folders", nargs="+", help="experiment output folders (options)")
+    forgetting.add_argument(
+        "--max-loss",
+        type=float,
+        default=MAX_OUT_OF_DOMAIN_LOSS,
+        help="largest validation P@1 drop on other text a chosen option may cost "
+        "(default %(default)s)",
+    )
+    forgetting.add_argument("--out", help="also write the table here (FILE.md and FILE.json)")
+    forgetting.add_argument("--json", action="store_true", help="print JSON instead of markdown")
+    forgetting.set_defaults(func=_cmd_forgetting)
+
+
 def _add_ablate(sub: Subcommands) -> None:
     ablate = sub.add_parser(
         "ablate", help="distillation ablations × seeds, scored on held-out training bitext"
@@ -921,6 +958,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_distill(sub)
     _add_export(sub)
     _add_ablate(sub)
+    _add_forgetting(sub)
     _add_repro(sub)
     _add_train_nmt(sub)
     _add_translate(sub)
@@ -960,7 +998,12 @@ def configure_logging(verbosity: int = 0) -> None:
     logger.setLevel(level)
 
 
-_OUTPUT_FILES = {"search": ("out",), "align": ("out",), "repro": ("readme", "matrix")}
+_OUTPUT_FILES = {
+    "search": ("out",),
+    "align": ("out",),
+    "repro": ("readme", "matrix"),
+    "forgetting": ("out",),
+}
 _OUTPUT_DIRS = {
     "experiment": ("out",),
     "distill": ("out",),

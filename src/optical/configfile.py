@@ -43,17 +43,52 @@ __all__ = [
 ]
 
 
+EXTENDS = "extends"
+"""The top-level key by which a TOML file names the file it overrides."""
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """A TOML file as a dict; a missing file or bad TOML is a :class:`ConfigError`."""
-    path = Path(path)
+    """A TOML file as a dict; a missing file or bad TOML is a :class:`ConfigError`.
+
+    A file whose top level has ``extends = "OTHER.toml"`` is read as OTHER (itself
+    possibly extending another) with this file's values laid over it: tables merge key by
+    key, any other value (arrays included) replaces the base's. OTHER is found as written
+    (from the working directory, like every path in the configs) or else beside this
+    file. A variant is then a few lines (``configs/forgetting/``), not a copy."""
+    return _read_toml(Path(path), ())
+
+
+def _read_toml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: unreadable config file: {exc}") from exc
+    if EXTENDS not in raw:
+        return raw
+    base = raw.pop(EXTENDS)
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{path}: {EXTENDS} must name a TOML file, not {base!r}")
+    found = Path(base) if Path(base).is_file() else path.parent / base
+    chain = (*chain, path.resolve())
+    if found.resolve() in chain:
+        raise ConfigError(f"{path}: {EXTENDS} = {base!r} makes a circle ({found})")
+    if not found.is_file():
+        raise ConfigError(f"{path}: {EXTENDS} = {base!r}: no such file (nor {found})")
+    return _laid_over(_read_toml(found, chain), raw)
+
+
+def _laid_over(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``top`` laid over it: tables merged recursively, other values replaced."""
+    merged = dict(base)
+    for key, value in top.items():
+        below = merged.get(key)
+        both_tables = isinstance(value, Mapping) and isinstance(below, Mapping)
+        merged[key] = _laid_over(dict(below), value) if both_tables else value
+    return merged
 
 
 def plain(value: Any) -> Any:

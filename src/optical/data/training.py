@@ -68,17 +68,32 @@ Loader = Callable[[Path], dict[str, list[BitextPair]]]
 class TrainingSource:
     """One training-bitext source: its name (as in ``[data] sources``) and its loader.
 
-    ``natural_text=False`` marks text that is not natural (tokenized, lowercased …);
-    ``note`` says how, and is logged as a warning whenever the source is chosen.
-    ``default``: part of :data:`DEFAULT_SOURCES`.
+    ``domain`` (:data:`DOMAINS`) is the kind of text: ``questions`` is the domain of the
+    retrieval benchmarks' queries; news, conversational and mixed text is out of it
+    (validation reports P@1 per domain, so a student's gain on questions and its loss
+    elsewhere are seen apart). ``natural_text=False`` marks text that is not natural
+    (tokenized, lowercased …); ``note`` says how, and is logged as a warning whenever
+    the source is chosen. ``default``: part of :data:`DEFAULT_SOURCES`.
     """
 
     name: str
     loader: Loader
     description: str
+    domain: str
     natural_text: bool = True
     default: bool = True
     note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.domain not in DOMAINS:
+            raise ValueError(
+                f"training source {self.name!r}: domain {self.domain!r} not in {DOMAINS}"
+            )
+
+
+QUESTIONS = "questions"
+"""The in-domain kind of text: the retrieval benchmarks' queries are questions."""
+DOMAINS: tuple[str, ...] = (QUESTIONS, "news", "conversational", "mixed")
 
 
 # The one registry of training sources, in the default order (which is also the
@@ -86,22 +101,33 @@ class TrainingSource:
 # data layer and add one TrainingSource here; the config check, the defaults and the
 # loading loop follow. A benchmark never goes here (see BENCHMARK_SOURCES).
 TRAINING_SOURCE_SPECS: tuple[TrainingSource, ...] = (
-    TrainingSource("xor", load_xor_translations, "XOR-TyDi human translations of train questions"),
-    TrainingSource("tatoeba", load_tatoeba, "Tatoeba test pairs (LASER release)"),
-    TrainingSource("mkqa", load_mkqa, "MKQA questions joined to English"),
-    TrainingSource("opus-tatoeba", load_opus_tatoeba, "OPUS Tatoeba v2021-08-07 (minus LASER)"),
-    TrainingSource("newstest", load_newstest, "WMT newstest 2012-2020 without 2019, ru and fi"),
-    TrainingSource("lafand-mt", load_lafand, "LAFAND-MT news bitext, train and dev"),
-    TrainingSource("menyo20k", load_menyo20k, "MENYO-20k English-Yoruba, train and dev"),
+    TrainingSource(
+        "xor", load_xor_translations, "XOR-TyDi human translations of train questions", QUESTIONS
+    ),
+    TrainingSource("tatoeba", load_tatoeba, "Tatoeba test pairs (LASER release)", "conversational"),
+    TrainingSource("mkqa", load_mkqa, "MKQA questions joined to English", QUESTIONS),
+    TrainingSource(
+        "opus-tatoeba",
+        load_opus_tatoeba,
+        "OPUS Tatoeba v2021-08-07 (minus LASER)",
+        "conversational",
+    ),
+    TrainingSource(
+        "newstest", load_newstest, "WMT newstest 2012-2020 without 2019, ru and fi", "news"
+    ),
+    TrainingSource("lafand-mt", load_lafand, "LAFAND-MT news bitext, train and dev", "news"),
+    TrainingSource("menyo20k", load_menyo20k, "MENYO-20k English-Yoruba, train and dev", "mixed"),
     TrainingSource(
         "afriqa-questions",
         afriqa_question_pairs,
         "AfriQA train and dev questions with their human English translations",
+        QUESTIONS,
     ),
     TrainingSource(
         "small-parallel-enja",
         load_small_parallel_enja,
         "small_parallel_enja Japanese-English (Tanaka corpus), train split",
+        "conversational",
         natural_text=False,
         default=False,
         note=ENJA_NOTE,
@@ -115,6 +141,15 @@ DEFAULT_SOURCES: tuple[str, ...] = tuple(
     spec.name for spec in TRAINING_SOURCE_SPECS if spec.default
 )
 """The sources used when none are named: every natural-text source."""
+
+
+def source_domain(origin: str) -> str:
+    """The :data:`DOMAINS` entry of a training source (a pair's ``origin``); ``"other"``
+    for an origin that is not a registered source (bitext a user passed in)."""
+    spec = SOURCES.get(origin)
+    return spec.domain if spec is not None else "other"
+
+
 BENCHMARK_SOURCES: tuple[str, ...] = ("ntrex", "xquad", "xor-dev", "xor-heldout", "afriqa")
 
 

@@ -31,6 +31,7 @@ from .report_sections import (
     step_budget_note,
 )
 from .results import ResultRow, SignificanceRow, value_table
+from .student_curves import STUDENT_CURVES_FILE, student_curve_section
 
 if TYPE_CHECKING:
     from ..timing import Timer
@@ -280,15 +281,16 @@ def collection_line(spec: BenchmarkSpec, bench: RetrievalBenchmark) -> str:
     return f"Collection: {spec.corpus(bench)}. Questions per language: {questions}."
 
 
-def _curves(out_dir: Path) -> dict[str, list[dict[str, float]]]:
-    """The NMT learning curves the run wrote beside the report (none: ``{}``)."""
+def _curves(out_dir: Path, name: str, kind: type) -> Any:
+    """A curves file the run wrote beside the report (``CURVES_FILE``: a dict of NMT
+    curves; ``STUDENT_CURVES_FILE``: a list of student curves); empty when absent."""
     import json
 
     try:
-        data = json.loads((out_dir / CURVES_FILE).read_text(encoding="utf-8"))
+        data = json.loads((out_dir / name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return kind()
+    return data if isinstance(data, kind) else kind()
 
 
 def write_report(
@@ -344,7 +346,8 @@ def write_report(
             chart = plot_benchmark(rows, benchmark, primary, out_dir / f"{benchmark}.png")
             parts += [f"![{benchmark} {primary}]({chart.name})", ""]
     parts += mt_quality_section(cfg, rows)
-    parts += nmt_curve_section(_curves(out_dir), out_dir)
+    parts += nmt_curve_section(_curves(out_dir, CURVES_FILE, dict), out_dir)
+    parts += student_curve_section(_curves(out_dir, STUDENT_CURVES_FILE, list), out_dir)
     parts += gap_section(rows, cfg.benchmarks, out_dir)
     parts += ap_section(rows, cfg.benchmarks)
     parts += forgetting_section(rows, cfg.benchmarks)

@@ -466,6 +466,7 @@ def _run_experiment(
         setup_translators(wb, cfg, cache_root, root, chosen, bitext)
         _write_nmt_curves(wb, out_dir)
         _train_students(wb, cfg, scope, chosen, cache_root, root, bitext, progress)
+        _write_student_curves(wb, out_dir)
         tally = _all_cells(wb, cfg, scope, systems, benches, out_dir, progress)
         if any(sid == OPTICAL.student_id for sid, _ in wb.students) and tally.alignment_examples:
             progress.stage("alignment heatmaps")
@@ -495,6 +496,19 @@ def _write_nmt_curves(wb: Workbench, out_dir: Path) -> None:
             curves[backend] = validation_curve(inner.folder.parent / "metrics.jsonl")
     if curves:
         atomic_write_json(out_dir / CURVES_FILE, curves)
+
+
+def _write_student_curves(wb: Workbench, out_dir: Path) -> None:
+    """``out_dir/student-curves.json``: the validation curve of every student of the run
+    (from its ``metrics.jsonl``), for the report's student-validation section."""
+    from ..train.runtime import validation_curve
+    from .student_curves import write_student_curves
+
+    curves = [
+        {"system": sid, "seed": seed, "curve": validation_curve(student.parent / "metrics.jsonl")}
+        for (sid, seed), student in sorted(wb.students.items())
+    ]
+    write_student_curves(curves, out_dir)
 
 
 def _load_benchmarks(

@@ -53,6 +53,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.training import source_domain
 from ..device import autocast, to_device
 from ..errors import ConfigError, OpticalError
 from ..languages import normalize_lang
@@ -362,7 +363,9 @@ def validate(
 ) -> dict[str, Any]:
     """Validation on held-out training bitext, student in eval mode.
 
-    Returns ``{"loss", <loss diagnostics>, "p_at_1", "p_at_1_by_lang", "pairs"}``:
+    Returns ``{"loss", <loss diagnostics>, "p_at_1", "p_at_1_by_lang",
+    "p_at_1_by_origin", "p_at_1_by_domain", "pairs", "candidates"}`` (by origin: per
+    training source; by domain: per kind of text, :func:`optical.data.training.source_domain`):
     ``loss`` = the pair-weighted mean training objective; ``p_at_1`` = bitext retrieval
     precision at 1: for each pair, the student's pooled embedding of the source (query) is
     scored by inner product against the teacher's pooled embeddings of every distinct
@@ -399,17 +402,23 @@ def validate(
     scores = torch.cat(student_pooled).float() @ candidates.T
     hits = (scores.argmax(1) == torch.tensor(rows, device=scores.device)).cpu().numpy()
     metrics["p_at_1"] = float(hits.mean())
-    by_lang: dict[str, list[bool]] = {}
-    for pair, hit in zip(pairs, hits.tolist(), strict=True):
-        by_lang.setdefault(pair.lang, []).append(hit)
-    metrics["p_at_1_by_lang"] = {lang: float(np.mean(v)) for lang, v in sorted(by_lang.items())}
-    by_origin: dict[str, list[bool]] = {}
-    for pair, hit in zip(pairs, hits.tolist(), strict=True):
-        by_origin.setdefault(pair.origin or "unknown", []).append(hit)
-    metrics["p_at_1_by_origin"] = {o: float(np.mean(v)) for o, v in sorted(by_origin.items())}
+    hit_list = hits.tolist()
+    metrics["p_at_1_by_lang"] = _mean_by(pairs, hit_list, lambda p: p.lang)
+    metrics["p_at_1_by_origin"] = _mean_by(pairs, hit_list, lambda p: p.origin or "unknown")
+    metrics["p_at_1_by_domain"] = _mean_by(pairs, hit_list, lambda p: source_domain(p.origin))
     metrics["pairs"] = len(pairs)
     metrics["candidates"] = len(english_index)
     return metrics
+
+
+def _mean_by(
+    pairs: Sequence[BitextPair], hits: Sequence[bool], group: Callable[[BitextPair], str]
+) -> dict[str, float]:
+    """The share of hits per group of pairs (groups in sorted order)."""
+    by: dict[str, list[bool]] = {}
+    for pair, hit in zip(pairs, hits, strict=True):
+        by.setdefault(group(pair), []).append(hit)
+    return {name: float(np.mean(values)) for name, values in sorted(by.items())}
 
 
 def _spec_info(spec: EncoderSpec) -> dict[str, Any]:
