@@ -144,6 +144,44 @@ def test_padding_is_masked_out_of_the_loss() -> None:
     assert torch.allclose(a, b, atol=1e-5)
 
 
+def test_packed_logits_give_the_loss_and_gradients_of_the_full_logits() -> None:
+    """The output layer at the predicted positions only (``packed``) is the same loss and
+    the same gradients as logits at every position with the pads ignored."""
+    model = _tiny_model()
+    rng = np.random.default_rng(1)
+    states, mask = pad_states([rng.normal(size=(n, 8)).astype(np.float16) for n in (5, 2, 7)], 12)
+    targets = pad_targets([[3, 10, 11, EOS], [4, 12, EOS], [3, 13, 14, 15, 16, EOS]])
+    losses, grads = [], []
+    for packed in (False, True):
+        model.zero_grad()
+        loss, count = sequence_loss(model, states, mask, targets, 0.1, packed=packed)
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+        assert count == 3 + 2 + 5
+    assert torch.allclose(losses[0], losses[1], atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads, strict=True))
+
+
+def test_fused_and_per_tensor_adamw_take_the_same_step() -> None:
+    from optical.nmt.train import nmt_optimizer
+
+    config = NmtConfig.from_dict({"optim": {"lr": 1e-2, "weight_decay": 0.1}})
+    models = [_tiny_model(), _tiny_model()]
+    states, mask = pad_states([np.ones((4, 8), np.float16)], 12)
+    targets = pad_targets([[3, 10, 11, EOS]])
+    for model, fused in zip(models, (False, True), strict=True):
+        optimizer = nmt_optimizer(model, config, fused=fused)
+        assert bool(optimizer.defaults["fused"]) is fused
+        for _ in range(3):
+            sequence_loss(model, states, mask, targets)[0].backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5)  # rounding (Adam divides by small moments)
+    assert nmt_optimizer(models[0], config).defaults["fused"]  # the default on a CPU
+
+
 def test_generate_matches_step_by_step_greedy_and_beam_search_runs() -> None:
     model = _tiny_model()
     for module in model.modules():  # make outputs depend on the source
@@ -335,3 +373,20 @@ def test_cli_translate_and_train_nmt_errors(
     bad.write_text("[model]\nlayers = 0\n")
     assert main(["train-nmt", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "model.layers must be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_nmt_step_bench_reports_both_steps(real_data_dir: Path) -> None:
+    """``optical bench nmt-step --json``: the fields the README names, from a two-step run
+    on four real pairs per language and direction (a smoke run, not a measurement)."""
+    from optical.perf.nmt_step import run
+
+    result = run(steps=2, pairs=4)
+    for key in ("ratio", "baseline_tokens_per_s", "candidate_tokens_per_s", "vocab_size"):
+        assert result[key] > 0, key
+    for key in ("baseline", "candidate"):
+        assert 0 <= result[f"{key}_padding"] < 1
+        assert 0 < result[f"{key}_optimizer_share"] < 1
+    assert result["ratio"] == pytest.approx(
+        result["candidate_tokens_per_s"] / result["baseline_tokens_per_s"], rel=1e-2
+    )

@@ -106,17 +106,23 @@ class NmtModel(nn.Module):
         return self.bridge(states.float())
 
     def forward(
-        self, states: torch.Tensor, states_mask: torch.Tensor, input_ids: torch.Tensor
+        self,
+        states: torch.Tensor,
+        states_mask: torch.Tensor,
+        input_ids: torch.Tensor,
+        positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits ``[B, T, V]`` for decoder inputs ``input_ids [B, T]``."""
-        out = self.decoder(
+        """Logits ``[B, T, V]`` for decoder inputs ``input_ids [B, T]``; with ``positions``
+        (bool ``[B, T]``) only those rows, ``[N, V]`` in row-major order: the output layer,
+        the largest matrix of a step, then skips the padded positions."""
+        hidden = self.decoder.bert(
             input_ids=input_ids,
             attention_mask=(input_ids != PAD).long(),
             encoder_hidden_states=self.memory(states),
             encoder_attention_mask=states_mask.long(),
             use_cache=False,
-        )
-        return out.logits
+        ).last_hidden_state
+        return self.decoder.cls(hidden if positions is None else hidden[positions])
 
     @torch.inference_mode()
     def generate(
@@ -175,18 +181,24 @@ def sequence_loss(
     targets: torch.Tensor,
     label_smoothing: float = 0.0,
     bf16: bool = False,
+    packed: bool = True,
 ) -> tuple[torch.Tensor, int]:
     """Mean label-smoothed token cross-entropy of ``targets [B, T]`` (``<2xx> y … </s>``
     then ``<pad>``) through ``module`` (an :class:`NmtModel` or its DDP wrapper), and the
-    number of predicted tokens. ``targets`` are moved to the device of ``states``."""
+    number of predicted tokens. ``targets`` are moved to the device of ``states``.
+
+    ``packed``: logits only at the ``N`` predicted (non-pad) positions, ``[N, V]``; else
+    at every position, ``[B, T, V]``, with the pads ignored (the same loss, up to
+    rounding, at the cost of the padded rows of the output layer)."""
     targets = targets.to(states.device)
     inputs, labels = targets[:, :-1], targets[:, 1:]
+    predicted = labels != PAD
     with autocast(states.device, use_bf16(bf16, states.device.type)):
-        logits = module(states, states_mask, inputs)
+        logits = module(states, states_mask, inputs, predicted if packed else None)
     loss = F.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]),
-        labels.reshape(-1),
+        labels[predicted] if packed else labels.reshape(-1),
         ignore_index=PAD,
         label_smoothing=label_smoothing,
     )
-    return loss, int((labels != PAD).sum())
+    return loss, int(predicted.sum())

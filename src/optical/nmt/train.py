@@ -37,7 +37,7 @@ from torch import nn
 from ..errors import OpticalError
 from ..settings import cache_dir, use_cache_dir
 from ..train.loop import StepInfo, Task, fit
-from ..train.runtime import DistInfo, barrier, derive_seed
+from ..train.runtime import DistInfo, adamw, barrier, derive_seed
 from ..train.sampling import BitextSplit, LengthBucketedSampler, TemperatureSampler, training_split
 from ..types import BitextPair
 from .config import NmtConfig, load_nmt_config
@@ -132,19 +132,21 @@ def _tokenize_targets(
     return {key: list(seq[:limit]) for key, seq in zip(keys, ids, strict=True)}
 
 
-def _optimizer(model: NmtModel, config: NmtConfig) -> torch.optim.Optimizer:
+def nmt_optimizer(
+    model: NmtModel, config: NmtConfig, fused: bool | None = None
+) -> torch.optim.Optimizer:
+    """AdamW (:func:`optical.train.runtime.adamw`; ``fused``: its kernel choice) with
+    weight decay on the weight matrices only (not on biases and LayerNorms)."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         (
             no_decay if param.ndim < 2 or "LayerNorm" in name or name.endswith("bias") else decay
         ).append(param)
-    return torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": config.optim.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=config.optim.lr,
-    )
+    groups = [
+        {"params": decay, "weight_decay": config.optim.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return adamw(groups, config.optim.lr, fused)
 
 
 @torch.no_grad()
@@ -297,7 +299,7 @@ class NmtTask(Task):
         return dict(zip(sources, state_list, strict=True))
 
     def optimizer(self) -> torch.optim.Optimizer:
-        return _optimizer(self.model, self.config)
+        return nmt_optimizer(self.model, self.config)
 
     def describe(self) -> dict[str, Any]:
         vocab, config = self.vocab, self.config

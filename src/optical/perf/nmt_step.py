@@ -1,15 +1,21 @@
-"""Benchmark ``nmt-step``: NMT training steps with length-bucketed batches (candidate)
-against the batches of ``configs/nmt-quick.toml`` as it ships (baseline).
+"""Benchmark ``nmt-step``: the NMT training step of today (candidate) against the step
+``configs/nmt-quick.toml`` shipped with before (baseline).
 
 Both train the quick NMT model (frozen multilingual-e5-small states, 3-layer decoder)
 on the same examples of the training bitext — ``PAIRS`` pairs per language and
 direction, so the source states are encoded once and cached — for ``STEPS`` optimizer
-steps of 64 examples after one warm-up step each; the baseline draws batches with the
-temperature sampler, the candidate regroups every 16 of those batches by target length
-(:class:`optical.train.sampling.LengthBucketedSampler`). ``ratio`` = target tokens per
-second of the candidate / of the baseline (tokens = predicted non-padding pieces);
-``padding`` = the share of padded target positions of each. The model, optimizer and
-seed are the same; only the grouping of the examples changes.
+steps of 64 examples after one warm-up step each, from the same initial weights.
+
+* baseline: batches as the temperature sampler draws them, logits at every target
+  position (pads ignored by the loss), per-tensor AdamW;
+* candidate: every 16 batches regrouped by target length
+  (:class:`optical.train.sampling.LengthBucketedSampler`), logits only at the predicted
+  positions (:func:`optical.nmt.model.sequence_loss` ``packed``), fused AdamW
+  (:func:`optical.train.runtime.adamw`).
+
+``ratio`` = target tokens per second of the candidate / of the baseline (tokens =
+predicted non-padding pieces); ``padding`` = the share of padded target positions of
+each; ``*_optimizer_share`` = the share of a step spent in the optimizer.
 """
 
 from __future__ import annotations
@@ -22,25 +28,34 @@ STEPS = 16
 BUCKET_POOL = 16
 
 
-def _timed(task: Any, sampler: Any, steps: int) -> dict[str, float]:
-    """``steps`` optimizer steps of 64 examples from ``sampler``: seconds, predicted
-    target tokens and padded target positions."""
-    optimizer = task.optimizer()
+def _timed(task: Any, sampler: Any, steps: int, packed: bool, fused: bool) -> dict[str, float]:
+    """``steps`` optimizer steps of 64 examples from ``sampler``: seconds (of them in the
+    optimizer), predicted target tokens and padded target positions."""
+    from ..nmt.model import sequence_loss
+    from ..nmt.train import nmt_optimizer
+
+    optimizer = nmt_optimizer(task.model, task.config, fused=fused)
+    model = task.config.model
     tokens = padded = 0
-    seconds = 0.0
+    seconds = in_optimizer = 0.0
     for step in range(steps + 1):
         batch = sampler.next_batch(64)
         started = time.perf_counter()
-        loss, record = task.loss(batch, task.model)
+        loss, count = sequence_loss(
+            task.model, *task.batcher(batch), model.label_smoothing, model.bf16, packed=packed
+        )
         loss.backward()
+        stepping = time.perf_counter()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if step:  # the first step warms up
-            seconds += time.perf_counter() - started
-            tokens += int(record["tokens"])
+            ended = time.perf_counter()
+            seconds += ended - started
+            in_optimizer += ended - stepping
+            tokens += count
             lengths = [task.target_length(e) + 1 for e in batch]
             padded += max(lengths) * len(lengths) - sum(lengths)
-    return {"seconds": seconds, "tokens": tokens, "padded": padded}
+    return {"seconds": seconds, "optimizer": in_optimizer, "tokens": tokens, "padded": padded}
 
 
 def run(steps: int = STEPS, pairs: int = PAIRS) -> dict[str, Any]:
@@ -53,33 +68,36 @@ def run(steps: int = STEPS, pairs: int = PAIRS) -> dict[str, Any]:
     from ..train.sampling import LengthBucketedSampler
 
     config = load_nmt_config("configs/nmt-quick.toml").with_overrides(
-        data={"max_pairs_per_language": pairs}, run={"progress": False}
+        data={"max_pairs_per_language": pairs, "length_buckets": 0}, run={"progress": False}
     )
     task = NmtTask(config, data_dir())
     task.setup(DistInfo(0, 1, False))
     start = copy.deepcopy(task.model.state_dict())
-    baseline_sampler = task.sampler
-    state = baseline_sampler.state_dict()
-    baseline = _timed(task, baseline_sampler, steps)
+    sampler = task.sampler
+    state = sampler.state_dict()
+    baseline = _timed(task, sampler, steps, packed=False, fused=False)
     task.model.load_state_dict(start)
-    baseline_sampler.load_state_dict(state)
-    bucketed = LengthBucketedSampler(baseline_sampler, task.target_length, BUCKET_POOL, 0)
-    candidate = _timed(task, bucketed, steps)
+    sampler.load_state_dict(state)
+    bucketed = LengthBucketedSampler(sampler, task.target_length, BUCKET_POOL, 0)
+    candidate = _timed(task, bucketed, steps, packed=True, fused=True)
     rate = {name: r["tokens"] / r["seconds"] for name, r in (("b", baseline), ("c", candidate))}
     return {
         "name": "nmt-step",
         "steps": steps,
         "batch": 64,
         "bucket_pool": BUCKET_POOL,
+        "vocab_size": task.vocab.size,
         "baseline_s": round(baseline["seconds"], 3),
         "candidate_s": round(candidate["seconds"], 3),
         "baseline_tokens_per_s": round(rate["b"], 1),
         "candidate_tokens_per_s": round(rate["c"], 1),
         "ratio": round(rate["c"] / rate["b"], 3),
-        "baseline_padding": round(
-            baseline["padded"] / (baseline["padded"] + baseline["tokens"]), 3
-        ),
-        "candidate_padding": round(
-            candidate["padded"] / (candidate["padded"] + candidate["tokens"]), 3
-        ),
+        "baseline_padding": round(_share(baseline["padded"], baseline["tokens"]), 3),
+        "candidate_padding": round(_share(candidate["padded"], candidate["tokens"]), 3),
+        "baseline_optimizer_share": round(baseline["optimizer"] / baseline["seconds"], 3),
+        "candidate_optimizer_share": round(candidate["optimizer"] / candidate["seconds"], 3),
     }
+
+
+def _share(part: float, rest: float) -> float:
+    return part / (part + rest) if part + rest else 0.0

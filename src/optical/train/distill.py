@@ -74,7 +74,7 @@ from ..types import BitextPair
 from .config import DistillConfig, load_distill_config
 from .loop import StepInfo as LoopStep
 from .loop import Task, fit
-from .runtime import DistInfo, linear_schedule
+from .runtime import DistInfo, adamw, linear_schedule
 from .sampling import (
     BitextSplit,
     GeneralSentence,
@@ -351,7 +351,7 @@ def _optimizer(core: StudentModule, config: DistillConfig) -> torch.optim.Optimi
         {"params": decay, "weight_decay": config.optim.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.optim.lr)
+    return adamw([g for g in groups if g["params"]], config.optim.lr)
 
 
 @torch.no_grad()
