@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from optical.models.encoder import tokenize_with_prefix
-from optical.models.student import load_any_encoder
+from optical.models.student import STUDENT_FILE, load_any_encoder
 from optical.train.config import artifact_key, load_distill_config
 from optical.train.distill import DistillTask, build_distiller, train_distill
 from optical.train.runtime import DistInfo
@@ -190,3 +190,14 @@ def test_early_stopping_keeps_the_best(models: tuple[Path, Path], tmp_path: Path
     saved = load_any_encoder(folder).model.state_dict()
     assert all(torch.equal(saved[k], state[k]) for k in state)
     assert isinstance(Task.validation_score(task, {"loss": 2.0}), float)
+    # resuming the early-stopped run trains nothing and keeps the saved student, from its
+    # stopped checkpoint or, once the checkpoints are dropped, from its config.json
+    before = (folder / STUDENT_FILE).stat().st_mtime_ns
+    assert fit(Scripted(config, bitext=tiny_bitext()), tmp_path / "run", resume=True,
+               callbacks=[pytest.fail]) == folder  # fmt: skip
+    dropped = config.with_overrides(run={"keep_checkpoints_when_done": False})
+    fit(Scripted(dropped, bitext=tiny_bitext()), tmp_path / "run", resume=True)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert fit(Scripted(dropped, bitext=tiny_bitext()), tmp_path / "run", resume=True,
+               callbacks=[pytest.fail]) == folder  # fmt: skip
+    assert (folder / STUDENT_FILE).stat().st_mtime_ns == before
