@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from optical.experiment.cells import Cell, cell_key, cell_settings, load_cell, save_cell
+from optical.experiment.conclusion import conclusion
 from optical.experiment.config import ExperimentConfig, load_config
 from optical.experiment.names import SystemSpec, budget_suffix
 from optical.experiment.report import markdown_table
@@ -17,7 +18,6 @@ from optical.experiment.report_sections import (
     ap_section,
     budget_curves,
     budget_section,
-    conclusion,
     gap_section,
     group_gaps,
     group_members,
@@ -156,9 +156,34 @@ def test_gap_section_and_conclusion(tmp_path: Path) -> None:
     section = "\n".join(gap_section(rows, ["ntrex"], tmp_path))
     assert "| optical-ot | 0.090 | 0.200 | 0.110 | 0.10 | 0.43 |" in section
     assert (tmp_path / "gap-ntrex.png").stat().st_size > 0
-    text = "\n".join(conclusion(rows, ["ntrex"]))
-    assert "0.350 for zero-shot and 0.200 for OPTICAL" in text
-    assert "`bt-synthetic-ot`, leaves 0.325 — OPTICAL closes more of it." in text
+    sig = [
+        SignificanceRow("ntrex", "P@1", "bn", "optical-ot", "zero-shot", 0.2, 0.001, 0.002, 10),
+        SignificanceRow("ntrex", "P@1", "te", "optical-ot", "zero-shot", 0.1, 0.2, 0.3, 10),
+        SignificanceRow("ntrex", "P@1", "bn", "tt-nmt-dense", "zero-shot", -0.1, 0.01, 0.02, 10),
+        SignificanceRow("ntrex", "P@1", "te", "tt-nmt-dense", "zero-shot", -0.1, 0.01, 0.02, 10),
+        SignificanceRow("ntrex", "AP", "te", "optical-ot", "zero-shot", 0.1, 0.01, 0.02, 10),
+    ]
+    text = "\n".join(conclusion(rows, sig, ["ntrex"]))
+    # low (bn, te): zero-shot 0.350, OPTICAL 0.200 (▲ in bn only: te not significant, AP
+    # is another measure), bt-synthetic-ot 0.325, tt-nmt-dense 0.500 (tt-oracle excluded)
+    assert (
+        "| low-resource (bn, te) | 0.350 (▲0 ▼0) | 0.200 (▲1 ▼0) "
+        "| `bt-synthetic-ot` 0.325 (▲0 ▼0) | `tt-nmt-dense` 0.500 (▲0 ▼2) |"
+    ) in text
+    assert (
+        "* ntrex, low-resource: OPTICAL closes 43 % of zero-shot's gap (0.350 → 0.200; "
+        "significantly better in 1, worse in 0 of 2 languages). Closest to the oracle: "
+        "`optical-ot` (0.200)."
+    ) in text
+    assert (
+        "* ntrex, low-resource: the paper's claim holds — OPTICAL leaves 0.200, the best "
+        "NMT-based system, `bt-synthetic-ot`, 0.325."
+    ) in text
+    # high (ar, de): OPTICAL 0.090 vs zero-shot 0.100; no claim line for the high group
+    assert "* ntrex, high-resource: OPTICAL closes 10 % of zero-shot's gap" in text
+    assert "high-resource: the paper's claim" not in text
+    assert "Of the 1 benchmark × group cells outside the high-resource group" in text
+    assert "the paper's claim holds in 1, does not hold in 0 and is not settled in 0" in text
 
 
 def _three_group_rows() -> list[ResultRow]:
@@ -204,12 +229,27 @@ def test_three_resource_groups(tmp_path: Path) -> None:
     only_unseen = [r for r in rows if r.lang in ("tw", "yo")]
     section = "\n".join(gap_section(only_unseen, ["afriqa"], tmp_path))
     assert "| system | gap unseen | closed unseen |" in section
-    text = "\n".join(conclusion(rows, ["afriqa"]))
-    assert "on low-resource languages the gap to the oracle is 0.300 for zero-shot" in text
+    text = "\n".join(conclusion(rows, [], ["afriqa"]))
+    assert "* afriqa, low-resource: OPTICAL closes 33 % of zero-shot's gap (0.300 → 0.200" in text
     assert (
-        "on languages not in the encoder's pre-training the gap to the oracle is 0.500 for "
-        "zero-shot and 0.300 for OPTICAL"
+        "* afriqa, not in the encoder's pre-training: OPTICAL closes 40 % of zero-shot's gap "
+        "(0.500 → 0.300"
     ) in text
+    assert "the paper's claim holds — OPTICAL leaves 0.300, the best NMT-based system, " in text
+    assert "| high-resource (ar) | 0.100 (▲0 ▼0) | 0.100 (▲0 ▼0) | — |" in text
+    worse = [
+        replace(r, value=0.2) if (r.system, r.lang) == ("optical-ot", "ha") else r for r in rows
+    ]
+    text = "\n".join(conclusion(worse, [], ["afriqa"]))
+    assert "* afriqa, low-resource: OPTICAL widens zero-shot's gap by 133 % (0.300 → 0.700" in text
+    assert "low-resource: the paper's claim does not hold — OPTICAL leaves 0.700" in text
+    assert "Closest to the oracle: `zero-shot` (0.300)." in text
+    level = [  # ha gaps: OPTICAL 0.200, tt-nmt-dense 0.198
+        replace(r, value=0.702) if (r.system, r.lang) == ("tt-nmt-dense", "ha") else r for r in rows
+    ]
+    text = "\n".join(conclusion(level, [], ["afriqa"]))
+    assert "low-resource: the paper's claim is not settled here (the two are within 0.005)" in text
+    assert conclusion([r for r in rows if r.system != "optical-ot"], [], ["afriqa"]) == []
     # the MAP comparison reads every language outside the high-resource group
     assert ap_gain(rows, "afriqa")[2] == ["ha", "tw", "yo"]
 

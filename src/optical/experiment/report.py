@@ -18,13 +18,13 @@ from ..evaluate.measures import format_score
 from ..io_utils import atomic_write_text
 from ..precision import encode_precision, precision_name
 from .benchmarks import BENCHMARKS, MT_BENCHMARK, MT_SETS, XQUAD, BenchmarkSpec
+from .conclusion import conclusion
 from .names import SystemSpec
 from .plots import chart, legend_below, system_colours, system_order
 from .report_sections import (
     CURVES_FILE,
     ap_section,
     budget_section,
-    conclusion,
     forgetting_section,
     gap_section,
     nmt_curve_section,
@@ -363,7 +363,7 @@ def write_report(
             "",
         ]
         parts += [f"![{p.stem}](alignments/{p.name})" for p in heatmaps] + [""]
-    parts += conclusion(rows, cfg.benchmarks)
+    parts += conclusion(rows, significance, cfg.benchmarks)
     parts += list(provenance)
     parts += ["## Where the time went", ""]
     if provenance:

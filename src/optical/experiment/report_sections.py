@@ -1,6 +1,7 @@
 """Study sections of the report: the gap to the oracle by resource group, OPTICAL vs NMT
 translate-test in AP on the languages outside the high-resource group, data-budget
-curves, and a conclusion written from the numbers.
+curves, the forgetting check and the NMT learning curve (the conclusion written from
+the numbers is :mod:`optical.experiment.conclusion`).
 
 Every function reads the result rows only (``results.json``), so a report can be
 re-rendered without rerunning anything. Language groups are
@@ -53,7 +54,7 @@ def _spec(name: str) -> SystemSpec:
     return SystemSpec.parse(name)
 
 
-def _group(lang: str) -> str | None:
+def group_of(lang: str) -> str | None:
     """The resource group of a result row's language (None for ``macro`` and other labels)."""
     return resource_group(lang) if is_known(lang) and lang != "en" else None
 
@@ -74,7 +75,7 @@ def group_gaps(
             gaps = [
                 oracle[lang] - v
                 for lang, v in values.items()
-                if lang in oracle and _group(lang) == name
+                if lang in oracle and group_of(lang) == name
             ]
             groups[name] = statistics.fmean(gaps) if gaps else None
         out[system] = groups
@@ -89,7 +90,7 @@ def group_members(rows: Sequence[ResultRow], benchmarks: Sequence[str]) -> dict[
     """Resource group → the languages of the benchmarks' result rows in it (groups with
     none left out), in :data:`GROUPS` order."""
     langs = {r.lang for r in rows if r.benchmark in benchmarks}
-    members = {name: sorted(lang for lang in langs if _group(lang) == name) for name in GROUPS}
+    members = {name: sorted(lang for lang in langs if group_of(lang) == name) for name in GROUPS}
     return {name: found for name, found in members.items() if found}
 
 
@@ -198,8 +199,8 @@ def gap_matrix(rows: Sequence[ResultRow], benchmark: str, measure: str) -> GapMa
     table = value_table(rows, benchmark, measure)
     oracle = table.get("oracle", {})
     langs = sorted(
-        (lang for lang in oracle if _group(lang) is not None),
-        key=lambda lang: (GROUPS.index(_group(lang) or GROUPS[0]), lang),
+        (lang for lang in oracle if group_of(lang) is not None),
+        key=lambda lang: (GROUPS.index(group_of(lang) or GROUPS[0]), lang),
     )
     systems = system_order(
         s for s in table if _spec(s).kind != "oracle" and not _spec(s).is_curve_point
@@ -233,7 +234,7 @@ def draw_gap_heatmap(ax: Any, matrix: GapMatrix) -> dict[tuple[str, str], Any]:
     ax.set_yticks(range(len(matrix.systems)), matrix.systems, fontsize=8)
     ax.tick_params(length=0)
     mark_groups(ax, group_spans(matrix.systems, system_group), SYSTEM_GROUPS, rows=True)
-    lang_groups = [(g or "", first, last) for g, first, last in group_spans(matrix.langs, _group)]
+    lang_groups = [(g or "", first, last) for g, first, last in group_spans(matrix.langs, group_of)]
     mark_groups(ax, lang_groups, GROUP_TITLES, rows=False)
     ax.set_title(
         f"{matrix.benchmark}: gap to the English oracle per language ({matrix.measure}); "
@@ -261,7 +262,7 @@ def ap_gain(rows: Sequence[ResultRow], benchmark: str) -> tuple[float, float, li
     the high-resource group (low-resource and not in the pre-training) both have."""
     table = value_table(rows, benchmark, "AP")
     ours, theirs = table.get(OPTICAL, {}), table.get(NMT_TRANSLATE_TEST, {})
-    langs = sorted(lang for lang in ours if lang in theirs and _group(lang) in ("low", "unseen"))
+    langs = sorted(lang for lang in ours if lang in theirs and group_of(lang) in ("low", "unseen"))
     if not langs:
         return None
     return (
@@ -452,81 +453,6 @@ def draw_budget(
     ax.set_ylabel(f"macro {measure}")
     ax.legend(fontsize=7)
     return lines
-
-
-GROUP_PHRASES: dict[str, str] = {
-    "low": "low-resource languages",
-    "unseen": "languages not in the encoder's pre-training",
-}
-"""How the conclusion names the groups it speaks of (every group but ``high``)."""
-
-
-def _gap_sentence(
-    benchmark: str, measure: str, gaps: dict[str, dict[str, float | None]], group: str
-) -> str | None:
-    """One conclusion sentence: zero-shot, OPTICAL and the best back-translation system on
-    one resource group's gap (None when OPTICAL or zero-shot has no value there)."""
-    values = {
-        s: v for s, g in gaps.items() if (v := g[group]) is not None and not _spec(s).is_curve_point
-    }
-    if OPTICAL not in values or ZERO_SHOT not in values:
-        return None
-    bt = {s: v for s, v in values.items() if _spec(s).is_back_translation}
-    best_bt = min(bt, key=bt.__getitem__) if bt else None
-    text = (
-        f"On {benchmark} ({measure}), on {GROUP_PHRASES[group]} the gap to the oracle is "
-        f"{values[ZERO_SHOT]:.3f} for zero-shot and {values[OPTICAL]:.3f} for OPTICAL"
-    )
-    if best_bt is not None:
-        text += f"; the best back-translation system, `{best_bt}`, leaves {bt[best_bt]:.3f}"
-        text += (
-            " — OPTICAL closes more of it."
-            if values[OPTICAL] < bt[best_bt]
-            else " — back-translation closes more of it."
-        )
-    else:
-        text += "."
-    narrows = "narrows" if values[OPTICAL] < values[ZERO_SHOT] else "does not narrow"
-    return f"{text} OPTICAL {narrows} zero-shot's gap there."
-
-
-def conclusion(rows: Sequence[ResultRow], benchmarks: Sequence[str]) -> list[str]:
-    """The answer to the research question, sentence by sentence from the numbers."""
-    sentences = []
-    for benchmark in benchmarks:
-        measure = primary_measure(benchmark)
-        gaps = group_gaps(rows, benchmark, measure) if measure else {}
-        if not measure or OPTICAL not in gaps or ZERO_SHOT not in gaps:
-            continue
-        found = [_gap_sentence(benchmark, measure, gaps, group) for group in GROUP_PHRASES]
-        text = " ".join(sentence for sentence in found if sentence)
-        if not text:
-            continue
-        high, base = gaps[OPTICAL]["high"], gaps[ZERO_SHOT]["high"]
-        if high is not None and base is not None:
-            text += (
-                f" On high-resource languages the gap is {base:.3f} "
-                f"(zero-shot) and {high:.3f} (OPTICAL)."
-            )
-        sentences.append(f"* {text}")
-    if not sentences:
-        return []
-    return [
-        "## Conclusion",
-        "",
-        "Does OT distillation close the high/low-resource gap better than back-translation "
-        "on equal data? From this run's numbers:",
-        "",
-        *sentences,
-        "",
-        "Limits: the XOR-TyDi corpus here is the 240 XQuAD paragraphs plus English "
-        "Wikipedia-vital lead sections, not the 18M-passage XOR corpus, and has no relevance "
-        "judgments (agreement with the oracle and answer recall instead); the encoder is the "
-        "4-bit-quantised e5-small dequantised; every model is trained on a 2-core CPU budget, "
-        "including the in-project NMT model, so back-translation here is far weaker than "
-        "with a large pretrained MT system.",
-        "",
-    ]
 
 
 FORGETTING_BENCHMARK = "ntrex"
