@@ -299,6 +299,34 @@ def test_length_bucketed_batches_train(encoder_dir: Path, tmp_path: Path) -> Non
         _config(encoder_dir, data={"length_buckets": -1})
 
 
+def test_token_budget_batches_train(encoder_dir: Path, tmp_path: Path) -> None:
+    """``data.max_tokens``: the task's batches come from the token-budget sampler (sized
+    by the loop's micro-batches), none over the budget, and training runs; the budget
+    needs length buckets and is never negative."""
+    from optical.nmt.train import NmtTask
+    from optical.train.runtime import DistInfo
+    from optical.train.sampling import TokenBudgetSampler
+
+    config = _config(
+        encoder_dir,
+        data={"length_buckets": 4, "max_tokens": 40},
+        optim={"max_steps": 3, "grad_accum": 2},
+    )
+    task = NmtTask(config, bitext=_bitext(), cache=tmp_path / "c")
+    task.setup(DistInfo(0, 1, False))
+    assert isinstance(task.sampler, TokenBudgetSampler) and task.sampler.multiple == 2
+    for _ in range(6):
+        batch = task.sampler.next_batch(config.optim.batch_size)
+        assert len(batch) % 2 == 0
+        assert max(map(task.target_length, batch)) * len(batch) <= 40
+    model = train_nmt(config, tmp_path / "run", bitext=_bitext(), cache=tmp_path / "c")
+    assert load_nmt(model)[1]["steps"] == 3
+    with pytest.raises(ConfigError, match="max_tokens needs data"):
+        _config(encoder_dir, data={"max_tokens": 40})
+    with pytest.raises(ConfigError, match="max_tokens must be >= 0"):
+        _config(encoder_dir, data={"length_buckets": 4, "max_tokens": -1})
+
+
 def test_resume_after_a_crash_equals_the_uninterrupted_run(
     encoder_dir: Path, tmp_path: Path
 ) -> None:

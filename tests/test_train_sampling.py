@@ -186,3 +186,49 @@ def test_length_buckets_regroup_the_same_items_and_resume() -> None:
     resumed.load_state_dict(state)
     assert [resumed.next_batch(5) for _ in range(2)] == got[6:8]
     assert resumed.probability_table() == plain.probability_table()
+
+
+def test_token_budget_batches_keep_their_budget_and_every_item() -> None:
+    """A block's token-budget batches hold exactly the inner sampler's items (none lost,
+    none repeated), each within ``longest × count ≤ max_tokens`` and a multiple of the
+    loop's split; short items make larger batches; a sampler restored mid-block continues
+    the same stream; a group alone over the budget is a clear error."""
+    import json
+
+    from optical.train.sampling import TemperatureSampler, TokenBudgetSampler
+
+    pools = {
+        "fi": [f"f{'x' * (i % 13)}" for i in range(60)],
+        "sv": [f"s{'y' * i}" for i in range(9)],
+    }
+
+    def fresh() -> TokenBudgetSampler:
+        inner = TemperatureSampler(pools, 2.0, seed=5)
+        return TokenBudgetSampler(inner, len, 4, seed=5, max_tokens=30, multiple=2)
+
+    plain = TemperatureSampler(pools, 2.0, seed=5)
+    blocks = [[x for _ in range(4) for x in plain.next_batch(6)] for _ in range(2)]
+    sampler = fresh()
+    served: list[list[str]] = []
+    for block in blocks:
+        taken: list[str] = []
+        while len(taken) < len(block):
+            batch = sampler.next_batch(6)
+            assert len(batch) % 2 == 0 and max(map(len, batch)) * len(batch) <= 30
+            taken += batch
+            served.append(batch)
+        assert sorted(taken) == sorted(block)
+    sizes = {max(map(len, b)): len(b) for b in served}
+    assert sizes[min(sizes)] > sizes[max(sizes)]  # short items travel in larger batches
+    again = fresh()
+    for _ in range(5):
+        again.next_batch(6)
+    resumed = fresh()
+    resumed.load_state_dict(json.loads(json.dumps(again.state_dict())))
+    assert [resumed.next_batch(6) for _ in range(3)] == [again.next_batch(6) for _ in range(3)]
+    tight = TokenBudgetSampler(TemperatureSampler(pools, 2.0, seed=5), len, 4, 5, 10, 2)
+    with pytest.raises(ValueError, match="exceed the token budget of 10"):
+        for _ in range(8):
+            tight.next_batch(6)
+    with pytest.raises(ValueError, match="not a multiple of 2"):
+        fresh().next_batch(5)

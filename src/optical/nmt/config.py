@@ -76,15 +76,24 @@ class NmtDataConfig(DataConfig):
     sampled with :math:`p \\propto n^{1/T}`. ``length_buckets`` (0 = off): batches of
     similar target length, each ``length_buckets`` batches' examples sorted by length
     and regrouped (:class:`optical.train.sampling.LengthBucketedSampler`: less padding,
-    the same examples)."""
+    the same examples). ``max_tokens`` (0 = off; needs ``length_buckets``): batches by
+    token budget instead of by count, the sorted examples of each block packed so that
+    longest target × examples ≤ ``max_tokens``
+    (:class:`optical.train.sampling.TokenBudgetSampler`: many short examples or few long
+    ones a step; ``optim.batch_size`` is then the nominal batch a block is drawn in)."""
 
     directions: tuple[str, ...] = DIRECTIONS
     length_buckets: int = 0
+    max_tokens: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.length_buckets < 0:
             raise ConfigError("data.length_buckets must be >= 0 (0 = off)")
+        if self.max_tokens < 0:
+            raise ConfigError("data.max_tokens must be >= 0 (0 = off)")
+        if self.max_tokens and not self.length_buckets:
+            raise ConfigError("data.max_tokens needs data.length_buckets >= 1 (its block size)")
         unknown = set(self.directions) - set(DIRECTIONS)
         if unknown or not self.directions:
             raise ConfigError(

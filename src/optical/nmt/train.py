@@ -38,7 +38,13 @@ from ..errors import OpticalError
 from ..settings import cache_dir, use_cache_dir
 from ..train.loop import StepInfo, Task, fit
 from ..train.runtime import DistInfo, adamw, barrier, derive_seed
-from ..train.sampling import BitextSplit, LengthBucketedSampler, TemperatureSampler, training_split
+from ..train.sampling import (
+    BitextSplit,
+    LengthBucketedSampler,
+    TemperatureSampler,
+    TokenBudgetSampler,
+    training_split,
+)
 from ..types import BitextPair
 from .config import NmtConfig, load_nmt_config
 from .model import NmtModel, pad_states, pad_targets, sequence_loss
@@ -249,7 +255,16 @@ class NmtTask(Task):
             config.model.encoder, bf16=config.model.bf16, device=dist.device
         )
         self._vocabulary()
-        if config.data.length_buckets:
+        if config.data.max_tokens:
+            self.sampler = TokenBudgetSampler(
+                self.sampler,
+                self.target_length,
+                config.data.length_buckets,
+                run.seed,
+                max_tokens=config.data.max_tokens,
+                multiple=config.optim.grad_accum * dist.world_size,
+            )
+        elif config.data.length_buckets:
             self.sampler = LengthBucketedSampler(
                 self.sampler, self.target_length, config.data.length_buckets, run.seed
             )

@@ -375,6 +375,7 @@ DEFAULT_FREE_KEYS: dict[str, Any] = {
     "run.early_stopping_patience": 0,
     "decode.length_penalty": 1.0,  # an NMT config's decoding
     "data.length_buckets": 0,  # an NMT config's batching
+    "data.max_tokens": 0,  # an NMT config's batching
 }
 """Keys added after artifacts were first keyed: at these default values they are left out
 of :func:`artifact_key`, so a config that does not use them keeps its old key (any other

@@ -51,6 +51,7 @@ __all__ = [
     "MixedSampler",
     "PoolSummary",
     "TemperatureSampler",
+    "TokenBudgetSampler",
     "general_count",
     "general_pool",
     "load_bitext",
@@ -288,6 +289,7 @@ class LengthBucketedSampler:
         self.position = 0
         self.start = inner.state_dict()
         self._batches: list[list[Any]] = []
+        self._size = 0
 
     def probability_table(self, digits: int = 6) -> dict[str, float]:
         return self.inner.probability_table(digits)
@@ -296,15 +298,20 @@ class LengthBucketedSampler:
         self.inner.load_state_dict(self.start)
         items = [item for _ in range(self.pool) for item in self.inner.next_batch(size)]
         items.sort(key=self.length)
-        batches = [items[i * size : (i + 1) * size] for i in range(self.pool)]
-        order = np.random.default_rng([self.seed, 3, self.block]).permutation(self.pool)
+        batches = self._pack(items, size)
+        order = np.random.default_rng([self.seed, 3, self.block]).permutation(len(batches))
         self._batches = [batches[i] for i in order.tolist()]
+        self._size = size
+
+    def _pack(self, items: list[Any], size: int) -> list[list[Any]]:
+        """A block's items, sorted by length, cut into its batches: ``pool`` of ``size``."""
+        return [items[i * size : (i + 1) * size] for i in range(self.pool)]
 
     def next_batch(self, size: int) -> list[Any]:
-        """The next global batch of ``size`` items (advances the state)."""
-        if not self._batches or len(self._batches[0]) != size:
+        """The next global batch (``size`` items; advances the state)."""
+        if not self._batches or self._size != size:
             self._draw(size)  # the inner sampler is now at the end of this block
-        if self.position == self.pool:
+        if self.position == len(self._batches):
             self.block, self.position = self.block + 1, 0
             self.start = self.inner.state_dict()
             self._draw(size)
@@ -320,6 +327,60 @@ class LengthBucketedSampler:
         self.block, self.position = int(state["block"]), int(state["position"])
         self.inner.load_state_dict(self.start)
         self._batches = []
+
+
+class TokenBudgetSampler(LengthBucketedSampler):
+    """Batches of at most ``max_tokens`` padded tokens, from an inner sampler's blocks.
+
+    A block is drawn and sorted as by :class:`LengthBucketedSampler` (``pool`` nominal
+    batches of ``size`` items, sorted by ``length``) and packed in order: consecutive
+    groups of ``multiple`` items (the loop splits a batch into ``grad_accum × world``
+    equal shards) join the current batch while its padded size stays within budget,
+    ``max(length(i) for i in batch) × len(batch) ≤ max_tokens``,
+    so short items make large batches and long items small ones. Every item of a block
+    is in exactly one batch (none lost, none repeated); the batches are served in an
+    order shuffled by ``(seed, block)`` and their number varies by block. The state is
+    the bucketing sampler's (a resumed run redraws and repacks the block).
+
+    Raises:
+        ValueError: ``size`` not divisible by ``multiple``, or one group of ``multiple``
+            items alone over the budget (``max_tokens`` below ``multiple × max length``).
+    """
+
+    def __init__(
+        self,
+        inner: TemperatureSampler,
+        length: Callable[[Any], int],
+        pool: int,
+        seed: int,
+        max_tokens: int,
+        multiple: int = 1,
+    ) -> None:
+        if max_tokens < 1 or multiple < 1:
+            raise ValueError("a token budget and its batch multiple are at least 1")
+        super().__init__(inner, length, pool, seed)
+        self.max_tokens, self.multiple = int(max_tokens), int(multiple)
+
+    def _pack(self, items: list[Any], size: int) -> list[list[Any]]:
+        if size % self.multiple:
+            raise ValueError(f"a nominal batch of {size} is not a multiple of {self.multiple}")
+        batches: list[list[Any]] = []
+        current: list[Any] = []
+        for start in range(0, len(items), self.multiple):
+            group = items[start : start + self.multiple]
+            longest = self.length(group[-1])  # sorted: the longest of current + group
+            if longest * len(group) > self.max_tokens:
+                raise ValueError(
+                    f"{len(group)} items of {longest} tokens exceed the token budget "
+                    f"of {self.max_tokens}: raise it to at least {longest * len(group)}"
+                )
+            if current and longest * (len(current) + len(group)) > self.max_tokens:
+                batches.append(current)
+                current = []
+            current.extend(group)
+        if current:
+            batches.append(current)
+        return batches
 
 
 @dataclass(frozen=True)
