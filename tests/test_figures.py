@@ -184,6 +184,17 @@ def test_budget_and_bar_figures_use_the_palette_and_legend_order(tmp_path: Path)
         plt.close(fig)
     path = plot_budget(curves, "afriqa", "RR@10", tmp_path / "budget.png")
     assert path.read_bytes()[:8] == PNG
+    fig, ax = plt.subplots()
+    try:  # proportional step budgets: the pairs a student draws on the x axis
+        lines = draw_budget(ax, curves, "RR@10", pairs_seen={0.1: 480, 1.0: 4800})
+        assert list(lines[0].get_xdata()) == [480.0, 4800.0]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["480\n(10 %)", "4,800\n(100 %)"]
+        assert "pairs a student draws" in ax.get_xlabel()
+        ax.clear()
+        same = draw_budget(ax, curves, "RR@10", pairs_seen={0.1: 4800, 1.0: 4800})
+        assert list(same[0].get_xdata()) == [10.0, 100.0]  # fixed steps: the share
+    finally:
+        plt.close(fig)
     rows = _rows()
     fig, ax = plt.subplots()
     try:

@@ -149,6 +149,9 @@ def test_budget_section_shows_seed_spread(tmp_path: Path) -> None:
     note = step_budget_note(150, 32, 600, 64)
     assert "4,800 pairs" in note and "38,400" in note
     assert note in "\n".join(budget_section(rows, ["ntrex"], tmp_path, note))
+    scaled = step_budget_note(150, 32, 600, 64, proportional=True)
+    assert "that share of the steps" in scaled and "4,800 pairs" in scaled
+    assert "measures the step budget" not in scaled
 
 
 def test_gap_section_and_conclusion(tmp_path: Path) -> None:

@@ -61,6 +61,36 @@ def test_each_trained_system_gets_its_loss_and_the_experiment_models() -> None:
     assert distill_config_for(spec("optical-ot"), cfg, seed=7).run.seed == 7
 
 
+def test_a_data_budget_trains_the_config_steps_or_its_share_of_them(tmp_path: Path) -> None:
+    """``experiment.budget_steps``: "fixed" keeps the optimizer steps of every share (and
+    the keys of existing students); "proportional" trains a share f for round(f · steps)
+    steps and warm-up, the student and the back-translation systems' NMT model alike, and
+    the whole bitext as before. Anything else is a config error naming the key."""
+    from optical.experiment.artifacts import nmt_config_for
+
+    fixed = load_config(QUICK)
+    scaled = replace(fixed, budget_steps="proportional")
+    base, nmt = fixed.distill.base.optim, fixed.translate.nmt_config.optim
+    assert distill_config_for(spec("optical-ot-data10"), fixed).optim == base
+    tenth = distill_config_for(spec("optical-ot-data10"), scaled).optim
+    assert (tenth.max_steps, tenth.warmup_steps) == (
+        max(1, round(0.1 * base.max_steps)),
+        round(0.1 * base.warmup_steps),
+    )
+    assert tenth.batch_size == base.batch_size and tenth.lr == base.lr
+    assert distill_config_for(spec("optical-ot"), scaled).optim == base
+    assert nmt_config_for(fixed, 0.3).optim == nmt
+    assert nmt_config_for(scaled, 0.3).optim.max_steps == round(0.3 * nmt.max_steps)
+    assert student_folder(spec("optical-ot-data10"), fixed, tmp_path) != student_folder(
+        spec("optical-ot-data10"), scaled, tmp_path
+    )
+    assert student_folder(spec("optical-ot"), fixed, tmp_path) == student_folder(
+        spec("optical-ot"), scaled, tmp_path
+    )
+    with pytest.raises(ConfigError, match="experiment.budget_steps must be one of"):
+        replace(fixed, budget_steps="scaled")
+
+
 def test_student_folders_are_keyed_by_the_resolved_config(tmp_path: Path) -> None:
     cfg = load_config(QUICK)
     ot = student_folder(spec("optical-ot"), cfg, tmp_path)

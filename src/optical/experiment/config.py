@@ -144,6 +144,10 @@ class RunSettings:
         object.__setattr__(self, "device", check_device_name(self.device, "run.device"))
 
 
+BUDGET_STEPS = ("fixed", "proportional")
+"""The values of ``experiment.budget_steps``."""
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """The whole experiment: which benchmarks, which systems, which models.
@@ -158,6 +162,11 @@ class ExperimentConfig:
     deterministic and runs once. Results of several seeds are means, with ``std``."""
     curve_seeds: tuple[int, ...] = ()
     """Seeds of the data-budget systems (``…-dataNN``); empty = the same as ``seeds``."""
+    budget_steps: str = "fixed"
+    """How a data-budget system (``…-dataNN``, share ``f``) is trained: ``"fixed"``, the
+    config's optimizer steps whatever the share; ``"proportional"``, ``f`` times them
+    (:func:`optical.experiment.artifacts.budget_steps`), so every share sees its pool as
+    often and the curves measure data, not steps."""
     benchmarks: tuple[str, ...] = ("xquad", "xor-tydi-heldout")
     systems: tuple[SystemSpec, ...] = tuple(SystemSpec.parse(s) for s in BASE_SYSTEMS)
     significance_baseline: str = "zero-shot"
@@ -180,6 +189,11 @@ class ExperimentConfig:
         if not self.name.strip():
             raise ConfigError("experiment.name must be a non-empty string")
         self._check_seeds()
+        if self.budget_steps not in BUDGET_STEPS:
+            raise ConfigError(
+                f"experiment.budget_steps must be one of {list(BUDGET_STEPS)}, "
+                f"not {self.budget_steps!r}"
+            )
         if not self.benchmarks:
             raise ConfigError("experiment.benchmarks is empty: name at least one benchmark")
         _check_unique(self.benchmarks, "experiment.benchmarks")

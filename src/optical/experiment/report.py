@@ -17,6 +17,7 @@ from ..errors import OpticalError
 from ..evaluate.measures import format_score
 from ..io_utils import atomic_write_text
 from ..precision import encode_precision, precision_name
+from .artifacts import budget_steps
 from .benchmarks import BENCHMARKS, MT_BENCHMARK, MT_SETS, XQUAD, BenchmarkSpec
 from .conclusion import conclusion
 from .names import SystemSpec
@@ -258,18 +259,35 @@ def _mt_set_section(cfg: ExperimentConfig, mt: Sequence[ResultRow], name: str) -
     return parts
 
 
-def _step_budgets(cfg: ExperimentConfig, rows: Sequence[ResultRow]) -> str | None:
-    """The training draws of the students and NMT model behind data-budget points (None
-    without such points, or when the configs cannot be read)."""
-    retrieval = [r for r in rows if r.benchmark in BENCHMARKS]
-    if not any(SystemSpec.parse(r.system).is_curve_point for r in retrieval):
-        return None
+def _step_budgets(
+    cfg: ExperimentConfig, rows: Sequence[ResultRow]
+) -> tuple[str | None, dict[float, int]]:
+    """The training draws behind data-budget points: the note under the curves and the
+    pairs a student draws at each share (:func:`~optical.experiment.artifacts.budget_steps`;
+    none without such points, or when the configs cannot be read)."""
+    specs = [SystemSpec.parse(r.system) for r in rows if r.benchmark in BENCHMARKS]
+    shares = {s.fraction for s in specs if s.is_curve_point and s.fraction is not None}
+    if not shares:
+        return None, {}
     try:
         student = cfg.distill.base.optim
         nmt = cfg.translate.nmt_config.optim
     except (OSError, OpticalError):
-        return None
-    return step_budget_note(student.max_steps, student.batch_size, nmt.max_steps, nmt.batch_size)
+        return None, {}
+    pairs = {
+        share: budget_steps(cfg, share, student).get("max_steps", student.max_steps)
+        * student.batch_size
+        for share in shares
+    }
+    pairs[1.0] = student.max_steps * student.batch_size
+    note = step_budget_note(
+        student.max_steps,
+        student.batch_size,
+        nmt.max_steps,
+        nmt.batch_size,
+        proportional=cfg.budget_steps == "proportional",
+    )
+    return note, pairs
 
 
 def collection_line(spec: BenchmarkSpec, bench: RetrievalBenchmark) -> str:
@@ -351,7 +369,8 @@ def write_report(
     parts += gap_section(rows, cfg.benchmarks, out_dir)
     parts += ap_section(rows, cfg.benchmarks)
     parts += forgetting_section(rows, cfg.benchmarks)
-    parts += budget_section(rows, cfg.benchmarks, out_dir, _step_budgets(cfg, rows))
+    note, pairs_seen = _step_budgets(cfg, rows)
+    parts += budget_section(rows, cfg.benchmarks, out_dir, note, pairs_seen)
     heatmaps = sorted((out_dir / "alignments").glob("*.png"))
     if heatmaps:
         parts += [

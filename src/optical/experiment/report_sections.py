@@ -352,11 +352,14 @@ def budget_section(
     benchmarks: Sequence[str],
     out_dir: Path,
     step_budgets: str | None = None,
+    pairs_seen: Mapping[float, int] | None = None,
 ) -> list[str]:
     """Per benchmark, a table and figure of macro value against the bitext share.
 
     ``step_budgets`` (e.g. from :func:`step_budget_note`) says how many pairs the
-    models draw whatever the share, so a reader can tell a data limit from a step limit."""
+    models draw at each share, so a reader can tell a data limit from a step limit;
+    ``pairs_seen`` (share → pairs a student draws), when they differ by share, become the
+    figure's x axis."""
     parts: list[str] = []
     for benchmark in benchmarks:
         measure = primary_measure(benchmark)
@@ -378,6 +381,7 @@ def budget_section(
             measure,
             out_dir / f"budget-{benchmark}.png",
             system_colours(r.system for r in rows),
+            pairs_seen,
         )
         parts += [
             f"### {benchmark} (macro {measure})",
@@ -402,13 +406,29 @@ def budget_section(
     ]
 
 
-def step_budget_note(student_steps: int, student_batch: int, nmt_steps: int, nmt_batch: int) -> str:
-    """The fixed number of training draws behind every point of a budget curve."""
+def step_budget_note(
+    student_steps: int,
+    student_batch: int,
+    nmt_steps: int,
+    nmt_batch: int,
+    proportional: bool = False,
+) -> str:
+    """The training draws behind the points of a budget curve (the whole bitext's steps
+    and batch sizes; ``proportional``: a share trains that share of the steps)."""
+    student = f"{student_steps} × {student_batch} = {student_steps * student_batch:,}"
+    nmt = f"{nmt_steps} × {nmt_batch} = {nmt_steps * nmt_batch:,}"
+    if proportional:
+        return (
+            "Each share trains for that share of the steps (`budget_steps = "
+            f'"proportional"`): at 100 % a student draws {student} pairs and the NMT model '
+            f"{nmt} examples, at 10 % a tenth of that, so every share sees its pool as "
+            "often and the curve measures what more bitext buys; the figure's axis is the "
+            "pairs a student draws."
+        )
     return (
-        f"Every budget trains for the same number of steps: a student draws "
-        f"{student_steps} × {student_batch} = {student_steps * student_batch:,} pairs and the "
-        f"NMT model {nmt_steps} × {nmt_batch} = {nmt_steps * nmt_batch:,}, so where a "
-        "share's pool is larger than that, the curve measures the step budget, not the data."
+        f"Every budget trains for the same number of steps: a student draws {student} pairs "
+        f"and the NMT model {nmt}, so where a share's pool is larger than that, the curve "
+        "measures the step budget, not the data."
     )
 
 
@@ -418,10 +438,11 @@ def plot_budget(
     measure: str,
     path: Path,
     colours: Mapping[str, str] | None = None,
+    pairs_seen: Mapping[float, int] | None = None,
 ) -> Path:
     """Macro value against the bitext share (:func:`draw_budget`)."""
     with chart(path, (6.0, 4.2)) as ax:
-        draw_budget(ax, curves, measure, colours)
+        draw_budget(ax, curves, measure, colours, pairs_seen)
         ax.set_title(f"{benchmark}: data budget")
     return path
 
@@ -431,16 +452,24 @@ def draw_budget(
     curves: dict[str, dict[float, float]],
     measure: str,
     colours: Mapping[str, str] | None = None,
+    pairs_seen: Mapping[float, int] | None = None,
 ) -> list[Any]:
     """One line per method (a system family) in legend order, in its report colour
     (``colours``: :func:`system_colours` of every system of the report; by default of the
-    curves' methods) with its group's marker. Returns the lines."""
+    curves' methods) with its group's marker, against the share of the bitext or, when
+    ``pairs_seen`` gives every share a different count, the pairs a student draws (log
+    scale either way). Returns the lines."""
     palette = dict(colours) if colours is not None else system_colours(curves)
+    shares = sorted({x for points in curves.values() for x in points})
+    by_pairs = pairs_seen is not None and all(x in pairs_seen for x in shares)
+    if by_pairs and pairs_seen is not None:
+        by_pairs = len({pairs_seen[x] for x in shares}) == len(shares)
+    position = {x: float(pairs_seen[x]) if by_pairs and pairs_seen else 100 * x for x in shares}
     lines = []
     for method in system_order(curves):
         xs = sorted(curves[method])
         (line,) = ax.plot(
-            [100 * x for x in xs],
+            [position[x] for x in xs],
             [curves[method][x] for x in xs],
             marker=system_marker(method),
             color=palette.get(method),
@@ -448,8 +477,14 @@ def draw_budget(
         )
         lines.append(line)
     ax.set_xscale("log")
-    ax.set_xticks([10, 30, 100], ["10 %", "30 %", "100 %"])
-    ax.set_xlabel("share of the training bitext")
+    ax.minorticks_off()
+    if by_pairs and pairs_seen:
+        labels = [f"{pairs_seen[x]:,}\n({round(100 * x)} %)" for x in shares]
+        ax.set_xticks([position[x] for x in shares], labels)
+        ax.set_xlabel("pairs a student draws (share of the training bitext)")
+    else:
+        ax.set_xticks([position[x] for x in shares], [f"{round(100 * x)} %" for x in shares])
+        ax.set_xlabel("share of the training bitext")
     ax.set_ylabel(f"macro {measure}")
     ax.legend(fontsize=7)
     return lines
