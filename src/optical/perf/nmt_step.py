@@ -4,14 +4,16 @@
 Both train the quick NMT model (frozen multilingual-e5-small states, 3-layer decoder)
 on the same examples of the training bitext — ``PAIRS`` pairs per language and
 direction, so the source states are encoded once and cached — for ``STEPS`` optimizer
-steps of 64 examples after one warm-up step each, from the same initial weights.
+steps (of 64 examples, or of the token budget) after one warm-up step each, from the
+same initial weights.
 
 * baseline: batches as the temperature sampler draws them, logits at every target
   position (pads ignored by the loss), per-tensor AdamW;
-* candidate: every 16 batches regrouped by target length
-  (:class:`optical.train.sampling.LengthBucketedSampler`), logits only at the predicted
-  positions (:func:`optical.nmt.model.sequence_loss` ``packed``), fused AdamW
-  (:func:`optical.train.runtime.adamw`).
+* candidate: the batches ``nmt-quick`` ships with (its ``[data] length_buckets`` and
+  ``max_tokens``: :class:`optical.train.sampling.LengthBucketedSampler` or
+  :class:`~optical.train.sampling.TokenBudgetSampler` over the same sampler), logits only
+  at the predicted positions (:func:`optical.nmt.model.sequence_loss` ``packed``), fused
+  AdamW (:func:`optical.train.runtime.adamw`).
 
 ``ratio`` = target tokens per second of the candidate / of the baseline (tokens =
 predicted non-padding pieces); ``padding`` = the share of padded target positions of
@@ -23,14 +25,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+CONFIG = "configs/nmt-quick.toml"
 PAIRS = 40
 STEPS = 16
-BUCKET_POOL = 16
 
 
 def _timed(task: Any, sampler: Any, steps: int, packed: bool, fused: bool) -> dict[str, float]:
-    """``steps`` optimizer steps of 64 examples from ``sampler``: seconds (of them in the
-    optimizer), predicted target tokens and padded target positions."""
+    """``steps`` optimizer steps of ``sampler``'s batches (64 examples nominal): seconds
+    (of them in the optimizer), predicted target tokens and padded target positions."""
     from ..nmt.model import sequence_loss
     from ..nmt.train import nmt_optimizer
 
@@ -65,27 +67,27 @@ def run(steps: int = STEPS, pairs: int = PAIRS) -> dict[str, Any]:
     from ..nmt.train import NmtTask
     from ..settings import data_dir
     from ..train.runtime import DistInfo
-    from ..train.sampling import LengthBucketedSampler
 
-    config = load_nmt_config("configs/nmt-quick.toml").with_overrides(
-        data={"max_pairs_per_language": pairs, "length_buckets": 0}, run={"progress": False}
+    config = load_nmt_config(CONFIG).with_overrides(
+        data={"max_pairs_per_language": pairs}, run={"progress": False}
     )
     task = NmtTask(config, data_dir())
     task.setup(DistInfo(0, 1, False))
     start = copy.deepcopy(task.model.state_dict())
-    sampler = task.sampler
-    state = sampler.state_dict()
-    baseline = _timed(task, sampler, steps, packed=False, fused=False)
+    shipped = task.sampler
+    plain = getattr(shipped, "inner", shipped)  # the batches before bucketing
+    state = shipped.state_dict()
+    baseline = _timed(task, plain, steps, packed=False, fused=False)
     task.model.load_state_dict(start)
-    sampler.load_state_dict(state)
-    bucketed = LengthBucketedSampler(sampler, task.target_length, BUCKET_POOL, 0)
-    candidate = _timed(task, bucketed, steps, packed=True, fused=True)
+    shipped.load_state_dict(state)  # the inner sampler back at the start
+    candidate = _timed(task, shipped, steps, packed=True, fused=True)
     rate = {name: r["tokens"] / r["seconds"] for name, r in (("b", baseline), ("c", candidate))}
     return {
         "name": "nmt-step",
         "steps": steps,
         "batch": 64,
-        "bucket_pool": BUCKET_POOL,
+        "bucket_pool": config.data.length_buckets,
+        "max_tokens": config.data.max_tokens,
         "vocab_size": task.vocab.size,
         "baseline_s": round(baseline["seconds"], 3),
         "candidate_s": round(candidate["seconds"], 3),
