@@ -87,7 +87,7 @@ def test_a_data_budget_trains_the_config_steps_or_its_share_of_them(tmp_path: Pa
     assert student_folder(spec("optical-ot"), fixed, tmp_path) == student_folder(
         spec("optical-ot"), scaled, tmp_path
     )
-    with pytest.raises(ConfigError, match="experiment.budget_steps must be one of"):
+    with pytest.raises(ConfigError, match=r"experiment\.budget_steps must be one of"):
         replace(fixed, budget_steps="scaled")
 
 
