@@ -3,6 +3,7 @@ stopping, and artifact keys that do not move at the defaults. Tiny random models
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -158,6 +159,29 @@ def test_self_anchor_is_zero_at_the_start(models: tuple[Path, Path]) -> None:
     assert diagnostics["self_anchor"] == pytest.approx(0.0, abs=1e-12)
     batch = tokenize_with_prefix(distiller.student_encoder, ["a tree"], "query", 16)
     assert distiller.reference_pooled(batch, 0).shape == (1, 16)
+
+
+def test_a_self_anchored_student_validates_before_and_after_training(
+    models: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Validation batches hold no general sentence: the anchor term is 0 there (the
+    reference encoder is not run on zero rows), at step 0 and at the end."""
+    config = tiny_config(
+        *models,
+        data={"general_ratio": 0.25},
+        loss={"self_anchor_weight": 1.0},
+        optim={"max_steps": 4},
+        run={"eval_at_start": True, "eval_every": 4},
+    )
+    distiller = build_distiller(config)
+    _loss, diagnostics, _ = distiller.loss_on(tiny_bitext()["xx"][:3])
+    assert diagnostics["self_anchor"] == 0.0
+    general = {"en": tiny_bitext(20, seed=5)["xx"]}
+    train_distill(config, tmp_path / "run", bitext=tiny_bitext(), general=general)
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    validated = [r for r in map(json.loads, lines) if "validation" in r]
+    assert validated[0]["step"] == 0 and len(validated) >= 2
+    assert all(r["validation"]["self_anchor"] == 0.0 for r in validated)
 
 
 def test_early_stopping_keeps_the_best(models: tuple[Path, Path], tmp_path: Path) -> None:

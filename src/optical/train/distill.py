@@ -215,6 +215,8 @@ class Distiller:
             raise OpticalError("the self anchor needs the starting encoder (build_distiller)")
         names = ("input_ids", "attention_mask", "token_type_ids")
         rows = {k: v[first:] for k, v in batch.items() if k in names}
+        if rows["input_ids"].shape[0] == 0:  # no general sentence (validation batches)
+            return torch.zeros(0, self.reference.config.hidden_size, device=self.device)
         with torch.no_grad(), autocast(self.device, self.bf16):
             last = self.reference(**rows).last_hidden_state
         pooled = pool(last, rows["attention_mask"].bool(), self.core.pooling).float()
