@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from optical.models.encoder import tokenize_with_prefix
-from optical.models.student import STUDENT_FILE, load_any_encoder
+from optical.models.student import STUDENT_FILE, load_any_encoder, saved_step
 from optical.train.config import artifact_key, load_distill_config
 from optical.train.distill import DistillTask, build_distiller, train_distill
 from optical.train.runtime import DistInfo
@@ -213,6 +213,7 @@ def test_early_stopping_keeps_the_best(models: tuple[Path, Path], tmp_path: Path
     assert steps == [1, 2, 3, 4]  # best at 2, two worse validations, stop
     saved = load_any_encoder(folder).model.state_dict()
     assert all(torch.equal(saved[k], state[k]) for k in state)
+    assert saved_step(folder) == 2 and saved_step(tmp_path) is None
     assert isinstance(Task.validation_score(task, {"loss": 2.0}), float)
     # resuming the early-stopped run trains nothing and keeps the saved student, from its
     # stopped checkpoint or, once the checkpoints are dropped, from its config.json

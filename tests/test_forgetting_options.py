@@ -25,15 +25,21 @@ def _curve(gain: float, change: float) -> list[dict]:
     ]
 
 
-def _option(root: Path, name: str, gains: dict[str, tuple[float, float]], xquad: float) -> Path:
-    """An experiment output folder: two seeds per system with the given validation
+def _option(
+    root: Path,
+    name: str,
+    gains: dict[str, tuple[float, float]],
+    xquad: float,
+    seeds: tuple[int, ...] = (0, 1),
+) -> Path:
+    """An experiment output folder: ``seeds`` per system with the given validation
     (gain on questions, change on other text); benchmark rows against zero-shot."""
     folder = root / name
     folder.mkdir(parents=True)
     curves = [
         {"system": system, "seed": seed, "curve": _curve(gain + 0.002 * seed, change)}
         for system, (gain, change) in gains.items()
-        for seed in (0, 1)
+        for seed in seeds
     ]
     (folder / STUDENT_CURVES_FILE).write_text(json.dumps(curves))
     rows = [
@@ -68,9 +74,16 @@ def test_the_choice_reads_validation_only(tmp_path: Path) -> None:
     assert ot_full.benchmarks["ntrex"] == (pytest.approx(-0.01), 0.002)
     assert ot_full.validation["in_domain_gain"][0] == pytest.approx(0.051)
     report = forgetting_report(results, 0.005)
-    assert "| lora (chosen) | +0.031 ± 0.001 | -0.004 |" in report
+    assert "| lora (chosen) | 2 | +0.031 ± 0.001 | -0.004 |" in report
     assert "Chosen: `lora`" in report and "Chosen: `full-finetune`" in report
     assert "No option keeps" in forgetting_report(results, 0.001)
+    # an option run with fewer seeds is shown but not compared with the others' means
+    partial = _option(tmp_path, "partial", {"optical-ot": (0.09, 0.0)}, 0.1, seeds=(0,))
+    more = results + read_option(partial)
+    assert choose(more, 0.005)["optical-ot"].option == "lora"
+    assert "| partial | 1 | +0.090 |" in forgetting_report(more, 0.005)
+    assert "Not compared, for fewer seeds than 2: `partial`." in forgetting_report(more, 0.005)
+    assert choose(read_option(partial), 0.005)["optical-ot"].option == "partial"
 
 
 def test_the_command_writes_markdown_and_json(

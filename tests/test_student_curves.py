@@ -85,3 +85,35 @@ def test_the_run_copies_each_students_curve(tmp_path: Path) -> None:
     written = json.loads((tmp_path / STUDENT_CURVES_FILE).read_text())
     assert [(r["system"], r["seed"]) for r in written] == [("optical-ot", 0), ("optical-ot", 1)]
     assert written[0]["curve"] == [{"step": 10, **_point(10, 0.9, 0.8, 0.7)}]
+
+
+def test_the_run_marks_an_early_stopped_students_saved_step(tmp_path: Path) -> None:
+    """``student-curves.json`` carries the step whose model early stopping saved (from
+    the student's own record), so the summary reads that step, not the last one."""
+    import json
+    from types import SimpleNamespace
+
+    from optical.experiment.run import _write_student_curves
+    from optical.experiment.student_curves import STUDENT_CURVES_FILE, by_system
+    from optical.models.student import STUDENT_FILE
+
+    folders = {}
+    for name, best in (("stopped", 50), ("plain", None)):
+        student = tmp_path / name / "student"
+        student.mkdir(parents=True)
+        validation = {"p_at_1": 0.9} if best is None else {"p_at_1": 0.9, "best_step": best}
+        (student / STUDENT_FILE).write_text(json.dumps({"validation": validation}))
+        points = [
+            _point(0, 0.80, 0.9, 0.7),
+            _point(50, 0.86, 0.9, 0.7),
+            _point(100, 0.84, 0.9, 0.7),
+        ]
+        lines = [json.dumps({"step": p["step"], "validation": p}) for p in points]
+        (student.parent / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+        folders[(name, 0)] = student
+    _write_student_curves(SimpleNamespace(students=folders), tmp_path)
+    records = json.loads((tmp_path / STUDENT_CURVES_FILE).read_text())
+    summary_of = by_system(records)
+    assert summary_of["stopped"]["best_step"][0] == 50
+    assert summary_of["stopped"]["in_domain_gain"][0] == pytest.approx(0.06)
+    assert summary_of["plain"]["best_step"][0] == 100

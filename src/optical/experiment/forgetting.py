@@ -12,14 +12,18 @@ trained system and option it shows
   (:func:`optical.experiment.report_sections.forgetting_changes`; NTREX, news, is the
   out-of-domain probe), mean ± std over seeds.
 
-The choice, per system, reads validation data only: among the options whose change on
-other text is at least ``-max_loss`` (default :data:`MAX_OUT_OF_DOMAIN_LOSS`), the one
-with the largest gain on questions (the benchmarks' kind of query). When no option
-qualifies, none is chosen and the table is the trade-off curve.
+The choice, per system, reads validation data only: among the options run with the
+most seeds (a mean over fewer seeds is not compared with it; the table shows each
+option's seeds) whose change on other text is at least ``-max_loss`` (default
+:data:`MAX_OUT_OF_DOMAIN_LOSS`), the one with the largest gain on questions (the
+benchmarks' kind of query). When no option qualifies, none is chosen and the table is
+the trade-off curve. An early-stopped option's validation point is the best of its
+validations on these same pairs, so its gain is optimistic by that selection.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +50,7 @@ class OptionResult:
     system: str
     validation: dict[str, tuple[float, float]]
     benchmarks: dict[str, tuple[float | None, float]] = field(default_factory=dict)
+    seeds: int = 1
 
     def qualifies(self, max_loss: float) -> bool:
         change = self.validation.get("out_of_domain_change")
@@ -85,10 +90,11 @@ def read_option(folder: Path) -> list[OptionResult]:
     rows = read_rows(rows_path)
     benchmarks = sorted({r.benchmark for r in rows})
     changes = forgetting_changes(rows, benchmarks)
+    seeds = Counter(str(record["system"]) for record in curves if record.get("curve"))
     out = []
     for system, validation in sorted(by_system(curves).items()):
         deltas = {b: (value, _std(rows, b, system)) for b, value in changes.get(system, {}).items()}
-        out.append(OptionResult(folder.name, system, validation, deltas))
+        out.append(OptionResult(folder.name, system, validation, deltas, seeds[system]))
     return out
 
 
@@ -96,7 +102,9 @@ def choose(results: Sequence[OptionResult], max_loss: float) -> dict[str, Option
     """System → the option the module docstring's rule chooses (None: none qualifies)."""
     chosen: dict[str, OptionResult | None] = {}
     for system in dict.fromkeys(r.system for r in results):
-        fits = [r for r in results if r.system == system and r.qualifies(max_loss)]
+        mine = [r for r in results if r.system == system]
+        most = max(r.seeds for r in mine)
+        fits = [r for r in mine if r.seeds == most and r.qualifies(max_loss)]
         chosen[system] = max(fits, key=lambda r: r.gain) if fits else None
     return chosen
 
@@ -117,7 +125,7 @@ def forgetting_report(results: Sequence[OptionResult], max_loss: float) -> str:
         "over seeds.",
         "",
     ]
-    header = ["option", "Δ questions (val)", "Δ other text (val)"]
+    header = ["option", "seeds", "Δ questions (val)", "Δ other text (val)"]
     header += [f"{b} Δ{primary_measure(b)}" for b in benchmarks]
     for system, pick in chosen.items():
         lines += [f"## {system}", "", "| " + " | ".join(header) + " |"]
@@ -125,6 +133,7 @@ def forgetting_report(results: Sequence[OptionResult], max_loss: float) -> str:
         for r in sorted((r for r in results if r.system == system), key=lambda r: -r.gain):
             cells = [
                 r.option + (" (chosen)" if r is pick else ""),
+                str(r.seeds),
                 mean_std(r.validation.get("in_domain_gain"), signed=True),
                 mean_std(r.validation.get("out_of_domain_change"), signed=True),
             ]
@@ -133,22 +142,29 @@ def forgetting_report(results: Sequence[OptionResult], max_loss: float) -> str:
                 cells.append(mean_std(None if value is None else (value, std), signed=True))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-        lines.append(_reason(pick, max_loss))
+        lines.append(_reason(pick, [r for r in results if r.system == system], max_loss))
         lines.append("")
     return "\n".join(lines)
 
 
-def _reason(pick: OptionResult | None, max_loss: float) -> str:
+def _reason(pick: OptionResult | None, mine: Sequence[OptionResult], max_loss: float) -> str:
+    most = max(r.seeds for r in mine)
+    fewer = sorted(r.option for r in mine if r.seeds < most)
+    aside = (
+        f" Not compared, for fewer seeds than {most}: {', '.join(f'`{o}`' for o in fewer)}."
+        if fewer
+        else ""
+    )
     if pick is None:
         return (
             f"No option keeps the validation change on other text within -{max_loss}: none "
-            "is chosen; the rows above are the trade-off between gain and loss."
+            "is chosen; the rows above are the trade-off between gain and loss." + aside
         )
     gain, loss = pick.validation["in_domain_gain"][0], pick.validation["out_of_domain_change"][0]
     return (
         f"Chosen: `{pick.option}`, the largest validation gain on questions ({gain:+.3f}) "
         f"among the options that lose at most {max_loss} on other text (it changes by "
-        f"{loss:+.3f})."
+        f"{loss:+.3f})." + aside
     )
 
 
@@ -161,6 +177,7 @@ def as_json(results: Sequence[OptionResult], max_loss: float) -> dict[str, Any]:
             {
                 "option": r.option,
                 "system": r.system,
+                "seeds": r.seeds,
                 "validation": {k: list(v) for k, v in r.validation.items()},
                 "benchmarks": {k: list(v) for k, v in r.benchmarks.items()},
             }

@@ -500,14 +500,19 @@ def _write_nmt_curves(wb: Workbench, out_dir: Path) -> None:
 
 def _write_student_curves(wb: Workbench, out_dir: Path) -> None:
     """``out_dir/student-curves.json``: the validation curve of every student of the run
-    (from its ``metrics.jsonl``), for the report's student-validation section."""
+    (from its ``metrics.jsonl``; its last point marked with ``best_step`` when early
+    stopping saved an earlier step's model), for the report's student-validation section."""
+    from ..models.student import saved_step
     from ..train.runtime import validation_curve
     from .student_curves import write_student_curves
 
-    curves = [
-        {"system": sid, "seed": seed, "curve": validation_curve(student.parent / "metrics.jsonl")}
-        for (sid, seed), student in sorted(wb.students.items())
-    ]
+    curves = []
+    for (sid, seed), student in sorted(wb.students.items()):
+        curve = validation_curve(student.parent / "metrics.jsonl")
+        step = saved_step(student)
+        if curve and step is not None:
+            curve[-1]["best_step"] = step
+        curves.append({"system": sid, "seed": seed, "curve": curve})
     write_student_curves(curves, out_dir)
 
 

@@ -89,6 +89,7 @@ __all__ = [
     "load_student",
     "recorded_teacher",
     "save_student",
+    "saved_step",
     "student_is_complete",
     "verify_student",
 ]
@@ -221,6 +222,15 @@ def _read_info(folder: Path) -> dict[str, Any] | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
     return info if isinstance(info, dict) else None
+
+
+def saved_step(folder: str | Path) -> int | None:
+    """The training step whose model a student folder holds when early stopping chose it
+    (``best_step`` of its saved validation), else None."""
+    info = _read_info(Path(folder)) if is_student_folder(folder) else None
+    validation = info.get("validation") if info else None
+    step = validation.get("best_step") if isinstance(validation, dict) else None
+    return int(step) if isinstance(step, int | float) else None
 
 
 def recorded_teacher(folder: str | Path) -> str | None:
