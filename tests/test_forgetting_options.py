@@ -84,6 +84,15 @@ def test_the_choice_reads_validation_only(tmp_path: Path) -> None:
     assert "| partial | 1 | +0.090 |" in forgetting_report(more, 0.005)
     assert "Not compared, for fewer seeds than 2: `partial`." in forgetting_report(more, 0.005)
     assert choose(read_option(partial), 0.005)["optical-ot"].option == "partial"
+    # the one-standard-error rule: a baseline within one standard error of the best stays
+    # (seeds 0, 1 differ by 0.002 in gain: std 0.0014, standard error 0.001)
+    near = _option(tmp_path, "near", {"optical-ot": (0.0305, -0.001)}, 0.0)
+    both = results + read_option(near)
+    assert choose(both, 0.005)["optical-ot"].option == "near"
+    assert choose(both, 0.005, baseline="lora")["optical-ot"].option == "lora"
+    assert "by less than one standard error" in forgetting_report(both, 0.005, "lora")
+    far = _option(tmp_path, "far", {"optical-ot": (0.04, -0.001)}, 0.0)
+    assert choose(results + read_option(far), 0.005, "lora")["optical-ot"].option == "far"
 
 
 def test_the_command_writes_markdown_and_json(

@@ -507,8 +507,8 @@ def _cmd_forgetting(args: argparse.Namespace) -> int:
     from .io_utils import atomic_write_text
 
     results = [r for folder in args.folders for r in read_option(Path(folder))]
-    report = forgetting_report(results, args.max_loss)
-    summary = json.dumps(as_json(results, args.max_loss), indent=2)
+    report = forgetting_report(results, args.max_loss, args.baseline)
+    summary = json.dumps(as_json(results, args.max_loss, args.baseline), indent=2)
     if args.out:
         atomic_write_text(args.out, report + "\n")
         atomic_write_text(Path(args.out).with_suffix(".json"), summary + "\n")
@@ -816,6 +816,12 @@ def _add_forgetting(sub: Subcommands) -> None:
         default=MAX_OUT_OF_DOMAIN_LOSS,
         help="largest validation P@1 drop on other text a chosen option may cost "
         "(default %(default)s)",
+    )
+    forgetting.add_argument(
+        "--baseline",
+        default="full-finetune",
+        help="the option kept unless another gains more than one standard error above it "
+        "(default: full-finetune; '' = none)",
     )
     forgetting.add_argument("--out", help="also write the table here (FILE.md and FILE.json)")
     forgetting.add_argument("--json", action="store_true", help="print JSON instead of markdown")

@@ -16,13 +16,18 @@ The choice, per system, reads validation data only: among the options run with t
 most seeds (a mean over fewer seeds is not compared with it; the table shows each
 option's seeds) whose change on other text is at least ``-max_loss`` (default
 :data:`MAX_OUT_OF_DOMAIN_LOSS`), the one with the largest gain on questions (the
-benchmarks' kind of query). When no option qualifies, none is chosen and the table is
-the trade-off curve. An early-stopped option's validation point is the best of its
-validations on these same pairs, so its gain is optimistic by that selection.
+benchmarks' kind of query), unless the ``baseline`` option (plain fine-tuning) also
+qualifies and the best's gain exceeds it by less than one standard error of the best's
+mean (std / √seeds): then the baseline is kept (the one-standard-error rule: a gain
+within the seed noise does not justify another option). When no option qualifies, none
+is chosen and the table is the trade-off curve. An early-stopped option's validation
+point is the best of its validations on these same pairs, so its gain is optimistic by
+that selection.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -59,6 +64,11 @@ class OptionResult:
     @property
     def gain(self) -> float:
         return self.validation.get("in_domain_gain", (float("-inf"), 0.0))[0]
+
+    @property
+    def gain_error(self) -> float:
+        """The standard error of :attr:`gain`: std over seeds / √seeds."""
+        return self.validation.get("in_domain_gain", (0.0, 0.0))[1] / math.sqrt(self.seeds)
 
 
 def _std(rows: Sequence[ResultRow], benchmark: str, system: str) -> float:
@@ -98,23 +108,31 @@ def read_option(folder: Path) -> list[OptionResult]:
     return out
 
 
-def choose(results: Sequence[OptionResult], max_loss: float) -> dict[str, OptionResult | None]:
+def choose(
+    results: Sequence[OptionResult], max_loss: float, baseline: str | None = None
+) -> dict[str, OptionResult | None]:
     """System → the option the module docstring's rule chooses (None: none qualifies)."""
     chosen: dict[str, OptionResult | None] = {}
     for system in dict.fromkeys(r.system for r in results):
         mine = [r for r in results if r.system == system]
         most = max(r.seeds for r in mine)
         fits = [r for r in mine if r.seeds == most and r.qualifies(max_loss)]
-        chosen[system] = max(fits, key=lambda r: r.gain) if fits else None
+        best = max(fits, key=lambda r: r.gain) if fits else None
+        kept = next((r for r in fits if r.option == baseline), None)
+        if best is not None and kept is not None and best.gain - kept.gain < best.gain_error:
+            best = kept
+        chosen[system] = best
     return chosen
 
 
-def forgetting_report(results: Sequence[OptionResult], max_loss: float) -> str:
+def forgetting_report(
+    results: Sequence[OptionResult], max_loss: float, baseline: str | None = None
+) -> str:
     """Markdown: per system, one row per option (validation, then benchmarks), and the
     choice with its reason."""
     benchmarks = sorted({b for r in results for b in r.benchmarks})
     benchmarks.sort(key=lambda b: b != FORGETTING_BENCHMARK)
-    chosen = choose(results, max_loss)
+    chosen = choose(results, max_loss, baseline)
     lines = [
         "# Forgetting: options for staying close to the starting encoder",
         "",
@@ -142,12 +160,18 @@ def forgetting_report(results: Sequence[OptionResult], max_loss: float) -> str:
                 cells.append(mean_std(None if value is None else (value, std), signed=True))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-        lines.append(_reason(pick, [r for r in results if r.system == system], max_loss))
+        mine = [r for r in results if r.system == system]
+        lines.append(_reason(pick, mine, max_loss, baseline))
         lines.append("")
     return "\n".join(lines)
 
 
-def _reason(pick: OptionResult | None, mine: Sequence[OptionResult], max_loss: float) -> str:
+def _reason(
+    pick: OptionResult | None,
+    mine: Sequence[OptionResult],
+    max_loss: float,
+    baseline: str | None = None,
+) -> str:
     most = max(r.seeds for r in mine)
     fewer = sorted(r.option for r in mine if r.seeds < most)
     aside = (
@@ -161,6 +185,14 @@ def _reason(pick: OptionResult | None, mine: Sequence[OptionResult], max_loss: f
             "is chosen; the rows above are the trade-off between gain and loss." + aside
         )
     gain, loss = pick.validation["in_domain_gain"][0], pick.validation["out_of_domain_change"][0]
+    fits = [r for r in mine if r.seeds == most and r.qualifies(max_loss)]
+    best = max(fits, key=lambda r: r.gain)
+    if best is not pick:
+        return (
+            f"Chosen: `{pick.option}`, the baseline ({gain:+.3f} on questions, {loss:+.3f} on "
+            f"other text): the largest gain, `{best.option}`'s {best.gain:+.3f}, exceeds it "
+            f"by less than one standard error of its mean ({best.gain_error:.3f})." + aside
+        )
     return (
         f"Chosen: `{pick.option}`, the largest validation gain on questions ({gain:+.3f}) "
         f"among the options that lose at most {max_loss} on other text (it changes by "
@@ -168,10 +200,13 @@ def _reason(pick: OptionResult | None, mine: Sequence[OptionResult], max_loss: f
     )
 
 
-def as_json(results: Sequence[OptionResult], max_loss: float) -> dict[str, Any]:
-    chosen = choose(results, max_loss)
+def as_json(
+    results: Sequence[OptionResult], max_loss: float, baseline: str | None = None
+) -> dict[str, Any]:
+    chosen = choose(results, max_loss, baseline)
     return {
         "max_out_of_domain_loss": max_loss,
+        "baseline": baseline,
         "chosen": {s: (r.option if r else None) for s, r in chosen.items()},
         "results": [
             {
