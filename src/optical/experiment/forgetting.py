@@ -108,15 +108,20 @@ def read_option(folder: Path) -> list[OptionResult]:
     return out
 
 
+def _candidates(mine: Sequence[OptionResult], max_loss: float) -> list[OptionResult]:
+    """One system's options the rule may choose: run with the most seeds, and losing at
+    most ``max_loss`` on other text."""
+    most = max(r.seeds for r in mine)
+    return [r for r in mine if r.seeds == most and r.qualifies(max_loss)]
+
+
 def choose(
     results: Sequence[OptionResult], max_loss: float, baseline: str | None = None
 ) -> dict[str, OptionResult | None]:
     """System → the option the module docstring's rule chooses (None: none qualifies)."""
     chosen: dict[str, OptionResult | None] = {}
     for system in dict.fromkeys(r.system for r in results):
-        mine = [r for r in results if r.system == system]
-        most = max(r.seeds for r in mine)
-        fits = [r for r in mine if r.seeds == most and r.qualifies(max_loss)]
+        fits = _candidates([r for r in results if r.system == system], max_loss)
         best = max(fits, key=lambda r: r.gain) if fits else None
         kept = next((r for r in fits if r.option == baseline), None)
         if best is not None and kept is not None and best.gain - kept.gain < best.gain_error:
@@ -160,18 +165,12 @@ def forgetting_report(
                 cells.append(mean_std(None if value is None else (value, std), signed=True))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-        mine = [r for r in results if r.system == system]
-        lines.append(_reason(pick, mine, max_loss, baseline))
+        lines.append(_reason(pick, [r for r in results if r.system == system], max_loss))
         lines.append("")
     return "\n".join(lines)
 
 
-def _reason(
-    pick: OptionResult | None,
-    mine: Sequence[OptionResult],
-    max_loss: float,
-    baseline: str | None = None,
-) -> str:
+def _reason(pick: OptionResult | None, mine: Sequence[OptionResult], max_loss: float) -> str:
     most = max(r.seeds for r in mine)
     fewer = sorted(r.option for r in mine if r.seeds < most)
     aside = (
@@ -185,8 +184,7 @@ def _reason(
             "is chosen; the rows above are the trade-off between gain and loss." + aside
         )
     gain, loss = pick.validation["in_domain_gain"][0], pick.validation["out_of_domain_change"][0]
-    fits = [r for r in mine if r.seeds == most and r.qualifies(max_loss)]
-    best = max(fits, key=lambda r: r.gain)
+    best = max(_candidates(mine, max_loss), key=lambda r: r.gain)
     if best is not pick:
         return (
             f"Chosen: `{pick.option}`, the baseline ({gain:+.3f} on questions, {loss:+.3f} on "
