@@ -42,14 +42,16 @@ from .workbench import Workbench
 if TYPE_CHECKING:
     from ..nmt.config import NmtConfig
     from ..psq import PsqTables
-    from ..train.config import DistillConfig
+    from ..train.config import DistillConfig, OptimConfig
 
 logger = logging.getLogger(__name__)
 
 Bitext = dict[str, list[BitextPair]]
 
 
-def budget_steps(cfg: ExperimentConfig, fraction: float | None, optim: Any) -> dict[str, int]:
+def budget_steps(
+    cfg: ExperimentConfig, fraction: float | None, optim: OptimConfig
+) -> dict[str, int]:
     """The ``[optim]`` overrides of a model trained on a share ``fraction`` of the bitext:
     with ``experiment.budget_steps = "proportional"``, ``max(1, round(f · max_steps))``
     steps and ``round(f · warmup_steps)`` of warm-up (``optim``: the config's

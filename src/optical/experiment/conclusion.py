@@ -2,8 +2,8 @@
 
 Per benchmark (its primary measure) and resource group (:data:`GROUPS`: high, low, not in
 the encoder's pre-training), the gap to the English oracle (oracle − system, mean over the
-group's languages, :func:`optical.experiment.report_sections.group_gaps`) left by four
-contenders:
+group's languages that zero-shot was scored in; a system missing one of them is not
+compared) left by four contenders:
 
 * ``zero-shot``, the unadapted multilingual encoder;
 * ``optical-ot``, OPTICAL;

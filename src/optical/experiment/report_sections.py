@@ -461,10 +461,9 @@ def draw_budget(
     scale either way). Returns the lines."""
     palette = dict(colours) if colours is not None else system_colours(curves)
     shares = sorted({x for points in curves.values() for x in points})
-    by_pairs = pairs_seen is not None and all(x in pairs_seen for x in shares)
-    if by_pairs and pairs_seen is not None:
-        by_pairs = len({pairs_seen[x] for x in shares}) == len(shares)
-    position = {x: float(pairs_seen[x]) if by_pairs and pairs_seen else 100 * x for x in shares}
+    seen = dict(pairs_seen or {})
+    by_pairs = all(x in seen for x in shares) and len({seen[x] for x in shares}) == len(shares)
+    position = {x: float(seen[x]) if by_pairs else 100 * x for x in shares}
     lines = []
     for method in system_order(curves):
         xs = sorted(curves[method])
@@ -478,8 +477,8 @@ def draw_budget(
         lines.append(line)
     ax.set_xscale("log")
     ax.minorticks_off()
-    if by_pairs and pairs_seen:
-        labels = [f"{pairs_seen[x]:,}\n({round(100 * x)} %)" for x in shares]
+    if by_pairs:
+        labels = [f"{seen[x]:,}\n({round(100 * x)} %)" for x in shares]
         ax.set_xticks([position[x] for x in shares], labels)
         ax.set_xlabel("pairs a student draws (share of the training bitext)")
     else:
