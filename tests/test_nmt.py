@@ -325,6 +325,8 @@ def test_token_budget_batches_train(encoder_dir: Path, tmp_path: Path) -> None:
         _config(encoder_dir, data={"max_tokens": 40})
     with pytest.raises(ConfigError, match="max_tokens must be >= 0"):
         _config(encoder_dir, data={"length_buckets": 4, "max_tokens": -1})
+    with pytest.raises(ConfigError, match=r"below model\.max_target_length"):
+        _config(encoder_dir, data={"length_buckets": 4, "max_tokens": 19}, optim={"grad_accum": 2})
 
 
 def test_resume_after_a_crash_equals_the_uninterrupted_run(

@@ -158,7 +158,15 @@ class NmtConfig:
         base = cls()
         defaults = {key: plain(asdict(getattr(base, key))) for key in _SECTIONS}
         name, sections = build_sections(raw, _SECTIONS, where, "nmt", defaults)
-        return cls(name=name, **sections)
+        config = cls(name=name, **sections)
+        least = config.model.max_target_length * config.optim.grad_accum
+        if 0 < config.data.max_tokens < least:
+            raise ConfigError(
+                f"{where}: data.max_tokens ({config.data.max_tokens}) is below "
+                f"model.max_target_length × optim.grad_accum = {least}: a batch could not "
+                "hold the longest examples"
+            )
+        return config
 
     def with_overrides(self, **sections: Any) -> NmtConfig:
         """A copy with some keys of some sections replaced (validated like a file)."""
