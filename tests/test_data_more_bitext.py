@@ -237,6 +237,27 @@ def test_dedup_across_sources_first_source_wins(mini: Path) -> None:
     assert dups == [Skip("training-bitext/lafand-mt", "duplicate pair", 1, lang="yo")]
 
 
+def test_a_pair_without_visible_text_is_skipped_and_reported(mini: Path) -> None:
+    """A side holding only a bidi mark (U+200E, U+200F: lines of the real LAFAND-MT
+    Swahili train file) or other format characters tokenizes to nothing: the pool drops
+    the pair by design, with its reason, instead of handing the trainer an empty text."""
+    from optical.data.training import visible
+
+    assert not visible("\u200e") and not visible(" \u200f\t\ufeff ") and visible("a\u200e")
+    _write_pair(
+        mini / "bitext/lafand-mt",
+        "lafand.train.twi-eng",
+        "twi",
+        ["mepa wo kyɛw", "\u200e", "ɛte sɛn"],
+        ["Please.", "\u200f", "\u200b"],
+    )
+    with record_skips() as skips:
+        pairs = training_bitext(mini, sources=["lafand-mt"])
+    train = [p.source for p in pairs["tw"] if ".train." in p.where]
+    assert train == ["mepa wo kyɛw"]
+    assert Skip("training-bitext/lafand-mt", "no visible text", 2, lang="tw") in skips
+
+
 def test_every_source_loads_with_its_own_origin(mini: Path) -> None:
     for spec in TRAINING_SOURCE_SPECS:
         pairs = spec.loader(mini)

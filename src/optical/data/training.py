@@ -34,6 +34,7 @@ The trainers re-check every pool they are given
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,6 +215,8 @@ def training_bitext(
             for pair in pairs:
                 key = (pair.lang, text_key(pair.source), text_key(pair.english))
                 reason = protected.reason(pair.source, pair.english)
+                if reason is None and not (visible(pair.source) and visible(pair.english)):
+                    reason = "no visible text"
                 if reason is None and key in seen:
                     reason = "duplicate pair"
                 if reason is not None:
@@ -224,6 +227,13 @@ def training_bitext(
             for reason, count in dropped.items():
                 report_skip(Skip(f"training-bitext/{source}", reason, count, lang=lang))
     return {lang: pairs for lang, pairs in sorted(result.items()) if pairs}
+
+
+def visible(text: str) -> bool:
+    """Whether ``text`` has a character that is neither white space nor a control or
+    format character (Unicode categories Cc, Cf: e.g. a bare U+200E left-to-right mark,
+    which some bitext lines hold and every tokenizer reads as nothing)."""
+    return any(not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf") for ch in text)
 
 
 def training_questions(data_dir: str | Path | None = None) -> list[XorQuestion]:
