@@ -13,6 +13,7 @@ from optical.data.training import DOMAINS, QUESTIONS, SOURCES, source_domain
 from optical.experiment.student_curves import (
     STUDENT_CURVES_FILE,
     by_system,
+    plateau_step,
     student_curve_section,
     summary,
 )
@@ -117,3 +118,28 @@ def test_the_run_marks_an_early_stopped_students_saved_step(tmp_path: Path) -> N
     assert summary_of["stopped"]["best_step"][0] == 50
     assert summary_of["stopped"]["in_domain_gain"][0] == pytest.approx(0.06)
     assert summary_of["plain"]["best_step"][0] == 100
+
+
+def test_the_plateau_is_the_first_step_within_the_tolerance_of_the_seeds_best(
+    tmp_path: Path,
+) -> None:
+    """Seeds are averaged per step first; only steps every seed validated at count; a
+    start and an end alone are no curve."""
+    seed0 = [_point(0, 0.80, 0.9, 0.7), _point(50, 0.850, 0.9, 0.7), _point(100, 0.880, 0.9, 0.7)]
+    seed0 += [_point(150, 0.884, 0.9, 0.7), _point(200, 0.882, 0.9, 0.7)]
+    seed1 = [dict(p, p_at_1_by_domain=dict(p["p_at_1_by_domain"])) for p in seed0]
+    seed1[2]["p_at_1_by_domain"][QUESTIONS] = 0.870  # step 100's mean: 0.875 < 0.884 - 0.005
+    assert plateau_step([seed0]) == 100
+    assert plateau_step([seed0, seed1]) == 150
+    assert plateau_step([seed0, seed1], tolerance=0.01) == 100
+    assert plateau_step([seed0, seed1[:-1]]) == 150  # step 200 is not in every curve
+    rising = [_point(s, 0.8 + s / 1000, 0.9, 0.7) for s in (0, 50, 100)]
+    assert plateau_step([rising]) == 100  # the last step: not flattened yet
+    assert plateau_step([seed0[:2]]) is None and plateau_step([]) is None
+    records = [
+        {"system": "optical-ot", "seed": i, "curve": c} for i, c in enumerate((seed0, seed1))
+    ]
+    text = "\n".join(student_curve_section(records, tmp_path))
+    assert "plateau |" in text and text.splitlines()[-3].endswith("| 200 | 150 |")
+    no_curve = [{"system": "optical-ot", "seed": 0, "curve": seed0[:2]}]
+    assert "plateau" not in "\n".join(student_curve_section(no_curve, tmp_path))

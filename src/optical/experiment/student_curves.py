@@ -1,4 +1,4 @@
-"""Validation curves of an experiment's students, and what they say about forgetting.
+r"""Validation curves of an experiment's students, and what they say about forgetting.
 
 Every distilled student validates on held-out pairs of its own training pool (never
 benchmark text; :func:`optical.train.distill.validate`): bitext-retrieval P@1 overall
@@ -17,6 +17,12 @@ From a curve, :func:`summary` takes per student
 
 :func:`by_system` averages them over seeds (mean ± sample std), and
 :func:`student_curve_section` renders the table and ``student-curves.png``.
+
+A budget is chosen from the curves with :func:`plateau_step`: over the steps every seed
+validated at, the seeds' mean in-domain P@1 :math:`\bar q_s`; the plateau is the first
+step :math:`s` with :math:`\bar q_s \ge \max_{s'} \bar q_{s'} - \delta`
+(:data:`PLATEAU_TOLERANCE`), i.e. the fewest steps that get within δ of the best the
+curve reached. A plateau at the curve's last step means the curve has not flattened.
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ _TITLES = {
     "in_domain_gain": "Δ questions",
     "out_of_domain_change": "Δ other text",
 }
+PLATEAU_TOLERANCE = 0.005
+"""δ of :func:`plateau_step`: half a point of P@1 (about half the binomial standard error
+of P@1 ≈ 0.9 on the ~1,000 question pairs a study validation holds)."""
 
 
 def write_student_curves(curves: Sequence[Mapping[str, Any]], out_dir: Path) -> None:
@@ -107,6 +116,25 @@ def by_system(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, tuple
     return out
 
 
+def plateau_step(
+    curves: Sequence[Sequence[Mapping[str, Any]]], tolerance: float = PLATEAU_TOLERANCE
+) -> int | None:
+    """The first step at which the seeds' mean in-domain P@1 is within ``tolerance`` of
+    its maximum over the steps every curve of ``curves`` (one per seed) validated at
+    (module docstring); None with fewer than three such steps (a start and an end say
+    nothing about where a curve flattens)."""
+    by_seed = []
+    for curve in curves:
+        points = {int(p["step"]): _domains(p)[0] for p in curve}
+        by_seed.append({step: q for step, q in points.items() if q is not None})
+    steps = sorted(set.intersection(*(set(s) for s in by_seed))) if by_seed else []
+    if len(steps) < 3:
+        return None
+    mean = {step: statistics.fmean(seed[step] for seed in by_seed) for step in steps}
+    best = max(mean.values())
+    return next(step for step in steps if mean[step] >= best - tolerance)
+
+
 def mean_std(value: tuple[float, float] | None, signed: bool = False) -> str:
     """``0.912 ± 0.004`` (``+0.012 ± 0.004`` when ``signed``); ``—`` for no value."""
     if value is None:
@@ -117,14 +145,18 @@ def mean_std(value: tuple[float, float] | None, signed: bool = False) -> str:
 
 
 def student_curve_section(records: Sequence[Mapping[str, Any]], out_dir: Path) -> list[str]:
-    """ "Student validation": the table of :func:`by_system` and, when some student
-    validated more than once, ``student-curves.png`` (P@1 by step, one line per student
-    and seed); empty without curves."""
+    """ "Student validation": the table of :func:`by_system` (with each system's
+    :func:`plateau_step` when its curves have one) and, when some student validated more
+    than once, ``student-curves.png`` (P@1 on questions and on other text by step, one
+    colour per system, one line per seed); empty without curves."""
     records = [r for r in records if r.get("curve")]
     if not records:
         return []
     table = by_system(records)
     keys = [k for k in SUMMARY_KEYS if any(k in row for row in table.values())]
+    curves = {system: [r["curve"] for r in records if r["system"] == system] for system in table}
+    plateaus = {system: plateau_step(c) for system, c in curves.items()}
+    shown = any(step is not None for step in plateaus.values())
     lines = [
         "## Student validation",
         "",
@@ -132,17 +164,28 @@ def student_curve_section(records: Sequence[Mapping[str, Any]], out_dir: Path) -
         "(never benchmark text), for the model it saved, mean ± std over seeds: overall, on "
         "questions (the benchmarks' kind of query) and on the other text (news, "
         "conversational, mixed; each domain weighs alike). Δ: against the same student "
-        "before training (`run.eval_at_start`), i.e. zero-shot on the same pairs.",
+        "before training (`run.eval_at_start`), i.e. zero-shot on the same pairs."
+        + (
+            f" Plateau: the first step whose mean P@1 on questions over seeds is within "
+            f"{PLATEAU_TOLERANCE} of the best step's (at the last step: not flattened yet)."
+            if shown
+            else ""
+        ),
         "",
-        "| system | seeds | " + " | ".join(_TITLES[k] for k in keys) + " | saved step |",
-        "|---|---:|" + "---:|" * (len(keys) + 1),
+        "| system | seeds | "
+        + " | ".join(_TITLES[k] for k in keys)
+        + " | saved step |"
+        + (" plateau |" if shown else ""),
+        "|---|---:|" + "---:|" * (len(keys) + 1 + shown),
     ]
     for system in sorted(table):
         row = table[system]
         count = sum(1 for r in records if r["system"] == system)
         cells = [mean_std(row.get(k), signed=k.endswith(("gain", "change"))) for k in keys]
         step = row.get("best_step")
-        lines.append(f"| {system} | {count} | " + " | ".join(cells) + f" | {_step(step)} |")
+        plateau = plateaus[system]
+        tail = (f" {'—' if plateau is None else plateau} |") if shown else ""
+        lines.append(f"| {system} | {count} | " + " | ".join(cells) + f" | {_step(step)} |" + tail)
     lines.append("")
     if any(len(r["curve"]) > 1 for r in records):
         path = out_dir / "student-curves.png"
@@ -150,15 +193,17 @@ def student_curve_section(records: Sequence[Mapping[str, Any]], out_dir: Path) -
         with chart(path, (7.0, 3.6)) as ax:
             for record in sorted(records, key=lambda r: (r["system"], r["seed"])):
                 points = record["curve"]
-                ax.plot(
-                    [p["step"] for p in points],
-                    [p.get("p_at_1") for p in points],
-                    marker="o",
-                    color=colours.get(record["system"]),
-                    label=f"{record['system']} seed {record['seed']}",
-                )
+                steps = [p["step"] for p in points]
+                inside, outside = zip(*(_domains(p) for p in points), strict=True)
+                colour = colours.get(record["system"])
+                label = f"{record['system']} seed {record['seed']}"
+                if any(v is None for v in inside):  # no per-domain numbers: overall P@1
+                    inside = tuple(p.get("p_at_1") for p in points)
+                ax.plot(steps, inside, marker="o", color=colour, label=label)
+                if all(v is not None for v in outside):
+                    ax.plot(steps, outside, linestyle="--", marker=".", color=colour)
             ax.set_xlabel("training step")
-            ax.set_ylabel("validation P@1")
+            ax.set_ylabel("validation P@1 (solid: questions, dashed: other text)")
             ax.legend(fontsize=7, frameon=False)
         lines += [f"![Student validation curves]({path.name})", ""]
     return lines
