@@ -3,6 +3,7 @@ NMT) trains, checkpoints, validates, logs and resumes exactly through ``fit``.""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,17 @@ def test_a_dummy_task_trains_and_resumes_exactly(tmp_path: Path, one_thread: Non
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
     assert [r["step"] for r in _records(cut)] == [r["step"] for r in records]
     state = load_checkpoint(list_checkpoints(cut / "checkpoints")[-1][1])
-    assert state["step"] == 6 and state["metrics"] == records[-1]["validation"]
+    timeless = {k: v for k, v in records[-1]["validation"].items() if k != "train_s"}
+    assert (
+        state["step"] == 6
+        and {k: v for k, v in state["metrics"].items() if k != "train_s"} == timeless
+    )
+    # train_s: the training seconds so far, rising, and carried across the resume
+    clocks = [r["train_s"] for r in _records(cut) if "validation" not in r]
+    assert all(a < b for a, b in itertools.pairwise(clocks)) and clocks[0] > 0
+    cut_records = _records(cut)
+    assert state["train_s"] == pytest.approx(clocks[-1])
+    assert cut_records[-1]["validation"]["train_s"] == pytest.approx(clocks[-1], abs=1e-3)
     # a finished run resumed: nothing trains, the artifact is kept
     before = (cut / "weights" / "state.pt").stat().st_mtime_ns
     assert fit(Regression(config), cut, resume=True, callbacks=[crash]) == cut / "weights"

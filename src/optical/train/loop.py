@@ -13,18 +13,21 @@ artifact. :func:`fit` runs, per optimizer step ``s`` (``G`` = ``optim.batch_size
         stop on a non-finite L
         backward(L / A)                             # no_sync but on the last micro-batch
     clip ‖∇‖ ≤ max_grad_norm; optimizer step; LR schedule step; zero the gradients
-    record = task.step_record(diagnostics) + lr, grad_norm, step_s
+    record = task.step_record(diagnostics) + lr, grad_norm, step_s, train_s
 
-then logs ``record`` every ``run.log_every`` steps, validates (rank 0) every
-``run.eval_every`` steps and after the last, writes a checkpoint (rank 0) every
-``run.checkpoint_every`` steps and after the last, and calls the callbacks. The LR of
+(``train_s``: the seconds of every training step so far, this one included, carried
+across resumes — validation, checkpoints and start-up not counted), then logs
+``record`` every ``run.log_every`` steps, validates (rank 0) every ``run.eval_every``
+steps and after the last (the result gets ``train_s`` too), writes a checkpoint
+(rank 0) every ``run.checkpoint_every`` steps and after the last, and calls the
+callbacks. The LR of
 step ``s`` is ``lr · linear_schedule(K, S)(s)`` (:func:`optical.train.runtime.linear_schedule`).
 
 The checkpoint (:mod:`optical.train.checkpoint`) is one explicit dict::
 
     {"format", "step", **task.checkpoint_state(),     # "model", "projection", extras
      "optimizer", "scheduler", "rng": {"torch", "sampler"}, "config": resolved,
-     "metrics": last validation}
+     "metrics": last validation, "train_s"}
 
 Resume: the config may differ from the checkpoint's only in
 :data:`~optical.train.config.RESUME_FREE_KEYS`; :meth:`Task.restore` checks and loads its
@@ -290,6 +293,7 @@ class _Run:
         self.run_cfg: RunConfig = task.config.run
         self.metrics_path = out_dir / "metrics.jsonl"
         self.last_validation: dict[str, Any] = {}
+        self.train_s = 0.0  # seconds spent in training steps (module docstring)
         self.best: dict[str, Any] = {"score": -math.inf, "step": None, "bad": 0, "state": None}
         self.stopped = False
 
@@ -379,6 +383,7 @@ class _Run:
         self.task.sampler.load_state_dict(state["rng"]["sampler"])
         torch.set_rng_state(state["rng"]["torch"])
         self.last_validation = dict(state.get("metrics") or {})
+        self.train_s = float(state.get("train_s", 0.0))
         if "early_stopping" in state:
             self.best = dict(state["early_stopping"])
             self.stopped = bool(self.best.pop("stopped", False))
@@ -438,7 +443,9 @@ class _Run:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         record = self.task.step_record(records)
-        record.update(lr=lr, grad_norm=grad_norm, step_s=time.perf_counter() - started)
+        step_s = time.perf_counter() - started
+        self.train_s += step_s
+        record.update(lr=lr, grad_norm=grad_norm, step_s=step_s, train_s=self.train_s)
         return record, seen
 
     def _after_step(self, done: int, record: dict[str, float], seen: list[Any]) -> None:
@@ -493,7 +500,7 @@ class _Run:
                 )
 
     def _validate(self, step: int) -> dict[str, Any]:
-        result = self.task.validate()
+        result = {**self.task.validate(), "train_s": round(self.train_s, 3)}
         append_metrics(self.metrics_path, {"step": step, "validation": result})
         self.bar.write(f"[{self.task.name}] step {step}: {self.task.validation_message(result)}")
         return result
@@ -508,6 +515,7 @@ class _Run:
             "rng": {"torch": torch.get_rng_state(), "sampler": self.task.sampler.state_dict()},
             "config": self.resolved,
             "metrics": self.last_validation,
+            "train_s": self.train_s,
         }
         if self.run_cfg.early_stopping_patience:
             state["early_stopping"] = {**self.best, "stopped": self.stopped}
