@@ -219,6 +219,81 @@ def test_generate_matches_step_by_step_greedy_and_beam_search_runs() -> None:
         model.generate(states, mask, "sv")
 
 
+def _adaptive_model(seed: int = 0) -> NmtModel:
+    torch.manual_seed(seed)
+    vocab = CompactVocab(("en", "fi"), tuple(range(100, 130)))
+    config = NmtModelConfig(
+        layers=1,
+        hidden=16,
+        heads=2,
+        ffn=32,
+        vocab_size=30,
+        dropout=0.0,
+        label_smoothing=0.0,
+        adaptive_cutoffs=(4, 12),
+    )
+    return NmtModel(config, vocab, encoder_dim=8).eval()
+
+
+def test_the_adaptive_softmax_is_a_distribution_and_its_loss_is_the_targets_nll() -> None:
+    """With ``adaptive_cutoffs`` the decoder's logits are log-probabilities over the whole
+    vocabulary (they sum to one), the training loss is the mean −log p of the targets read
+    from them, gradients reach the head and the clusters, and greedy decoding runs."""
+    from optical.nmt.model import AdaptiveOutput
+
+    model = _adaptive_model()
+    assert isinstance(model.adaptive, AdaptiveOutput) and _tiny_model().adaptive is None
+    # cutoffs are piece ranks, shifted past the 3 specials and 2 tags
+    assert model.adaptive.adaptive.cutoffs == [5 + 4, 5 + 12, model.vocab.size]
+    states, mask = pad_states([np.ones((4, 8), np.float16), np.ones((2, 8), np.float16)], 12)
+    targets = pad_targets([[3, 10, 20, 33, EOS], [4, 30, EOS]])
+    with torch.no_grad():
+        log_prob = model(states, mask, targets[:, :-1])
+    assert log_prob.shape == (2, 4, model.vocab.size)
+    assert torch.allclose(log_prob.exp().sum(-1), torch.ones(2, 4), atol=1e-5)
+    labels = targets[:, 1:]
+    expected = -log_prob.gather(-1, labels.unsqueeze(-1)).squeeze(-1)[labels != PAD].mean()
+    loss, count = sequence_loss(model, states, mask, targets)
+    assert count == 6 and torch.allclose(loss, expected, atol=1e-5)
+    in_bf16, _ = sequence_loss(model, states, mask, targets, bf16=True)  # the body in bf16
+    assert torch.allclose(in_bf16, expected, atol=0.05)
+    loss.backward()
+    tails = model.adaptive.adaptive.tail
+    assert model.adaptive.adaptive.head.weight.grad is not None
+    assert all(p.grad is not None for p in tails.parameters())  # targets 20, 30, 33 in tails
+    assert model.decoder.get_input_embeddings().weight.data_ptr() not in {
+        p.data_ptr() for p in model.adaptive.parameters()
+    }  # untied
+    assert len(model.generate(states, mask, "fi", beams=2, max_new_tokens=4)) == 2
+
+
+def test_adaptive_cutoffs_are_validated() -> None:
+    with pytest.raises(ConfigError, match="label_smoothing must be 0"):
+        NmtModelConfig(adaptive_cutoffs=(2000,))
+    for bad in ((0,), (3000, 2000), (16000,)):
+        with pytest.raises(ConfigError, match="rise strictly"):
+            NmtModelConfig(label_smoothing=0.0, adaptive_cutoffs=bad)
+    with pytest.raises(ConfigError, match="hidden >= 64"):
+        NmtModelConfig(hidden=32, heads=2, label_smoothing=0.0, adaptive_cutoffs=(10, 20, 30))
+    vocab = CompactVocab(("en",), tuple(range(100, 130)))  # 30 pieces
+    config = NmtModelConfig(vocab_size=100, label_smoothing=0.0, adaptive_cutoffs=(40,))
+    assert NmtModel(config, vocab, encoder_dim=8).adaptive is None  # no cluster: full softmax
+    config = NmtModelConfig(vocab_size=100, label_smoothing=0.0, adaptive_cutoffs=(10, 40))
+    model = NmtModel(config, vocab, encoder_dim=8)  # the empty cluster is left out
+    assert model.adaptive is not None
+    assert model.adaptive.adaptive.cutoffs == [4 + 10, vocab.size]
+
+
+def test_an_adaptive_model_trains_saves_and_loads(encoder_dir: Path, tmp_path: Path) -> None:
+    config = _config(encoder_dir, model={"adaptive_cutoffs": [8]}, optim={"max_steps": 4})
+    folder = train_nmt(config, tmp_path / "run", bitext=_bitext(), cache=tmp_path / "c")
+    model, info = load_nmt(folder)
+    assert info["steps"] == 4 and model.adaptive is not None
+    assert info["model"]["adaptive_cutoffs"] == [8]
+    translator = build_translator("nmt", model=str(folder))
+    assert len(translator.translate(["a b c"], "fi", "en")) == 1
+
+
 # --- trainer ------------------------------------------------------------------------------
 
 
@@ -370,7 +445,9 @@ def test_shipped_nmt_configs_load() -> None:
     study = load_nmt_config(root / "nmt-study.toml")
     assert quick.data.directions == study.data.directions == ("xx-en", "en-xx")
     assert study.optim.max_steps > quick.optim.max_steps
-    assert study.data.max_pairs_per_language > quick.data.max_pairs_per_language
+    assert study.data.max_pairs_per_language == 0  # the whole pool (0 = no cap)
+    assert quick.data.max_pairs_per_language > 0
+    assert study.run.early_stopping_patience > 0 and study.run.eval_every > 0
 
 
 def test_corrupt_model_is_detected(trained: Path, tmp_path: Path) -> None:
@@ -405,6 +482,29 @@ def test_cli_translate_and_train_nmt_errors(
     assert "model.layers must be >= 1" in capsys.readouterr().err
 
 
+def test_nmt_curves_compares_runs_by_training_time(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``optical nmt-curves RUN… --out F.md``: each run's validation table with the
+    training time so far (``train_s``, which every validation now carries) and the figure
+    against it; a folder without validations is an error naming it."""
+    import json
+
+    from optical.cli import main
+
+    log = [json.loads(line) for line in (trained.parent / "metrics.jsonl").read_text().splitlines()]
+    validations = [r["validation"] for r in log if "validation" in r]
+    assert validations[0]["train_s"] == 0 and validations[-1]["train_s"] > 0
+    out = tmp_path / "cmp" / "curves.md"
+    assert main(["nmt-curves", str(trained.parent), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| step | training time | validation loss |" in text and "| 300 |" in text
+    assert (out.parent / "curves.png").is_file() and "curves.png" in capsys.readouterr().out
+    (tmp_path / "empty").mkdir()
+    assert main(["nmt-curves", str(tmp_path / "empty"), "--out", str(out)]) == 2
+    assert "no validation" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_the_nmt_step_bench_reports_both_steps(real_data_dir: Path) -> None:
     """``optical bench nmt-step --json``: the fields the README names, from a two-step run
@@ -414,6 +514,7 @@ def test_the_nmt_step_bench_reports_both_steps(real_data_dir: Path) -> None:
     result = run(steps=2, pairs=4)
     for key in ("ratio", "baseline_tokens_per_s", "candidate_tokens_per_s", "vocab_size"):
         assert result[key] > 0, key
+    assert result["pairs_per_language"] == 4 and result["adaptive_cutoffs"] == [2000, 8000]
     for key in ("baseline", "candidate"):
         assert 0 <= result[f"{key}_padding"] < 1
         assert 0 < result[f"{key}_optimizer_share"] < 1

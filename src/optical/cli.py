@@ -516,6 +516,25 @@ def _cmd_forgetting(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_nmt_curves(args: argparse.Namespace) -> int:
+    from .experiment.report_sections import nmt_curve_section
+    from .io_utils import atomic_write_text
+    from .train.runtime import validation_curve
+
+    curves = {}
+    for folder in map(Path, args.runs):
+        curve = validation_curve(folder / "metrics.jsonl")
+        if not curve:
+            raise OpticalError(f"{folder}: no validation in {folder / 'metrics.jsonl'}")
+        curves[folder.name] = curve
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lines = nmt_curve_section(curves, out.parent, args.against, out.with_suffix(".png").name)
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
 def _cmd_repro(args: argparse.Namespace) -> int:
     from .experiment.reproduction import MATRIX, check_file, load_matrix, render_table
 
@@ -828,6 +847,23 @@ def _add_forgetting(sub: Subcommands) -> None:
     forgetting.set_defaults(func=_cmd_forgetting)
 
 
+def _add_nmt_curves(sub: Subcommands) -> None:
+    curves = sub.add_parser(
+        "nmt-curves",
+        help="the validation curves of train-nmt runs side by side (table and figure)",
+    )
+    curves.add_argument("runs", nargs="+", help="train-nmt output folders (their metrics.jsonl)")
+    curves.add_argument(
+        "--against",
+        choices=("step", "train_s"),
+        default="train_s",
+        help="the figure's x axis: training step or training seconds (default: seconds, "
+        "to compare runs at equal wall time)",
+    )
+    curves.add_argument("--out", required=True, help="FILE.md (the figure: FILE.png)")
+    curves.set_defaults(func=_cmd_nmt_curves)
+
+
 def _add_ablate(sub: Subcommands) -> None:
     ablate = sub.add_parser(
         "ablate", help="distillation ablations × seeds, scored on held-out training bitext"
@@ -965,6 +1001,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(sub)
     _add_ablate(sub)
     _add_forgetting(sub)
+    _add_nmt_curves(sub)
     _add_repro(sub)
     _add_train_nmt(sub)
     _add_translate(sub)

@@ -572,11 +572,16 @@ CURVE_MEASURES = (
 
 
 def nmt_curve_section(
-    curves: Mapping[str, Sequence[Mapping[str, float]]], out_dir: Path
+    curves: Mapping[str, Sequence[Mapping[str, float]]],
+    out_dir: Path,
+    against: str = "step",
+    figure: str = "nmt-curve.png",
 ) -> list[str]:
     """The learning curve of each in-project NMT model (validation loss and chrF of
-    greedy translations of held-out training bitext, per evaluation): a table and
-    ``nmt-curve.png`` (loss on the left axis, chrF on the right)."""
+    greedy translations of held-out training bitext, per evaluation): a table (with the
+    training seconds so far, ``train_s``, where the log has them) and ``figure`` in
+    ``out_dir`` (loss on the left axis, chrF on the right) against the training
+    ``"step"`` or, to compare runs at equal wall time, ``"train_s"``."""
     curves = {backend: list(points) for backend, points in curves.items() if points}
     if not curves:
         return []
@@ -585,12 +590,18 @@ def nmt_curve_section(
         "",
         "Validation on held-out pairs of the NMT training pool (never benchmark text): the "
         "mean token cross-entropy and the chrF of greedy translations, at each evaluation "
-        "of training (`run.eval_every`).",
+        "of training (`run.eval_every`); training time: the seconds of the training steps "
+        "so far (validation and start-up not counted).",
         "",
     ]
     for backend, points in sorted(curves.items()):
-        header = ["step", *(label for key, label in CURVE_MEASURES if key in points[-1])]
         keys = [key for key, _ in CURVE_MEASURES if key in points[-1]]
+        timed = "train_s" in points[-1]
+        header = [
+            "step",
+            *(["training time"] if timed else []),
+            *(label for key, label in CURVE_MEASURES if key in keys),
+        ]
         parts += [
             f"`{backend}`:",
             "",
@@ -598,31 +609,51 @@ def nmt_curve_section(
             "|" + "---|" * len(header),
             *(
                 "| "
-                + " | ".join([str(p["step"]), *(_curve_value(p.get(k), k) for k in keys)])
+                + " | ".join(
+                    [
+                        str(p["step"]),
+                        *([_duration(p.get("train_s"))] if timed else []),
+                        *(_curve_value(p.get(k), k) for k in keys),
+                    ]
+                )
                 + " |"
                 for p in points
             ),
             "",
         ]
-    path = out_dir / "nmt-curve.png"
+    path = out_dir / figure
     with chart(path, (7.0, 3.6)) as ax:
         right = ax.twinx()
+        colours = system_colours(sorted(curves))
+        styles = {"chrF_xx-en": ("s", "--"), "chrF_en-xx": ("^", ":")}
         for backend, points in sorted(curves.items()):
-            steps = [p["step"] for p in points]
-            ax.plot(steps, [p.get("loss") for p in points], marker="o", label=f"{backend} loss")
+            xs = [p.get(against) for p in points]
+            colour = colours.get(backend)
+            ax.plot(
+                xs, [p.get("loss") for p in points], marker="o", color=colour,
+                label=f"{backend} loss",
+            )  # fmt: skip
             for key, label in CURVE_MEASURES[1:]:
                 if key in points[-1]:
+                    marker, line = styles[key]
                     right.plot(
-                        steps, [p.get(key) for p in points], marker="s", linestyle="--",
-                        label=f"{backend} {label}",
+                        xs, [p.get(key) for p in points], marker=marker, linestyle=line,
+                        color=colour, label=f"{backend} {label}",
                     )  # fmt: skip
-        ax.set_xlabel("training step")
+        ax.set_xlabel("training step" if against == "step" else "training seconds")
         ax.set_ylabel("validation loss")
         right.set_ylabel("chrF")
         lines = ax.get_legend_handles_labels()
         more = right.get_legend_handles_labels()
         ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, frameon=False)
     return [*parts, f"![NMT learning curve]({path.name})", ""]
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
 
 
 def _curve_value(value: Any, key: str) -> str:

@@ -4,7 +4,8 @@
 Sections (every one optional; a missing key keeps its default)::
 
     [model]   encoder, layers, hidden, heads, ffn, vocab_size, max_source_length,
-              max_target_length, dropout, label_smoothing, init_from_encoder, bf16
+              max_target_length, dropout, label_smoothing, init_from_encoder, bf16,
+              adaptive_cutoffs
     [data]    sources, languages, directions, temperature, fraction,
               max_pairs_per_language, validation_pairs_per_language
     [optim]   lr, weight_decay, warmup_steps, max_steps, batch_size, grad_accum,
@@ -19,6 +20,7 @@ plus a top-level ``name``. Unknown keys, wrong types and inconsistent values rai
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,7 +41,17 @@ class NmtModelConfig:
     compact vocabulary of ``vocab_size`` pieces (:mod:`optical.nmt.vocab`), input and
     output embeddings tied and — when ``init_from_encoder`` and ``hidden`` equals the
     encoder width — initialised from the encoder's word embeddings. Sources are cut to
-    ``max_source_length`` encoder tokens, targets to ``max_target_length`` pieces."""
+    ``max_source_length`` encoder tokens, targets to ``max_target_length`` pieces.
+
+    ``adaptive_cutoffs`` (empty = a full softmax over the vocabulary): an adaptive softmax
+    (Grave et al. 2017, :class:`torch.nn.AdaptiveLogSoftmaxWithLoss`) over the pieces in
+    frequency order: the head holds the specials, the language tags and the
+    ``adaptive_cutoffs[0]`` most frequent pieces plus one entry per tail cluster; tail
+    cluster ``i`` holds the pieces ranked ``adaptive_cutoffs[i]`` … ``adaptive_cutoffs[i+1]``
+    (the last: to ``vocab_size``), behind a projection to ``hidden / 4^(i+1)``. A step then
+    scores each target against the head and its own cluster only, not the whole
+    vocabulary. The output layer is not tied to the input embeddings, and it gives the
+    target's log-probability only, so ``label_smoothing`` must be 0 with it."""
 
     encoder: str = "multilingual-e5-small"
     layers: int = 3
@@ -53,8 +65,10 @@ class NmtModelConfig:
     label_smoothing: float = 0.1
     init_from_encoder: bool = True
     bf16: bool = True
+    adaptive_cutoffs: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "adaptive_cutoffs", tuple(self.adaptive_cutoffs))
         for key in ("layers", "hidden", "heads", "ffn", "vocab_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"model.{key} must be >= 1")
@@ -66,6 +80,24 @@ class NmtModelConfig:
             raise ConfigError("model.max_source_length and max_target_length must be >= 2")
         if not 0 <= self.dropout < 1 or not 0 <= self.label_smoothing < 1:
             raise ConfigError("model.dropout and model.label_smoothing must be in [0, 1)")
+        cutoffs = self.adaptive_cutoffs
+        if cutoffs:
+            rising = all(a < b for a, b in itertools.pairwise(cutoffs))
+            if not rising or cutoffs[0] < 1 or cutoffs[-1] >= self.vocab_size:
+                raise ConfigError(
+                    f"model.adaptive_cutoffs must rise strictly within 1 … vocab_size - 1 "
+                    f"({self.vocab_size - 1}), not {list(cutoffs)}"
+                )
+            if self.hidden < 4 ** len(cutoffs):
+                raise ConfigError(
+                    f"model.adaptive_cutoffs: {len(cutoffs)} tail clusters need model.hidden "
+                    f">= {4 ** len(cutoffs)} (cluster i projects to hidden / 4^(i+1))"
+                )
+            if self.label_smoothing:
+                raise ConfigError(
+                    "model.label_smoothing must be 0 with model.adaptive_cutoffs: the adaptive "
+                    "softmax gives the target's log-probability only"
+                )
 
 
 @dataclass(frozen=True)

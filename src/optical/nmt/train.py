@@ -46,7 +46,7 @@ from ..train.sampling import (
     training_split,
 )
 from ..types import BitextPair
-from .config import NmtConfig, load_nmt_config
+from .config import NmtConfig, NmtModelConfig, load_nmt_config
 from .model import NmtModel, pad_states, pad_targets, sequence_loss
 from .package import nmt_is_complete, save_nmt
 from .states import SourceStates
@@ -271,15 +271,20 @@ class NmtTask(Task):
         self.batcher = _Batcher(
             self._source_states(dist), self.targets, self.vocab, config, dist.device
         )
-        torch.manual_seed(derive_seed(run.seed, "init"))
-        self.model = NmtModel(config.model, self.vocab, self.encoder.dim)
-        self.initialised = False
-        if config.model.init_from_encoder:
-            self.initialised = self.model.init_embeddings(
-                self.encoder.model.get_input_embeddings().weight.detach().float().cpu()
-            )
+        self.model, self.initialised = self.build_model(config.model)
         self.model.to(dist.device)
         self.model.train()
+
+    def build_model(self, model_config: NmtModelConfig) -> tuple[NmtModel, bool]:
+        """A freshly initialised model of ``model_config`` over this task's vocabulary (the
+        run's seed; on the CPU) and whether its word embeddings were copied from the
+        encoder's (``init_from_encoder``, when the widths match)."""
+        torch.manual_seed(derive_seed(self.config.run.seed, "init"))
+        model = NmtModel(model_config, self.vocab, self.encoder.dim)
+        copied = model_config.init_from_encoder and model.init_embeddings(
+            self.encoder.model.get_input_embeddings().weight.detach().float().cpu()
+        )
+        return model, bool(copied)
 
     def target_length(self, example: NmtExample) -> int:
         """Pieces of ``example``'s tokenized target (the length batches are bucketed by)."""
