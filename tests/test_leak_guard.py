@@ -395,7 +395,7 @@ def _folder_pool(root: Path, name: str) -> dict[str, list[BitextPair]]:
 def test_the_default_pool_has_no_evaluation_text(real_data_dir: Path) -> None:
     pool = load_bitext(DataConfig(), real_data_dir)  # raises LeakError on any overlap
     assert find_overlaps(pool, evaluation_index(real_data_dir)) == ([], 0)
-    assert sum(map(len, pool.values())) == 286359
+    assert sum(map(len, pool.values())) == 286357  # 2 LAFAND-MT sw pairs have no visible text
 
 
 @pytest.mark.slow

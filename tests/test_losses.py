@@ -375,7 +375,7 @@ def test_l2sp_and_self_anchor_terms() -> None:
     theta = torch.tensor([1.0, 2.0], requires_grad=True)
     distance = ((theta - torch.tensor([0.0, 0.0])) ** 2).sum()
     out = L2SPLoss()(EncodedPair(**base, parameter_distance=distance))
-    assert float(out.loss) == pytest.approx(5.0)
+    assert float(out.loss.detach()) == pytest.approx(5.0)
     s = torch.ones(3, 5, requires_grad=True)
     r = torch.zeros(3, 5)
     anchored = SelfAnchorLoss()(
