@@ -381,7 +381,7 @@ def test_l2sp_and_self_anchor_terms() -> None:
     anchored = SelfAnchorLoss()(
         EncodedPair(**base, student_general_pooled=s, reference_general_pooled=r)
     )
-    assert float(anchored.loss) == pytest.approx(1.0)  # (1/(G d)) Σ ‖s − f0‖²
+    assert float(anchored.loss.detach()) == pytest.approx(1.0)  # (1/(G d)) Σ ‖s − f0‖²
     empty = SelfAnchorLoss()(
         EncodedPair(
             **base,
