@@ -43,7 +43,9 @@ def test_default_options_keep_the_artifact_keys(monkeypatch: pytest.MonkeyPatch)
     )
     assert artifact_key(quick) == "93dccb8eda26"
     assert artifact_key(quick, {"pool": "abc"}) == "f8b1479e362d"
-    study = load_distill_config(ROOT / "configs/distill-study.toml")
+    study = load_distill_config(ROOT / "configs/distill-study.toml").with_overrides(
+        optim={"max_steps": 150, "warmup_steps": 15}, data={"validation_pairs_per_language": 24}
+    )  # the first study's budget
     assert artifact_key(study) == "b59c3491a652"
     from optical.nmt.config import load_nmt_config
 
