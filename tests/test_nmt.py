@@ -265,6 +265,15 @@ def test_the_adaptive_softmax_is_a_distribution_and_its_loss_is_the_targets_nll(
         p.data_ptr() for p in model.adaptive.parameters()
     }  # untied
     assert len(model.generate(states, mask, "fi", beams=2, max_new_tokens=4)) == 2
+    # every output row starts from its piece's word embedding, as a tied softmax's does
+    base = torch.randn(200, 16)
+    assert model.init_embeddings(base)
+    pieces = base[torch.tensor(model.vocab.base_ids)]
+    adaptive = model.adaptive.adaptive
+    assert torch.equal(adaptive.head.weight[5 : 5 + 4], pieces[:4])
+    for (project, output), (low, high) in zip(adaptive.tail, [(4, 12), (12, 30)], strict=True):
+        assert torch.equal(project.weight, torch.eye(16))
+        assert torch.equal(output.weight, pieces[low:high])
 
 
 def test_adaptive_cutoffs_are_validated() -> None:
@@ -273,8 +282,6 @@ def test_adaptive_cutoffs_are_validated() -> None:
     for bad in ((0,), (3000, 2000), (16000,)):
         with pytest.raises(ConfigError, match="rise strictly"):
             NmtModelConfig(label_smoothing=0.0, adaptive_cutoffs=bad)
-    with pytest.raises(ConfigError, match="hidden >= 64"):
-        NmtModelConfig(hidden=32, heads=2, label_smoothing=0.0, adaptive_cutoffs=(10, 20, 30))
     vocab = CompactVocab(("en",), tuple(range(100, 130)))  # 30 pieces
     config = NmtModelConfig(vocab_size=100, label_smoothing=0.0, adaptive_cutoffs=(40,))
     assert NmtModel(config, vocab, encoder_dim=8).adaptive is None  # no cluster: full softmax

@@ -48,10 +48,10 @@ class NmtModelConfig:
     frequency order: the head holds the specials, the language tags and the
     ``adaptive_cutoffs[0]`` most frequent pieces plus one entry per tail cluster; tail
     cluster ``i`` holds the pieces ranked ``adaptive_cutoffs[i]`` … ``adaptive_cutoffs[i+1]``
-    (the last: to ``vocab_size``), behind a projection to ``hidden / 4^(i+1)``. A step then
-    scores each target against the head and its own cluster only, not the whole
-    vocabulary. The output layer is not tied to the input embeddings, and it gives the
-    target's log-probability only, so ``label_smoothing`` must be 0 with it."""
+    (the last: to ``vocab_size``). A step then scores each target against the head and its
+    own cluster only, not the whole vocabulary. The output rows are not tied to the input
+    embeddings (with ``init_from_encoder`` they start from the same word embeddings), and
+    the layer gives the target's log-probability only, so ``label_smoothing`` must be 0 with it."""
 
     encoder: str = "multilingual-e5-small"
     layers: int = 3
@@ -87,11 +87,6 @@ class NmtModelConfig:
                 raise ConfigError(
                     f"model.adaptive_cutoffs must rise strictly within 1 … vocab_size - 1 "
                     f"({self.vocab_size - 1}), not {list(cutoffs)}"
-                )
-            if self.hidden < 4 ** len(cutoffs):
-                raise ConfigError(
-                    f"model.adaptive_cutoffs: {len(cutoffs)} tail clusters need model.hidden "
-                    f">= {4 ** len(cutoffs)} (cluster i projects to hidden / 4^(i+1))"
                 )
             if self.label_smoothing:
                 raise ConfigError(
