@@ -92,6 +92,25 @@ def test_vocab_keeps_the_most_frequent_pieces_and_maps_back() -> None:
         vocab.tag("fi")
 
 
+def test_a_sampling_weighted_vocabulary_keeps_the_pieces_of_the_training_mix() -> None:
+    """``sampling_weights``: a target weighs ``p_pool / n_pool``, so a small pool drawn
+    often keeps its pieces against a large one; ``build_vocab`` counts with the weights."""
+    from optical.nmt.vocab import sampling_weights
+
+    pools = ["en-fi"] * 9 + ["en-sv"]  # nine Finnish targets, one Swedish
+    targets = [[10, 11]] * 9 + [[20, 21]]
+    weights = sampling_weights(pools, {"en-fi": 0.4, "en-sv": 0.6})
+    assert weights == pytest.approx([0.4 / 9] * 9 + [0.6])
+    by_frequency = build_vocab(targets, ["fi", "sv"], 2)
+    by_sampling = build_vocab(targets, ["fi", "sv"], 2, weights)
+    assert by_frequency.base_ids == (10, 11)
+    assert by_sampling.base_ids == (20, 21)  # the Swedish target is drawn 60 % of the time
+    with pytest.raises(OpticalError, match="no sampling probability"):
+        sampling_weights(["en-xx"], {"en-fi": 1.0})
+    with pytest.raises(OpticalError, match="2 weights for 1 targets"):
+        build_vocab([[1]], ["fi"], 2, [1.0, 1.0])
+
+
 def test_vocab_ties_break_by_piece_id() -> None:
     assert build_vocab([[5, 3, 4]], [], size=2).base_ids == (3, 4)
 
@@ -279,6 +298,8 @@ def test_the_adaptive_softmax_is_a_distribution_and_its_loss_is_the_targets_nll(
 def test_adaptive_cutoffs_are_validated() -> None:
     with pytest.raises(ConfigError, match="label_smoothing must be 0"):
         NmtModelConfig(adaptive_cutoffs=(2000,))
+    with pytest.raises(ConfigError, match="vocab_weighting must be one of"):
+        NmtModelConfig(vocab_weighting="balanced")
     for bad in ((0,), (3000, 2000), (16000,)):
         with pytest.raises(ConfigError, match="rise strictly"):
             NmtModelConfig(label_smoothing=0.0, adaptive_cutoffs=bad)
@@ -292,7 +313,11 @@ def test_adaptive_cutoffs_are_validated() -> None:
 
 
 def test_an_adaptive_model_trains_saves_and_loads(encoder_dir: Path, tmp_path: Path) -> None:
-    config = _config(encoder_dir, model={"adaptive_cutoffs": [8]}, optim={"max_steps": 4})
+    config = _config(
+        encoder_dir,
+        model={"adaptive_cutoffs": [8], "vocab_weighting": "sampling"},
+        optim={"max_steps": 4},
+    )
     folder = train_nmt(config, tmp_path / "run", bitext=_bitext(), cache=tmp_path / "c")
     model, info = load_nmt(folder)
     assert info["steps"] == 4 and model.adaptive is not None

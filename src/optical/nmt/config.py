@@ -5,7 +5,7 @@ Sections (every one optional; a missing key keeps its default)::
 
     [model]   encoder, layers, hidden, heads, ffn, vocab_size, max_source_length,
               max_target_length, dropout, label_smoothing, init_from_encoder, bf16,
-              adaptive_cutoffs
+              adaptive_cutoffs, vocab_weighting
     [data]    sources, languages, directions, temperature, fraction,
               max_pairs_per_language, validation_pairs_per_language
     [optim]   lr, weight_decay, warmup_steps, max_steps, batch_size, grad_accum,
@@ -31,6 +31,7 @@ from ..errors import ConfigError
 from ..train.config import DataConfig, OptimConfig, RunConfig
 
 DIRECTIONS = ("xx-en", "en-xx")
+VOCAB_WEIGHTINGS = ("frequency", "sampling")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class NmtModelConfig:
     output embeddings tied and — when ``init_from_encoder`` and ``hidden`` equals the
     encoder width — initialised from the encoder's word embeddings. Sources are cut to
     ``max_source_length`` encoder tokens, targets to ``max_target_length`` pieces.
+    ``vocab_weighting``: the pieces kept are the most frequent of the training targets
+    (``"frequency"``) or of the training mix the sampler draws (``"sampling"``: each
+    (direction, language) pool weighs as its sampling probability,
+    :func:`optical.nmt.vocab.sampling_weights`, so small languages keep their pieces).
 
     ``adaptive_cutoffs`` (empty = a full softmax over the vocabulary): an adaptive softmax
     (Grave et al. 2017, :class:`torch.nn.AdaptiveLogSoftmaxWithLoss`) over the pieces in
@@ -66,6 +71,7 @@ class NmtModelConfig:
     init_from_encoder: bool = True
     bf16: bool = True
     adaptive_cutoffs: tuple[int, ...] = ()
+    vocab_weighting: str = "frequency"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "adaptive_cutoffs", tuple(self.adaptive_cutoffs))
@@ -80,6 +86,11 @@ class NmtModelConfig:
             raise ConfigError("model.max_source_length and max_target_length must be >= 2")
         if not 0 <= self.dropout < 1 or not 0 <= self.label_smoothing < 1:
             raise ConfigError("model.dropout and model.label_smoothing must be in [0, 1)")
+        if self.vocab_weighting not in VOCAB_WEIGHTINGS:
+            raise ConfigError(
+                f"model.vocab_weighting must be one of {list(VOCAB_WEIGHTINGS)}, "
+                f"not {self.vocab_weighting!r}"
+            )
         cutoffs = self.adaptive_cutoffs
         if cutoffs:
             rising = all(a < b for a, b in itertools.pairwise(cutoffs))

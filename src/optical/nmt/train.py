@@ -50,7 +50,7 @@ from .config import NmtConfig, NmtModelConfig, load_nmt_config
 from .model import NmtModel, pad_states, pad_targets, sequence_loss
 from .package import nmt_is_complete, save_nmt
 from .states import SourceStates
-from .vocab import EOS, CompactVocab, build_vocab
+from .vocab import EOS, CompactVocab, build_vocab, sampling_weights
 
 __all__ = ["NmtExample", "NmtStepInfo", "NmtTask", "examples_from_bitext", "train_nmt"]
 
@@ -297,9 +297,18 @@ class NmtTask(Task):
         limit = self.config.model.max_target_length - 2
         self.train_targets = _tokenize_targets(tokenizer, every, limit)
         self.languages = {e.target_lang for e in every} | {e.target_lang for e in self.validation}
-        self.vocab = build_vocab(
-            self.train_targets.values(), self.languages, self.config.model.vocab_size
-        )
+        model = self.config.model
+        if model.vocab_weighting == "sampling":
+            probabilities = self.sampler.probability_table(digits=12)
+            drawn = [(pool, e) for pool, examples in self.pools.items() for e in examples]
+            self.vocab = build_vocab(
+                (self.train_targets[(e.target_lang, e.target)] for _, e in drawn),
+                self.languages,
+                model.vocab_size,
+                sampling_weights([pool for pool, _ in drawn], probabilities),
+            )
+        else:
+            self.vocab = build_vocab(self.train_targets.values(), self.languages, model.vocab_size)
         self.targets = {
             **_tokenize_targets(tokenizer, self.validation, limit),
             **self.train_targets,

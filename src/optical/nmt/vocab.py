@@ -14,7 +14,7 @@ tokenizer. Compact id layout::
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,15 +98,42 @@ class CompactVocab:
 
 
 def build_vocab(
-    tokenized_targets: Iterable[Sequence[int]], languages: Iterable[str], size: int
+    tokenized_targets: Iterable[Sequence[int]],
+    languages: Iterable[str],
+    size: int,
+    weights: Iterable[float] | None = None,
 ) -> CompactVocab:
-    """The ``size`` most frequent pieces of ``tokenized_targets`` (ties: lower id first)
-    and one tag per language (sorted codes)."""
+    """The ``size`` pieces of ``tokenized_targets`` with the largest (weighted) count
+    (ties: lower id first) and one tag per language (sorted codes). ``weights``, one per
+    target (default 1), scales each target's pieces: :func:`sampling_weights` makes the
+    counts those of the training mix the decoder is fed rather than of the raw pool."""
     if size < 1:
         raise ConfigError(f"model.vocab_size must be >= 1, not {size}")
-    counts: Counter[int] = Counter()
-    for ids in tokenized_targets:
-        counts.update(int(i) for i in ids)
+    counts: dict[int, float] = {}
+    targets = list(tokenized_targets)
+    factors = [1.0] * len(targets) if weights is None else [float(w) for w in weights]
+    if len(factors) != len(targets):
+        raise OpticalError(f"{len(factors)} weights for {len(targets)} targets")
+    for ids, weight in zip(targets, factors, strict=True):
+        for i in ids:
+            counts[int(i)] = counts.get(int(i), 0.0) + weight
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:size]
     tags = tuple(sorted({normalize_lang(code) for code in languages}))
     return CompactVocab(tags, tuple(piece for piece, _ in ranked))
+
+
+def sampling_weights(
+    pool_of_target: Sequence[str], probabilities: Mapping[str, float]
+) -> list[float]:
+    """Per target, ``p_pool / n_pool``: the probability that a training draw is this
+    target, when its pool (a direction and language, e.g. ``en-am``) is drawn with
+    probability ``p_pool`` (the temperature sampler's) and then a target uniformly among
+    its ``n_pool``. Counting pieces with these weights gives each pool the share of the
+    vocabulary it has of the training mix: a small language drawn often (``p ∝ n^{1/T}``)
+    is not crowded out by the large ones, and English, the target of every ``xx-en`` pool,
+    keeps about half."""
+    sizes = Counter(pool_of_target)
+    missing = sorted(set(sizes) - set(probabilities))
+    if missing:
+        raise OpticalError(f"no sampling probability for pools {missing}")
+    return [probabilities[pool] / sizes[pool] for pool in pool_of_target]

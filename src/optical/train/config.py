@@ -377,6 +377,7 @@ DEFAULT_FREE_KEYS: dict[str, Any] = {
     "data.length_buckets": 0,  # an NMT config's batching
     "data.max_tokens": 0,  # an NMT config's batching
     "model.adaptive_cutoffs": [],  # an NMT config's output layer
+    "model.vocab_weighting": "frequency",  # an NMT config's vocabulary
 }
 """Keys added after artifacts were first keyed: at these default values they are left out
 of :func:`artifact_key`, so a config that does not use them keeps its old key (any other
