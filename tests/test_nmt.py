@@ -132,6 +132,17 @@ def test_config_validation() -> None:
         NmtConfig.from_dict({"decode": {"length_penalty": float("nan")}})
 
 
+def test_validation_translations_are_spread_over_the_languages() -> None:
+    from optical.nmt.train import spread
+
+    pools = examples_from_bitext(_bitext(5), ["xx-en"])
+    listed = [e for pool in pools.values() for e in pool]  # every fi pair, then every sv
+    chosen = spread(listed, 4)
+    assert [e.direction for e in chosen] == ["fi-en", "sv-en", "fi-en", "sv-en"]
+    assert chosen[0] is pools["fi-en"][0] and chosen[2] is pools["fi-en"][1]
+    assert len(spread(listed, 100)) == len(listed) and spread([], 3) == []
+
+
 def test_examples_read_pairs_in_both_directions() -> None:
     pools = examples_from_bitext(_bitext(3), ["xx-en", "en-xx"])
     assert sorted(pools) == ["en-fi", "en-sv", "fi-en", "sv-en"]

@@ -164,7 +164,8 @@ def validate(
     tokenizer,
 ) -> dict[str, Any]:
     """Validation loss over ``examples`` and chrF (sacrebleu) of greedy translations of
-    the first ``decode.validation_sentences`` examples per direction kind."""
+    ``decode.validation_sentences`` examples per direction kind (into and out of
+    English), taken in turn from every language (:func:`spread`)."""
     import sacrebleu
 
     was_training = model.training
@@ -180,8 +181,10 @@ def validate(
             tokens += n
         result: dict[str, Any] = {"loss": total / max(1, tokens), "examples": len(examples)}
         for kind, into_english in (("xx-en", True), ("en-xx", False)):
-            chosen = [e for e in examples if (e.target_lang == "en") == into_english]
-            chosen = chosen[: config.decode.validation_sentences]
+            chosen = spread(
+                [e for e in examples if (e.target_lang == "en") == into_english],
+                config.decode.validation_sentences,
+            )
             if not chosen:
                 continue
             hypotheses = []
@@ -212,6 +215,22 @@ def validate(
         return result
     finally:
         model.train(was_training)
+
+
+def spread(examples: Sequence[NmtExample], count: int) -> list[NmtExample]:
+    """``count`` of ``examples`` taken in turn from each direction (``fi-en``, ``sw-en`` …,
+    in first-seen order; each direction's own order kept), so a validation chrF covers
+    every language instead of the first ones listed."""
+    by_direction: dict[str, list[NmtExample]] = {}
+    for example in examples:
+        by_direction.setdefault(example.direction, []).append(example)
+    queues = list(by_direction.values())
+    out: list[NmtExample] = []
+    for rank in range(max((len(q) for q in queues), default=0)):
+        for queue in queues:
+            if rank < len(queue) and len(out) < count:
+                out.append(queue[rank])
+    return out
 
 
 def _validation_examples(split: BitextSplit, directions: Sequence[str]) -> list[NmtExample]:
