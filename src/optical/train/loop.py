@@ -20,8 +20,8 @@ across resumes — validation, checkpoints and start-up not counted), then logs
 ``record`` every ``run.log_every`` steps, validates (rank 0) every ``run.eval_every``
 steps and after the last (the result gets ``train_s`` too), writes a checkpoint
 (rank 0) every ``run.checkpoint_every`` steps and after the last, and calls the
-callbacks. The LR of
-step ``s`` is ``lr · linear_schedule(K, S)(s)`` (:func:`optical.train.runtime.linear_schedule`).
+callbacks. The LR of step ``s`` is ``lr · linear_schedule(K, S)(s)``
+(:func:`optical.train.runtime.linear_schedule`).
 
 The checkpoint (:mod:`optical.train.checkpoint`) is one explicit dict::
 
