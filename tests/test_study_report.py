@@ -152,6 +152,10 @@ def test_budget_section_shows_seed_spread(tmp_path: Path) -> None:
     scaled = step_budget_note(150, 32, 600, 64, proportional=True)
     assert "that share of the steps" in scaled and "4,800 pairs" in scaled
     assert "measures the step budget" not in scaled
+    mixed = step_budget_note(150, 32, 600, 64, nmt_proportional=True)
+    student, nmt = mixed.split("not the data. ")
+    assert "4,800 pairs" in student and "same number of steps" in student
+    assert "38,400 examples at 100 %" in nmt and "that share of the steps" in nmt
 
 
 def test_gap_section_and_conclusion(tmp_path: Path) -> None:

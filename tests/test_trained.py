@@ -91,6 +91,25 @@ def test_a_data_budget_trains_the_config_steps_or_its_share_of_them(tmp_path: Pa
         replace(fixed, budget_steps="scaled")
 
 
+def test_the_nmt_model_of_a_data_budget_can_follow_its_own_budget_policy() -> None:
+    """``translate.budget_steps`` sets the NMT model's policy apart from the students'
+    (empty: the experiment's); the students keep ``experiment.budget_steps``."""
+    from optical.experiment.artifacts import nmt_config_for
+
+    fixed = load_config(QUICK)
+    nmt = fixed.translate.nmt_config.optim
+    own = replace(fixed, translate=replace(fixed.translate, budget_steps="proportional"))
+    assert (fixed.nmt_budget_steps, own.nmt_budget_steps) == ("fixed", "proportional")
+    assert nmt_config_for(own, 0.1).optim.max_steps == max(1, round(0.1 * nmt.max_steps))
+    assert nmt_config_for(own, None).optim == nmt
+    student = fixed.distill.base.optim
+    assert distill_config_for(spec("optical-ot-data10"), own).optim == student
+    inherit = replace(fixed, budget_steps="proportional")
+    assert inherit.nmt_budget_steps == "proportional"
+    with pytest.raises(ConfigError, match=r"translate\.budget_steps must be one of"):
+        replace(fixed.translate, budget_steps="scaled")
+
+
 def test_student_folders_are_keyed_by_the_resolved_config(tmp_path: Path) -> None:
     cfg = load_config(QUICK)
     ot = student_folder(spec("optical-ot"), cfg, tmp_path)

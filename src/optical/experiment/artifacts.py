@@ -13,7 +13,8 @@ the experiment's student, teacher and seed:
 A data budget (``optical-ot-data10``) trains the same method on that share of the
 bitext (``data.fraction``; for back-translation systems the NMT model is also trained
 on it, so every bitext the method reads is cut alike), for the config's steps or, with
-``experiment.budget_steps = "proportional"``, that share of them (:func:`budget_steps`).
+``experiment.budget_steps = "proportional"``, that share of them (:func:`budget_steps`;
+the NMT model follows ``translate.budget_steps`` where it is set).
 A student lives in ``<cache>/students/<student id>-<config key>/`` and an NMT model in
 ``<cache>/nmt/<name>-<config key>/``, keyed by :func:`optical.train.config.artifact_key`
 (the resolved config less its run-only keys, plus the precision used, the SHA-256 of the
@@ -49,14 +50,14 @@ logger = logging.getLogger(__name__)
 Bitext = dict[str, list[BitextPair]]
 
 
-def budget_steps(
-    cfg: ExperimentConfig, fraction: float | None, optim: OptimConfig
-) -> dict[str, int]:
+def budget_steps(policy: str, fraction: float | None, optim: OptimConfig) -> dict[str, int]:
     """The ``[optim]`` overrides of a model trained on a share ``fraction`` of the bitext:
-    with ``experiment.budget_steps = "proportional"``, ``max(1, round(f · max_steps))``
-    steps and ``round(f · warmup_steps)`` of warm-up (``optim``: the config's
-    :class:`~optical.train.config.OptimConfig`); none for the whole bitext or ``"fixed"``."""
-    if fraction is None or cfg.budget_steps == "fixed":
+    with ``policy = "proportional"``, ``max(1, round(f · max_steps))`` steps and
+    ``round(f · warmup_steps)`` of warm-up (``optim``: the config's
+    :class:`~optical.train.config.OptimConfig`); none for the whole bitext or ``"fixed"``
+    (``policy``: ``experiment.budget_steps`` for a student,
+    :attr:`~optical.experiment.config.ExperimentConfig.nmt_budget_steps` for an NMT model)."""
+    if fraction is None or policy == "fixed":
         return {}
     return {
         "max_steps": max(1, round(fraction * optim.max_steps)),
@@ -66,14 +67,15 @@ def budget_steps(
 
 def nmt_config_for(cfg: ExperimentConfig, fraction: float | None = None) -> NmtConfig:
     """The NMT config of the experiment, trained on ``fraction`` of the bitext if given
-    (for :func:`budget_steps` steps), on the experiment's ``run.device``."""
+    (for :func:`budget_steps` steps of ``cfg.nmt_budget_steps``), on the experiment's
+    ``run.device``."""
     config = cfg.translate.nmt_config.with_overrides(run={"device": cfg.run.device})
     if fraction is None:
         return config
     return config.with_overrides(
         name=f"{config.name}{budget_suffix(fraction)}",
         data={"fraction": fraction},
-        optim=budget_steps(cfg, fraction, config.optim),
+        optim=budget_steps(cfg.nmt_budget_steps, fraction, config.optim),
     )
 
 
@@ -94,7 +96,7 @@ def distill_config_for(
         model={"student": cfg.models.student, "teacher": cfg.models.teacher},
         loss=loss_section,
         data=data,
-        optim=budget_steps(cfg, spec.fraction, base.optim),
+        optim=budget_steps(cfg.budget_steps, spec.fraction, base.optim),
         run={"seed": cfg.seed if seed is None else seed, "device": cfg.run.device},
     )
 

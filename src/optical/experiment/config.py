@@ -105,7 +105,9 @@ class TranslateSettings:
     ``bt-roundtrip-*`` (0 = every training pair, for both). ``hf_model``: the
     ``transformers`` seq2seq MT model of ``tt-hf-*`` (a hub name such as
     ``facebook/nllb-200-distilled-600M``, or a local folder; empty = those systems are
-    skipped), decoded with ``beams`` on ``run.device``.
+    skipped), decoded with ``beams`` on ``run.device``. ``budget_steps``: how the NMT model
+    of a data-budget system (``…-dataNN``) is trained, as ``experiment.budget_steps`` for
+    the students (``"fixed"`` or ``"proportional"``); empty = the experiment's.
     """
 
     nmt: str = "configs/nmt-quick.toml"
@@ -115,6 +117,7 @@ class TranslateSettings:
     bt_pairs_per_language: int = 300
     roundtrip_pairs_per_language: int = 300
     hf_model: str = ""
+    budget_steps: str = ""
 
     @cached_property
     def nmt_config(self) -> NmtConfig:
@@ -130,6 +133,8 @@ class TranslateSettings:
         if not self.nmt.strip():
             raise ConfigError("translate.nmt must name an NMT config file")
         _check_unique(self.apertium_languages, "translate.apertium_languages")
+        if self.budget_steps:
+            _check_budget_steps(self.budget_steps, "translate.budget_steps")
 
 
 @dataclass(frozen=True)
@@ -189,11 +194,7 @@ class ExperimentConfig:
         if not self.name.strip():
             raise ConfigError("experiment.name must be a non-empty string")
         self._check_seeds()
-        if self.budget_steps not in BUDGET_STEPS:
-            raise ConfigError(
-                f"experiment.budget_steps must be one of {list(BUDGET_STEPS)}, "
-                f"not {self.budget_steps!r}"
-            )
+        _check_budget_steps(self.budget_steps, "experiment.budget_steps")
         if not self.benchmarks:
             raise ConfigError("experiment.benchmarks is empty: name at least one benchmark")
         _check_unique(self.benchmarks, "experiment.benchmarks")
@@ -229,6 +230,12 @@ class ExperimentConfig:
         return resolve_device(self.run.device, "run.device").type
 
     @property
+    def nmt_budget_steps(self) -> str:
+        """How the NMT model of a data-budget system trains: ``translate.budget_steps``,
+        else ``experiment.budget_steps``."""
+        return self.translate.budget_steps or self.budget_steps
+
+    @property
     def run_seeds(self) -> tuple[int, ...]:
         """The seeds trained systems run with."""
         return self.seeds or (self.seed,)
@@ -238,6 +245,11 @@ class ExperimentConfig:
         if system.is_curve_point and self.curve_seeds:
             return self.curve_seeds
         return self.run_seeds
+
+
+def _check_budget_steps(value: str, key: str) -> None:
+    if value not in BUDGET_STEPS:
+        raise ConfigError(f"{key} must be one of {list(BUDGET_STEPS)}, not {value!r}")
 
 
 def _check_unique(values: tuple, key: str) -> None:

@@ -275,7 +275,7 @@ def _step_budgets(
     except (OSError, OpticalError):
         return None, {}
     pairs = {
-        share: budget_steps(cfg, share, student).get("max_steps", student.max_steps)
+        share: budget_steps(cfg.budget_steps, share, student).get("max_steps", student.max_steps)
         * student.batch_size
         for share in shares
     }
@@ -286,6 +286,7 @@ def _step_budgets(
         nmt.max_steps,
         nmt.batch_size,
         proportional=cfg.budget_steps == "proportional",
+        nmt_proportional=cfg.nmt_budget_steps == "proportional",
     )
     return note, pairs
 

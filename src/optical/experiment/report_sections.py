@@ -412,23 +412,35 @@ def step_budget_note(
     nmt_steps: int,
     nmt_batch: int,
     proportional: bool = False,
+    nmt_proportional: bool | None = None,
 ) -> str:
     """The training draws behind the points of a budget curve (the whole bitext's steps
-    and batch sizes; ``proportional``: a share trains that share of the steps)."""
-    student = f"{student_steps} × {student_batch} = {student_steps * student_batch:,}"
-    nmt = f"{nmt_steps} × {nmt_batch} = {nmt_steps * nmt_batch:,}"
+    and batch sizes; ``proportional``: a student at a share trains that share of the
+    steps; ``nmt_proportional``: the NMT model does, None = as the students)."""
+    nmt_scaled = proportional if nmt_proportional is None else nmt_proportional
+    student = _draws("a student", student_steps, student_batch, "pairs", proportional)
+    nmt = _draws("the NMT model", nmt_steps, nmt_batch, "examples", nmt_scaled)
+    if proportional == nmt_scaled:
+        return _budget_sentence(proportional, f"{student} and {nmt}")
+    return f"{_budget_sentence(proportional, student)} {_budget_sentence(nmt_scaled, nmt)}"
+
+
+def _draws(model: str, steps: int, batch: int, unit: str, proportional: bool) -> str:
+    at = " at 100 %" if proportional else ""
+    return f"{model} draws {steps} × {batch} = {steps * batch:,} {unit}{at}"
+
+
+def _budget_sentence(proportional: bool, draws: str) -> str:
     if proportional:
         return (
             "Each share trains for that share of the steps (`budget_steps = "
-            f'"proportional"`): at 100 % a student draws {student} pairs and the NMT model '
-            f"{nmt} examples, at 10 % a tenth of that, so every share sees its pool as "
-            "often and the curve measures what more bitext buys; the figure's axis is the "
-            "pairs a student draws."
+            f'"proportional"`): {draws}, at 10 % a tenth of that, so every share sees its '
+            "pool as often and the curve measures what more bitext buys."
         )
     return (
-        f"Every budget trains for the same number of steps: a student draws {student} pairs "
-        f"and the NMT model {nmt}, so where a share's pool is larger than that, the curve "
-        "measures the step budget, not the data."
+        'Every share trains for the same number of steps (`budget_steps = "fixed"`): '
+        f"{draws}, so where a share's pool is larger than that, the curve measures the "
+        "step budget, not the data."
     )
 
 
