@@ -191,3 +191,37 @@ def test_xquad_de_end_to_end(tmp_path: Path, real_data_dir: Path) -> None:
     assert values[("zero-shot", "macro", "RR@10")]["value"] == pytest.approx(de["value"])
     assert values[("zero-shot", "macro", "RR@10")]["n"] == 1
     assert result.rows and {s.baseline for s in result.significance} == {"zero-shot"}
+
+
+def test_optical_is_tested_against_every_nmt_based_system() -> None:
+    """Besides zero-shot and the best translate-test system, OPTICAL is tested against
+    each NMT-based system (back-translation students, NMT translate-test; data-budget
+    variants left out) in a family of its own; a rival that is the best translate-test
+    system keeps the one test it already has."""
+    from optical.experiment.names import SystemSpec
+    from optical.experiment.run import _significance
+
+    de = {
+        "zero-shot": BASE_DE,
+        "optical-ot": A_DE,
+        "tt-nmt-dense": B_DE,
+        "tt-psq-bm25": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5],
+        "bt-synthetic-ot": BASE_DE,
+        "bt-synthetic-ot-data10": BASE_DE,
+    }
+    seed_scores = {
+        ScoreKey("xquad", system, "de", "RR@10"): {None: as_scores(values, "d")}
+        for system, values in de.items()
+    }
+    cfg = ExperimentConfig(benchmarks=("xquad",), systems=tuple(SystemSpec.parse(s) for s in de))
+    rows = rows_from_scores({k: v[None] for k, v in seed_scores.items()})
+    sig = _significance(cfg, seed_scores, rows)
+    pairs = {(s.system, s.baseline) for s in sig}
+    assert ("optical-ot", "zero-shot") in pairs and ("bt-synthetic-ot", "zero-shot") in pairs
+    # tt-nmt-dense is the best translate-test system: every system is tested against it
+    assert {s for s, b in pairs if b == "tt-nmt-dense"} == set(de) - {"tt-nmt-dense"}
+    # against the other NMT-based system only OPTICAL is tested; never a budget variant
+    assert {s for s, b in pairs if b == "bt-synthetic-ot"} == {"optical-ot"}
+    assert not {b for _, b in pairs} & {"bt-synthetic-ot-data10", "tt-psq-bm25"}
+    (row,) = [s for s in sig if s.baseline == "bt-synthetic-ot"]
+    assert row.diff == pytest.approx(statistics.fmean(A_DE) - statistics.fmean(BASE_DE))

@@ -66,13 +66,16 @@ def test_every_experiment_config_loads_its_systems_as_specs() -> None:
             "bt-synthetic-ot-data30",
             dict(translator="nmt-data30", is_back_translation=True, is_curve_point=True),
         ),
-        ("bt-roundtrip-ot", dict(translator="nmt", is_back_translation=True)),
+        ("bt-roundtrip-ot", dict(translator="nmt", is_back_translation=True, is_nmt_based=True)),
+        ("tt-hf-dense", dict(is_back_translation=False, is_nmt_based=True)),
+        ("tt-psq-bm25", dict(is_nmt_based=False)),
+        ("optical-ot", dict(is_nmt_based=False)),
         (
             "tt-nmt-bm25-data10",
             dict(kind="translate-test", retriever="bm25", translator="nmt-data10"),
         ),
         ("tt-oracle-dense", dict(translator="oracle", reads_english=True, is_trained=False)),
-        ("tt-apertium-dense", dict(translator="apertium", reads_english=False)),
+        ("tt-apertium-dense", dict(translator="apertium", reads_english=False, is_nmt_based=False)),
     ],
 )
 def test_a_spec_declares_what_its_system_needs(name: str, expected: dict) -> None:

@@ -184,8 +184,22 @@ def test_gap_section_and_conclusion(tmp_path: Path) -> None:
     ) in text
     assert (
         "* ntrex, low-resource: the paper's claim holds — OPTICAL leaves 0.200, the best "
-        "NMT-based system, `bt-synthetic-ot`, 0.325."
+        "NMT-based system, `bt-synthetic-ot`, 0.325 (no paired test of the two in the "
+        "results)."
     ) in text
+    # with OPTICAL tested against that system per language (bn significant, te not; a
+    # test against another NMT system and another measure do not count)
+    versus = [
+        SignificanceRow("ntrex", "P@1", "bn", "optical-ot", "bt-synthetic-ot", 0.1, 0.01, 0.02, 10),
+        SignificanceRow("ntrex", "P@1", "te", "optical-ot", "bt-synthetic-ot", -0.1, 0.1, 0.2, 10),
+        SignificanceRow("ntrex", "P@1", "te", "optical-ot", "tt-nmt-dense", -0.3, 0.0, 0.0, 10),
+        SignificanceRow("ntrex", "AP", "te", "optical-ot", "bt-synthetic-ot", -0.1, 0.0, 0.0, 10),
+    ]
+    paired = "\n".join(conclusion(rows, [*sig, *versus], ["ntrex"]))
+    assert (
+        "`bt-synthetic-ot`, 0.325; paired per language, OPTICAL is significantly better than "
+        "`bt-synthetic-ot` in 1 and worse in 0 of 2 languages."
+    ) in paired
     # high (ar, de): OPTICAL 0.090 vs zero-shot 0.100; no claim line for the high group
     assert "* ntrex, high-resource: OPTICAL closes 10 % of zero-shot's gap" in text
     assert "high-resource: the paper's claim" not in text
@@ -265,11 +279,20 @@ def test_marks_for_both_baselines_and_std() -> None:
     rows = [
         ResultRow("xquad", "zero-shot", "de", "RR@10", 0.8, 10),
         ResultRow("xquad", "optical-ot", "de", "RR@10", 0.85, 10, 0.012, 3),
+        *(ResultRow("xquad", "tt-nmt-dense", lang, "RR@10", 0.9, 10) for lang in ("de", "macro")),
+        *(
+            ResultRow("xquad", "bt-synthetic-ot", lang, "RR@10", 0.7, 10)
+            for lang in ("de", "macro")
+        ),
     ]
     sig = [
         SignificanceRow("xquad", "RR@10", "de", "optical-ot", "zero-shot", 0.05, 0.01, 0.02, 10),
         SignificanceRow(
             "xquad", "RR@10", "de", "optical-ot", "tt-nmt-dense", -0.05, 0.01, 0.03, 10
+        ),
+        # OPTICAL against another NMT-based system (the conclusion's test): not a mark
+        SignificanceRow(
+            "xquad", "RR@10", "de", "optical-ot", "bt-synthetic-ot", 0.15, 0.0, 0.0, 10
         ),
     ]
     table = markdown_table(rows, sig, "xquad", "RR@10", baseline="zero-shot")

@@ -67,6 +67,8 @@ BACKENDS = ("nmt", "oracle", "apertium", "psq", "hf")
 """Translation backends of translate-test systems."""
 BUDGETED_BACKENDS = ("nmt",)
 """Backends trained here, so they take a data budget."""
+NMT_BACKENDS = ("nmt", "hf")
+"""Backends that are neural MT models: translate-test through them is NMT-based."""
 LEXICAL_BACKENDS = ("psq",)
 """Backends that translate query terms, not queries (PSQ: weighted English terms for
 BM25), so they have no dense retriever and no translator of texts."""
@@ -195,6 +197,16 @@ class SystemSpec:
         """NMT translate-test or a student trained on back-translated data."""
         method = self.method_spec
         return (self.kind == "translate-test" and self.backend == "nmt") or (
+            method is not None and method.data != "bitext"
+        )
+
+    @property
+    def is_nmt_based(self) -> bool:
+        """A system whose queries or training data come from a neural MT model: translate-
+        test through one (:data:`NMT_BACKENDS`) or a back-translation student (the
+        NMT-based methods of the OPTICAL paper's claim)."""
+        method = self.method_spec
+        return (self.kind == "translate-test" and self.backend in NMT_BACKENDS) or (
             method is not None and method.data != "bitext"
         )
 

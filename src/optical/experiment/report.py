@@ -31,7 +31,13 @@ from .report_sections import (
     nmt_curve_section,
     step_budget_note,
 )
-from .results import ResultRow, SignificanceRow, value_table
+from .results import (
+    ResultRow,
+    SignificanceRow,
+    best_translate_test,
+    significance_marks,
+    value_table,
+)
 from .student_curves import STUDENT_CURVES_FILE, student_curve_section
 
 if TYPE_CHECKING:
@@ -70,6 +76,13 @@ def gap_to_oracle(table: dict[str, dict[str, float]], system: str, lang: str) ->
     return oracle - value
 
 
+def best_translate_test_of(rows: Sequence[ResultRow], benchmark: str) -> str | None:
+    """The benchmark's best translate-test system on its primary measure (the second
+    baseline of the significance tests), None without one."""
+    spec = BENCHMARKS.get(benchmark)
+    return None if spec is None else best_translate_test(rows, benchmark, spec.primary)
+
+
 def markdown_table(
     rows: Sequence[ResultRow],
     significance: Sequence[SignificanceRow],
@@ -80,8 +93,9 @@ def markdown_table(
     """Systems × languages for one measure, with macro, macro gap to the oracle and marks.
 
     ``▲``/``▼``: significantly above/below ``baseline`` (Holm-corrected p < 0.05);
-    ``△``/``▽``: the same against any other baseline tested (the best translate-test
-    system). A multi-seed value shows as ``mean±std``.
+    ``△``/``▽``: the same against the benchmark's best translate-test system
+    (:func:`~optical.experiment.results.significance_marks`). A multi-seed value shows as
+    ``mean±std``.
     """
     table = value_table(rows, benchmark, measure)
     if not table:
@@ -92,13 +106,9 @@ def markdown_table(
         for r in rows
         if r.benchmark == benchmark and r.measure == measure and r.std is not None
     }
-    marks: dict[tuple[str, str], str] = {}
-    for s in significance:
-        if s.benchmark == benchmark and s.measure == measure and s.p_holm < ALPHA:
-            up, down = ("▲", "▼") if s.baseline == baseline else ("△", "▽")
-            marks[(s.system, s.lang)] = marks.get((s.system, s.lang), "") + (
-                up if s.diff > 0 else down
-            )
+    marks = significance_marks(
+        significance, benchmark, measure, baseline, best_translate_test_of(rows, benchmark), ALPHA
+    )
     header = ["system", *langs, "macro", "gap to oracle"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for system in _system_order(list(table)):
@@ -340,7 +350,9 @@ def write_report(
         f"{cfg.significance_test} test against "
         f"`{cfg.significance_baseline}` (▲/▼) and against the best translate-test system of "
         "each benchmark (△/▽; `tt-oracle-*` excluded), Holm-corrected per benchmark, measure "
-        "and baseline; a mark = significantly better/worse (p < 0.05). `macro` averages the "
+        "and baseline; a mark = significantly better/worse (p < 0.05); `significance.json` "
+        "also holds `optical-ot` against each NMT-based system (the conclusion's paired "
+        "test). `macro` averages the "
         "non-English languages; `gap to oracle` is the macro of (oracle − system) per "
         f"language. Trained systems: seeds {list(cfg.run_seeds)}"
         + (", values are mean±std over seeds." if len(cfg.run_seeds) > 1 else "."),

@@ -34,8 +34,14 @@ from ..settings import cache_dir, data_dir
 from ..types import RetrievalBenchmark
 from .benchmarks import BENCHMARKS
 from .explorer import TranslationLookup, cached_translations, explorer_data
-from .report import ALPHA, _languages, _system_order, gap_to_oracle
-from .results import ResultRow, SignificanceRow, load_results, value_table
+from .report import ALPHA, _languages, _system_order, best_translate_test_of, gap_to_oracle
+from .results import (
+    ResultRow,
+    SignificanceRow,
+    load_results,
+    significance_marks,
+    value_table,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -80,20 +86,6 @@ class PageHeader:
 # --- tables --------------------------------------------------------------------------
 
 
-def significance_marks(
-    significance: Sequence[SignificanceRow], benchmark: str, measure: str, baseline: str
-) -> dict[tuple[str, str], str]:
-    """(system, language) → marks, as report.md prints them: ▲/▼ against ``baseline``,
-    △/▽ against any other baseline tested (Holm p < :data:`ALPHA`)."""
-    marks: dict[tuple[str, str], str] = {}
-    for s in significance:
-        if s.benchmark == benchmark and s.measure == measure and s.p_holm < ALPHA:
-            up, down = ("▲", "▼") if s.baseline == baseline else ("△", "▽")
-            key = (s.system, s.lang)
-            marks[key] = marks.get(key, "") + (up if s.diff > 0 else down)
-    return marks
-
-
 def result_table(
     rows: Sequence[ResultRow],
     significance: Sequence[SignificanceRow],
@@ -112,7 +104,9 @@ def result_table(
         for r in rows
         if r.benchmark == benchmark and r.measure == measure and r.std is not None
     }
-    marks = significance_marks(significance, benchmark, measure, baseline)
+    marks = significance_marks(
+        significance, benchmark, measure, baseline, best_translate_test_of(rows, benchmark), ALPHA
+    )
     body = []
     for system in _system_order(list(table)):
         cells: list[list[Any]] = []

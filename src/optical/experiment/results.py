@@ -255,6 +255,38 @@ def best_translate_test(rows: Sequence[ResultRow], benchmark: str, measure: str)
     return max(candidates, key=lambda r: r.value).system if candidates else None
 
 
+def nmt_based_systems(rows: Sequence[ResultRow], benchmark: str) -> list[str]:
+    """The NMT-based systems (:attr:`SystemSpec.is_nmt_based`; data-budget variants left
+    out) with rows on ``benchmark``, sorted: the rivals of the OPTICAL paper's claim."""
+    specs = {SystemSpec.parse(r.system) for r in rows if r.benchmark == benchmark}
+    return sorted(s.name for s in specs if s.is_nmt_based and not s.is_curve_point)
+
+
+def significance_marks(
+    significance: Sequence[SignificanceRow],
+    benchmark: str,
+    measure: str,
+    baseline: str,
+    second: str | None = None,
+    alpha: float = 0.05,
+) -> dict[tuple[str, str], str]:
+    """(system, language) → the report's marks: ▲/▼ significantly above/below
+    ``baseline``, △/▽ above/below ``second`` (the best translate-test system), Holm-
+    corrected p < ``alpha``. Tests against any other baseline (OPTICAL against each
+    NMT-based system, which the conclusion reads) are not marks."""
+    symbols = {baseline: ("▲", "▼"), **({second: ("△", "▽")} if second else {})}
+    marks: dict[tuple[str, str], str] = {}
+    for s in significance:
+        if (s.benchmark, s.measure) != (benchmark, measure) or s.p_holm >= alpha:
+            continue
+        if s.baseline not in symbols:
+            continue
+        up, down = symbols[s.baseline]
+        key = (s.system, s.lang)
+        marks[key] = marks.get(key, "") + (up if s.diff > 0 else down)
+    return marks
+
+
 def significance_rows(
     scores: Scores,
     baseline: str,

@@ -50,6 +50,7 @@ from .results import (
     SignificanceRow,
     best_translate_test,
     mean_over_seeds,
+    nmt_based_systems,
     rows_from_seed_scores,
     significance_rows,
     write_results,
@@ -362,21 +363,27 @@ def _cell_run(
 def _significance(
     cfg: ExperimentConfig, seed_scores: SeedScores, rows: Sequence[ResultRow]
 ) -> list[SignificanceRow]:
-    """Tests against the configured baseline, then against each benchmark's best
-    translate-test system (on its primary measure)."""
+    """Tests against the configured baseline, then, per benchmark, against its best
+    translate-test system (on its primary measure) and OPTICAL against each NMT-based
+    system (the conclusion's test of the OPTICAL paper's claim; its own Holm family per
+    rival, unless the rival is the best translate-test system, already tested)."""
     scores = mean_over_seeds(seed_scores)
     sig = significance_rows(
         scores, cfg.significance_baseline, cfg.significance_test, cfg.seed, measures=HEADLINE
     )
     for bench_name in cfg.benchmarks:
+        bench_scores = {k: v for k, v in scores.items() if k.benchmark == bench_name}
         best = best_translate_test(rows, bench_name, BENCHMARKS[bench_name].primary)
         if best is not None:
             sig += significance_rows(
-                {k: v for k, v in scores.items() if k.benchmark == bench_name},
-                best,
-                cfg.significance_test,
-                cfg.seed,
-                measures=HEADLINE,
+                bench_scores, best, cfg.significance_test, cfg.seed, measures=HEADLINE
+            )
+        for rival in nmt_based_systems(rows, bench_name):
+            if rival == best:
+                continue
+            pair = {k: v for k, v in bench_scores.items() if k.system in (OPTICAL.name, rival)}
+            sig += significance_rows(
+                pair, rival, cfg.significance_test, cfg.seed, measures=HEADLINE
             )
     return sig
 
