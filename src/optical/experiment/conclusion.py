@@ -41,8 +41,8 @@ ZERO_SHOT = _ZERO_SHOT.name
 ALPHA = 0.05
 """Holm-corrected p below which a language counts as a significant difference."""
 LEVEL = 0.005
-"""Gaps closer than this are called level: neither system is ahead (the conclusion's
-comparisons between two trained systems are not tested for significance)."""
+"""Mean gaps closer than this are called level in the claim's verdict: neither system is
+ahead (the verdict compares mean gaps; the paired test per language stands beside it)."""
 
 
 def _role(name: str) -> str | None:
