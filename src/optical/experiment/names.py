@@ -205,9 +205,8 @@ class SystemSpec:
         """A system whose queries or training data come from a neural MT model: translate-
         test through one (:data:`NMT_BACKENDS`) or a back-translation student (the
         NMT-based methods of the OPTICAL paper's claim)."""
-        method = self.method_spec
-        return (self.kind == "translate-test" and self.backend in NMT_BACKENDS) or (
-            method is not None and method.data != "bitext"
+        return self.is_back_translation or (
+            self.kind == "translate-test" and self.backend in NMT_BACKENDS
         )
 
 

@@ -267,8 +267,8 @@ def significance_marks(
     benchmark: str,
     measure: str,
     baseline: str,
-    second: str | None = None,
-    alpha: float = 0.05,
+    second: str | None,
+    alpha: float,
 ) -> dict[tuple[str, str], str]:
     """(system, language) → the report's marks: ▲/▼ significantly above/below
     ``baseline``, △/▽ above/below ``second`` (the best translate-test system), Holm-

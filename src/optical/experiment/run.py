@@ -48,7 +48,6 @@ from .results import (
     ScoreKey,
     SeedScores,
     SignificanceRow,
-    best_translate_test,
     mean_over_seeds,
     nmt_based_systems,
     rows_from_seed_scores,
@@ -367,13 +366,15 @@ def _significance(
     translate-test system (on its primary measure) and OPTICAL against each NMT-based
     system (the conclusion's test of the OPTICAL paper's claim; its own Holm family per
     rival, unless the rival is the best translate-test system, already tested)."""
+    from .report import best_translate_test_of  # with matplotlib: not at start-up
+
     scores = mean_over_seeds(seed_scores)
     sig = significance_rows(
         scores, cfg.significance_baseline, cfg.significance_test, cfg.seed, measures=HEADLINE
     )
     for bench_name in cfg.benchmarks:
         bench_scores = {k: v for k, v in scores.items() if k.benchmark == bench_name}
-        best = best_translate_test(rows, bench_name, BENCHMARKS[bench_name].primary)
+        best = best_translate_test_of(rows, bench_name)
         if best is not None:
             sig += significance_rows(
                 bench_scores, best, cfg.significance_test, cfg.seed, measures=HEADLINE
