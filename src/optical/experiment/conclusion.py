@@ -34,7 +34,7 @@ from .names import OPTICAL as _OPTICAL
 from .names import ZERO_SHOT as _ZERO_SHOT
 from .names import SystemSpec
 from .report_sections import GROUPS, group_of
-from .results import ResultRow, SignificanceRow, value_table
+from .results import ResultRow, SignificanceRow, is_nmt_rival, value_table
 
 OPTICAL = _OPTICAL.name
 ZERO_SHOT = _ZERO_SHOT.name
@@ -55,11 +55,6 @@ def _role(name: str) -> str | None:
     if spec.kind == "translate-test" and not spec.reads_english:
         return "translate-test"
     return None
-
-
-def _nmt_based(name: str) -> bool:
-    spec = SystemSpec.parse(name)
-    return spec.is_nmt_based and not spec.is_curve_point
 
 
 @dataclass(frozen=True)
@@ -172,7 +167,7 @@ def group_results(
             if OPTICAL not in contenders or ZERO_SHOT not in contenders:
                 continue
             found = list(contenders.values())
-            nmt = _best(found, _nmt_based)
+            nmt = _best(found, is_nmt_rival)
             versus = (
                 None
                 if nmt is None

@@ -18,7 +18,7 @@ from ..evaluate.measures import format_score
 from ..io_utils import atomic_write_text
 from ..precision import encode_precision, precision_name
 from .artifacts import budget_steps
-from .benchmarks import BENCHMARKS, MT_BENCHMARK, MT_SETS, XQUAD, BenchmarkSpec
+from .benchmarks import BENCHMARKS, MT_BENCHMARK, MT_SETS, XQUAD, BenchmarkSpec, primary_measure
 from .conclusion import conclusion
 from .names import SystemSpec
 from .plots import chart, legend_below, system_colours, system_order
@@ -79,8 +79,8 @@ def gap_to_oracle(table: dict[str, dict[str, float]], system: str, lang: str) ->
 def best_translate_test_of(rows: Sequence[ResultRow], benchmark: str) -> str | None:
     """The benchmark's best translate-test system on its primary measure (the second
     baseline of the significance tests), None without one."""
-    spec = BENCHMARKS.get(benchmark)
-    return None if spec is None else best_translate_test(rows, benchmark, spec.primary)
+    measure = primary_measure(benchmark)
+    return None if measure is None else best_translate_test(rows, benchmark, measure)
 
 
 def markdown_table(

@@ -255,11 +255,17 @@ def best_translate_test(rows: Sequence[ResultRow], benchmark: str, measure: str)
     return max(candidates, key=lambda r: r.value).system if candidates else None
 
 
+def is_nmt_rival(system: str) -> bool:
+    """A rival of the OPTICAL paper's claim: an NMT-based system
+    (:attr:`SystemSpec.is_nmt_based`) that is not a data-budget variant."""
+    spec = SystemSpec.parse(system)
+    return spec.is_nmt_based and not spec.is_curve_point
+
+
 def nmt_based_systems(rows: Sequence[ResultRow], benchmark: str) -> list[str]:
-    """The NMT-based systems (:attr:`SystemSpec.is_nmt_based`; data-budget variants left
-    out) with rows on ``benchmark``, sorted: the rivals of the OPTICAL paper's claim."""
-    specs = {SystemSpec.parse(r.system) for r in rows if r.benchmark == benchmark}
-    return sorted(s.name for s in specs if s.is_nmt_based and not s.is_curve_point)
+    """The rivals of the OPTICAL paper's claim (:func:`is_nmt_rival`) with rows on
+    ``benchmark``, sorted."""
+    return sorted({r.system for r in rows if r.benchmark == benchmark and is_nmt_rival(r.system)})
 
 
 def significance_marks(
