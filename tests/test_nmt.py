@@ -225,6 +225,7 @@ def test_generate_matches_step_by_step_greedy_and_beam_search_runs() -> None:
     with torch.no_grad():
         for _ in range(6):
             logits = model(states, mask, ids)[:, -1]
+            logits[:, UNK] = float("-inf")  # never generated (decode.allow_unk = false)
             ids = torch.cat([ids, logits.argmax(-1, keepdim=True)], dim=1)
     for row, seq in enumerate(greedy):
         expected = []
@@ -247,6 +248,20 @@ def test_generate_matches_step_by_step_greedy_and_beam_search_runs() -> None:
     assert seen["length_penalty"] == 0.6 and seen["num_beams"] == 4
     with pytest.raises(ConfigError):
         model.generate(states, mask, "sv")
+
+
+def test_unk_is_never_generated_unless_allowed() -> None:
+    """A model that prefers ``<unk>`` (it decodes to nothing) above every piece: by
+    default its translations hold none, with ``allow_unk`` nothing else."""
+    model = _tiny_model()
+    with torch.no_grad():
+        model.decoder.cls.predictions.bias[UNK] = 100.0
+    states, mask = torch.randn(2, 4, 8), torch.ones(2, 4, dtype=torch.bool)
+    allowed = model.generate(states, mask, "fi", beams=1, max_new_tokens=5, allow_unk=True)
+    assert allowed == [[UNK] * 5, [UNK] * 5]
+    for beams in (1, 3):
+        suppressed = model.generate(states, mask, "fi", beams=beams, max_new_tokens=5)
+        assert all(seq and UNK not in seq for seq in suppressed)
 
 
 def _adaptive_model(seed: int = 0) -> NmtModel:
@@ -377,6 +392,8 @@ def test_translator_contract(trained: Path, tmp_path: Path) -> None:
     short = build_translator("nmt", model=str(trained), beams=3, length_penalty=0.0, cache=tmp_path)
     assert short.fingerprint() != beam.fingerprint()
     assert all(isinstance(t.text, str) for t in short.translate(texts, "fi", "en"))
+    permissive = build_translator("nmt", model=str(trained), allow_unk=True, cache=tmp_path)
+    assert permissive.fingerprint() != translator.fingerprint()  # <unk> allowed: another key
     cached = CachedTranslator(translator, root=tmp_path / "tr")
     assert [t.text for t in cached.translate(texts, "fi", "en")] == [t.text for t in batch]
     assert cached.translate(texts, "fi", "en") and cached.last_stats.hits == 3

@@ -35,7 +35,7 @@ from ..device import autocast
 from ..errors import OpticalError
 from ..precision import use_bf16
 from .config import NmtModelConfig
-from .vocab import EOS, PAD, CompactVocab
+from .vocab import EOS, PAD, UNK, CompactVocab
 
 logger = logging.getLogger(__name__)
 
@@ -228,10 +228,12 @@ class NmtModel(nn.Module):
         max_new_tokens: int = 64,
         bf16: bool = False,
         length_penalty: float = 1.0,
+        allow_unk: bool = False,
     ) -> list[list[int]]:
         """Decode into ``target_lang``: compact ids per sentence (tag and ``</s>`` removed),
         at most ``min(max_new_tokens, 2 × longest source + 8)`` pieces; beam hypotheses
-        ranked with ``length_penalty`` (:class:`optical.nmt.config.DecodeConfig`)."""
+        ranked with ``length_penalty``; ``<unk>`` never generated unless ``allow_unk``
+        (:class:`optical.nmt.config.DecodeConfig`)."""
         from transformers import DynamicCache, EncoderDecoderCache
 
         device = states.device
@@ -252,6 +254,7 @@ class NmtModel(nn.Module):
                 max_new_tokens=limit,
                 num_beams=beams,
                 length_penalty=length_penalty,
+                suppress_tokens=None if allow_unk else [UNK],
                 do_sample=False,
                 eos_token_id=EOS,
                 pad_token_id=PAD,

@@ -203,6 +203,7 @@ def validate(
                         1,
                         config.decode.max_new_tokens,
                         config.model.bf16,
+                        allow_unk=config.decode.allow_unk,
                     )
                     for row, seq in zip(rows, ids, strict=True):
                         out[row] = tokenizer.decode(
@@ -444,6 +445,8 @@ class NmtTask(Task):
                 "decode": {
                     "beams": config.decode.beams,
                     "max_new_tokens": config.decode.max_new_tokens,
+                    "length_penalty": config.decode.length_penalty,
+                    "allow_unk": config.decode.allow_unk,
                 },
                 "config": resolved,
             },

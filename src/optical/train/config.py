@@ -374,6 +374,7 @@ DEFAULT_FREE_KEYS: dict[str, Any] = {
     },
     "run.early_stopping_patience": 0,
     "decode.length_penalty": 1.0,  # an NMT config's decoding
+    "decode.allow_unk": False,  # an NMT config's decoding
     "data.length_buckets": 0,  # an NMT config's batching
     "data.max_tokens": 0,  # an NMT config's batching
     "model.adaptive_cutoffs": [],  # an NMT config's output layer

@@ -43,6 +43,7 @@ class NmtTranslator:
         cache: str | Path | None = None,
         device: str = "auto",
         length_penalty: float | None = None,
+        allow_unk: bool | None = None,
     ) -> None:
         from ..nmt.package import read_info
 
@@ -55,6 +56,9 @@ class NmtTranslator:
         )
         self.length_penalty = float(
             length_penalty if length_penalty is not None else decode.get("length_penalty", 1.0)
+        )
+        self.allow_unk = bool(
+            allow_unk if allow_unk is not None else decode.get("allow_unk", False)
         )
         if self.beams < 1 or self.max_new_tokens < 1 or batch_size < 1:
             raise ConfigError("nmt translator: beams, max_new_tokens and batch_size must be >= 1")
@@ -82,6 +86,8 @@ class NmtTranslator:
             "bf16": self.bf16,
             # at its default, left out: the translation caches of before it existed stay valid
             **({"length_penalty": self.length_penalty} if self.length_penalty != 1.0 else {}),
+            # decoding that allowed <unk> keys as before the option existed
+            **({} if self.allow_unk else {"unk": "suppressed"}),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -166,6 +172,7 @@ class NmtTranslator:
                 self.max_new_tokens,
                 self.bf16,
                 self.length_penalty,
+                self.allow_unk,
             )
             for row, ids in zip(rows, decoded, strict=True):
                 outputs[row] = tokenizer.decode(
