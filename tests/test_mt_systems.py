@@ -225,6 +225,28 @@ def test_bt_students_are_keyed_by_their_mt_data(tmp_path: Path) -> None:
     b = student_folder(bt, replace(cfg, translate=replace(cfg.translate, beams=4)), tmp_path)
     c = student_folder(ot, cfg, tmp_path)
     assert len({a, b, c}) == 3
+    assert identity["unk"] == "suppressed"  # pairs decoded without <unk>
+
+
+def test_bt_students_decoded_with_unk_allowed_keep_their_old_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pairs decoded with ``<unk>`` allowed (as before ``[decode] allow_unk`` existed) are
+    other training data: another student, keyed as such students were."""
+    import optical.experiment.artifacts as artifacts
+
+    cfg = load_config(QUICK)
+    bt = SystemSpec.parse("bt-synthetic-ot")
+    suppressed = student_folder(bt, cfg, tmp_path)
+    real = artifacts.nmt_config_for
+
+    def allowing(*args: object, **kwargs: object):
+        config = real(*args, **kwargs)
+        return replace(config, decode=replace(config.decode, allow_unk=True))
+
+    monkeypatch.setattr(artifacts, "nmt_config_for", allowing)
+    assert "unk" not in data_identity(bt, cfg, tmp_path)
+    assert student_folder(bt, cfg, tmp_path) != suppressed
 
 
 # --- MT quality ---------------------------------------------------------------------------

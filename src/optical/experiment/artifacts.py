@@ -106,17 +106,26 @@ def data_identity(
 ) -> dict | None:
     """What determines a back-translation system's training data (None for human bitext):
     the NMT model (its folder, i.e. its config key and, with ``data_dir``, its pool), the
-    decoding and the number of translated pairs."""
+    decoding and the number of translated pairs. Decoding that suppresses ``<unk>``
+    (``[decode] allow_unk = false``) is marked as the translator's fingerprint marks it,
+    so students trained on pairs decoded with ``<unk>`` allowed keep their old key."""
     method = spec.method_spec
     if method is None or method.data == "bitext":
         return None
-    folder = nmt_folder(nmt_config_for(cfg, spec.fraction), cache_root, data_dir)
+    nmt = nmt_config_for(cfg, spec.fraction)
+    folder = nmt_folder(nmt, cache_root, data_dir)
     pairs = (
         cfg.translate.bt_pairs_per_language
         if method.data == "synthetic"
         else cfg.translate.roundtrip_pairs_per_language
     )
-    return {"mode": method.data, "nmt": folder.name, "beams": cfg.translate.beams, "pairs": pairs}
+    return {
+        "mode": method.data,
+        "nmt": folder.name,
+        "beams": cfg.translate.beams,
+        "pairs": pairs,
+        **({} if nmt.decode.allow_unk else {"unk": "suppressed"}),
+    }
 
 
 def student_folder(
