@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import OpticalError
+from ..nmt.config import unk_identity
 from ..nmt.package import nmt_folder
 from ..settings import data_dir as settings_data_dir
 from ..train import sampling
@@ -106,9 +107,8 @@ def data_identity(
 ) -> dict | None:
     """What determines a back-translation system's training data (None for human bitext):
     the NMT model (its folder, i.e. its config key and, with ``data_dir``, its pool), the
-    decoding and the number of translated pairs. Decoding that suppresses ``<unk>``
-    (``[decode] allow_unk = false``) is marked as the translator's fingerprint marks it,
-    so students trained on pairs decoded with ``<unk>`` allowed keep their old key."""
+    decoding (beams; ``<unk>``: :func:`optical.nmt.config.unk_identity`) and the number
+    of translated pairs."""
     method = spec.method_spec
     if method is None or method.data == "bitext":
         return None
@@ -124,7 +124,7 @@ def data_identity(
         "nmt": folder.name,
         "beams": cfg.translate.beams,
         "pairs": pairs,
-        **({} if nmt.decode.allow_unk else {"unk": "suppressed"}),
+        **unk_identity(nmt.decode.allow_unk),
     }
 
 

@@ -171,6 +171,13 @@ class DecodeConfig:
             )
 
 
+def unk_identity(allow_unk: bool) -> dict[str, str]:
+    """How the ``<unk>`` decoding (:attr:`DecodeConfig.allow_unk`) enters a cache key
+    (translations, back-translation students): suppression is marked; allowing it, as all
+    decoding did before the option existed, adds nothing, so those keys stay valid."""
+    return {} if allow_unk else {"unk": "suppressed"}
+
+
 _SECTIONS: dict[str, type] = {
     "model": NmtModelConfig,
     "data": NmtDataConfig,

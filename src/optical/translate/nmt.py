@@ -20,6 +20,7 @@ from pathlib import Path
 from ..device import resolve_device
 from ..errors import ConfigError, UnsupportedLanguageError
 from ..languages import NAMES, resource_group
+from ..nmt.config import unk_identity
 from ..precision import use_bf16
 from ..types import Translation
 from .base import Progress, check_request, make_translations
@@ -86,8 +87,7 @@ class NmtTranslator:
             "bf16": self.bf16,
             # at its default, left out: the translation caches of before it existed stay valid
             **({"length_penalty": self.length_penalty} if self.length_penalty != 1.0 else {}),
-            # decoding that allowed <unk> keys as before the option existed
-            **({} if self.allow_unk else {"unk": "suppressed"}),
+            **unk_identity(self.allow_unk),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
