@@ -581,3 +581,46 @@ def test_the_nmt_step_bench_reports_both_steps(real_data_dir: Path) -> None:
     assert result["ratio"] == pytest.approx(
         result["candidate_tokens_per_s"] / result["baseline_tokens_per_s"], rel=1e-2
     )
+
+
+def test_revalidation_rescores_the_saved_model_and_joins_the_curve(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``revalidate_nmt`` scores the saved model on the run's own validation pairs: the
+    same model and pairs give the loss and chrF the run logged. The curve then ends with
+    a re-scored point; a run whose config predates ``decode.allow_unk`` decoded with
+    ``<unk>`` allowed, and the report marks its chrF †."""
+    import json
+    import shutil
+
+    from optical.cli import main
+    from optical.experiment.report_sections import nmt_curve_section
+    from optical.nmt.train import REVALIDATION_FILE, nmt_validation_curve, revalidate_nmt
+
+    run = tmp_path / "run"
+    shutil.copytree(trained.parent, run, ignore=shutil.ignore_patterns("checkpoints"))
+    logged = nmt_validation_curve(run)
+    assert [p["unk_allowed"] for p in logged] == [False, False]
+    record = revalidate_nmt(run, bitext=_bitext(), cache=tmp_path / "cache")
+    assert record["step"] == 300 and record["decode"]["allow_unk"] is False
+    for key in ("loss", "chrF_xx-en", "chrF_en-xx"):
+        assert record["validation"][key] == pytest.approx(logged[-1][key], abs=1e-4)
+    assert json.loads((run / REVALIDATION_FILE).read_text()) == record
+    curve = nmt_validation_curve(run)
+    assert curve[:-1] == logged and curve[-1]["revalidated"] and curve[-1]["step"] == 300
+
+    saved = json.loads((run / "config.json").read_text())
+    del saved["decode"]["allow_unk"]  # as written before the option existed
+    (run / "config.json").write_text(json.dumps(saved))
+    old = nmt_validation_curve(run)
+    assert [p["unk_allowed"] for p in old] == [True, True, False]
+    text = "\n".join(nmt_curve_section({"nmt": old}, tmp_path))
+    assert "† chrF of translations decoded with `<unk>` allowed" in text
+    assert "| 300 (re-scored) |" in text and text.count(" † |") == 2 * 2
+
+    (run / REVALIDATION_FILE).write_text("{}")
+    with pytest.raises(OpticalError, match="malformed re-validation record"):
+        nmt_validation_curve(run)
+    (tmp_path / "empty").mkdir()
+    assert main(["nmt-revalidate", str(tmp_path / "empty"), "--cache-dir", str(tmp_path)]) == 2
+    assert "not an NMT model folder" in capsys.readouterr().err

@@ -519,11 +519,11 @@ def _cmd_forgetting(args: argparse.Namespace) -> int:
 def _cmd_nmt_curves(args: argparse.Namespace) -> int:
     from .experiment.report_sections import nmt_curve_section
     from .io_utils import atomic_write_text
-    from .train.runtime import validation_curve
+    from .nmt.train import nmt_validation_curve
 
     curves = {}
     for folder in map(Path, args.runs):
-        curve = validation_curve(folder / "metrics.jsonl")
+        curve = nmt_validation_curve(folder)
         if not curve:
             raise OpticalError(f"{folder}: no validation in {folder / 'metrics.jsonl'}")
         curves[folder.name] = curve
@@ -532,6 +532,22 @@ def _cmd_nmt_curves(args: argparse.Namespace) -> int:
     lines = nmt_curve_section(curves, out.parent, args.against, out.with_suffix(".png").name)
     atomic_write_text(out, "\n".join(lines) + "\n")
     print("\n".join(lines))
+    return 0
+
+
+def _cmd_nmt_revalidate(args: argparse.Namespace) -> int:
+    from .nmt.train import REVALIDATION_FILE, revalidate_nmt
+
+    for folder in args.runs:
+        record = revalidate_nmt(
+            folder, data_dir=args.data_dir, cache=args.cache_dir, device=args.device
+        )
+        scores = ", ".join(
+            f"{key} {value:.4f}" if key == "loss" else f"{key} {value:.1f}"
+            for key, value in record["validation"].items()
+            if key == "loss" or key.startswith("chrF")
+        )
+        print(f"{folder}: step {record['step']}: {scores} (in {Path(folder) / REVALIDATION_FILE})")
     return 0
 
 
@@ -862,6 +878,16 @@ def _add_nmt_curves(sub: Subcommands) -> None:
     )
     curves.add_argument("--out", required=True, help="FILE.md (the figure: FILE.png)")
     curves.set_defaults(func=_cmd_nmt_curves)
+    again = sub.add_parser(
+        "nmt-revalidate",
+        help="score the saved model of finished train-nmt runs again on their validation "
+        "pairs with this version's decoding (written to RUN/revalidation.json; nmt-curves "
+        "and the study report add it to the curve)",
+    )
+    again.add_argument("runs", nargs="+", help="train-nmt output folders")
+    _common(again)
+    _device_flag(again)
+    again.set_defaults(func=_cmd_nmt_revalidate)
 
 
 def _add_ablate(sub: Subcommands) -> None:
@@ -1062,6 +1088,7 @@ _CACHE_USERS = {
     "export",
     "ablate",
     "train-nmt",
+    "nmt-revalidate",
     "translate",
     "align",
 }

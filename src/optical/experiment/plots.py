@@ -269,16 +269,24 @@ def chart(path: Path, size: tuple[float, float], dpi: int = 110) -> Iterator[Any
         plt.close(fig)
 
 
-def legend_below(ax: Any, columns: int | None = None) -> None:
+def legend_below(
+    ax: Any, columns: int | None = None, twins: Sequence[Any] = (), gap: float = 0.12
+) -> None:
     """A small frameless legend under the axes (many systems do not fit beside them), in
-    the order the entries were drawn, filled column by column; ``columns`` defaults to as
-    many as the figure's width holds."""
+    the order the entries were drawn (those of ``ax``, then of its ``twins``, e.g. a
+    ``twinx`` right axis), filled column by column; ``columns`` defaults to as many as
+    the figure's width holds. ``gap``: how far below the axes it starts, as a fraction of
+    their height (more when the x axis has a label)."""
+    handles, labels = ax.get_legend_handles_labels()
+    for twin in twins:
+        more = twin.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
     if columns is None:
-        handles = len(ax.get_legend_handles_labels()[1])
-        columns = max(1, min(handles, int(ax.figure.get_figwidth() / 1.9)))
+        columns = max(1, min(len(labels), int(ax.figure.get_figwidth() / 1.9)))
     ax.legend(
-        fontsize=7, ncol=columns, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False
-    )
+        handles, labels, fontsize=7, ncol=columns, loc="upper center",
+        bbox_to_anchor=(0.5, -gap), frameon=False,
+    )  # fmt: skip
 
 
 def annotated_heatmap(

@@ -30,6 +30,7 @@ from .plots import (
     annotated_heatmap,
     chart,
     group_spans,
+    legend_below,
     mark_groups,
     system_colours,
     system_group,
@@ -584,7 +585,7 @@ CURVE_MEASURES = (
 
 
 def nmt_curve_section(
-    curves: Mapping[str, Sequence[Mapping[str, float]]],
+    curves: Mapping[str, Sequence[Mapping[str, Any]]],
     out_dir: Path,
     against: str = "step",
     figure: str = "nmt-curve.png",
@@ -593,7 +594,12 @@ def nmt_curve_section(
     greedy translations of held-out training bitext, per evaluation): a table (with the
     training seconds so far, ``train_s``, where the log has them) and ``figure`` in
     ``out_dir`` (loss on the left axis, chrF on the right) against the training
-    ``"step"`` or, to compare runs at equal wall time, ``"train_s"``."""
+    ``"step"`` or, to compare runs at equal wall time, ``"train_s"``.
+
+    Points as :func:`optical.nmt.train.nmt_validation_curve` gives them: a chrF whose
+    translations could emit ``<unk>`` (``unk_allowed``) is marked †, and the saved model
+    scored again (``revalidated``) is its own row and a star in the figure, not part of
+    the line."""
     curves = {backend: list(points) for backend, points in curves.items() if points}
     if not curves:
         return []
@@ -606,9 +612,19 @@ def nmt_curve_section(
         "so far (validation and start-up not counted).",
         "",
     ]
+    every = [p for points in curves.values() for p in points]
+    if any(p.get("unk_allowed") for p in every):
+        parts += [
+            "† chrF of translations decoded with `<unk>` allowed: a run of `<unk>` "
+            "decodes to nothing, so where the vocabulary misses a language's pieces these "
+            "values understate the model. Rows marked *re-scored* are the saved model "
+            "scored again on the same pairs with `<unk>` suppressed, as the translator "
+            "decodes (`optical nmt-revalidate RUN`).",
+            "",
+        ]
     for backend, points in sorted(curves.items()):
-        keys = [key for key, _ in CURVE_MEASURES if key in points[-1]]
-        timed = "train_s" in points[-1]
+        keys = [key for key, _ in CURVE_MEASURES if any(key in p for p in points)]
+        timed = any("train_s" in p for p in points)
         header = [
             "step",
             *(["training time"] if timed else []),
@@ -623,9 +639,9 @@ def nmt_curve_section(
                 "| "
                 + " | ".join(
                     [
-                        str(p["step"]),
+                        f"{p['step']} (re-scored)" if p.get("revalidated") else str(p["step"]),
                         *([_duration(p.get("train_s"))] if timed else []),
-                        *(_curve_value(p.get(k), k) for k in keys),
+                        *(_curve_cell(p, k) for k in keys),
                     ]
                 )
                 + " |"
@@ -638,7 +654,9 @@ def nmt_curve_section(
         right = ax.twinx()
         colours = system_colours(sorted(curves))
         styles = {"chrF_xx-en": ("s", "--"), "chrF_en-xx": ("^", ":")}
-        for backend, points in sorted(curves.items()):
+        for backend, all_points in sorted(curves.items()):
+            points = [p for p in all_points if not p.get("revalidated")]
+            again = [p for p in all_points if p.get("revalidated")]
             xs = [p.get(against) for p in points]
             colour = colours.get(backend)
             ax.plot(
@@ -646,19 +664,30 @@ def nmt_curve_section(
                 label=f"{backend} loss",
             )  # fmt: skip
             for key, label in CURVE_MEASURES[1:]:
-                if key in points[-1]:
+                if any(key in p for p in points):
                     marker, line = styles[key]
+                    dagger = " †" if any(p.get("unk_allowed") for p in points) else ""
                     right.plot(
                         xs, [p.get(key) for p in points], marker=marker, linestyle=line,
-                        color=colour, label=f"{backend} {label}",
+                        color=colour, label=f"{backend} {label}{dagger}",
+                    )  # fmt: skip
+                if any(key in p for p in again):
+                    right.plot(
+                        [p.get(against) for p in again], [p.get(key) for p in again],
+                        marker="*", markersize=11, linestyle="none", color=colour,
+                        label=f"{backend} {label} (re-scored)",
                     )  # fmt: skip
         ax.set_xlabel("training step" if against == "step" else "training seconds")
         ax.set_ylabel("validation loss")
         right.set_ylabel("chrF")
-        lines = ax.get_legend_handles_labels()
-        more = right.get_legend_handles_labels()
-        ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, frameon=False)
+        legend_below(ax, 2, twins=[right], gap=0.16)
     return [*parts, f"![NMT learning curve]({path.name})", ""]
+
+
+def _curve_cell(point: Mapping[str, Any], key: str) -> str:
+    """One measure of a curve point (chrF decoded with ``<unk>`` allowed marked †)."""
+    text = _curve_value(point.get(key), key)
+    return f"{text} †" if text and key != "loss" and point.get("unk_allowed") else text
 
 
 def _duration(seconds: float | None) -> str:

@@ -492,8 +492,9 @@ def _run_experiment(
 
 def _write_nmt_curves(wb: Workbench, out_dir: Path) -> None:
     """``out_dir/nmt-curves.json``: the validation curve of each NMT backend's model (from
-    its ``metrics.jsonl``), for the report's learning-curve section."""
-    from ..train.runtime import validation_curve
+    its run folder, :func:`optical.nmt.train.nmt_validation_curve`), for the report's
+    learning-curve section."""
+    from ..nmt.train import nmt_validation_curve
     from ..translate.nmt import NmtTranslator
     from .report_sections import CURVES_FILE
 
@@ -501,7 +502,7 @@ def _write_nmt_curves(wb: Workbench, out_dir: Path) -> None:
     for backend, translator in wb.translators.items():
         inner = getattr(translator, "translator", translator)
         if isinstance(inner, NmtTranslator):
-            curves[backend] = validation_curve(inner.folder.parent / "metrics.jsonl")
+            curves[backend] = nmt_validation_curve(inner.folder.parent)
     if curves:
         atomic_write_json(out_dir / CURVES_FILE, curves)
 

@@ -20,11 +20,13 @@ translations; NTREX is never read here.
 Output folder: ``config.json`` (resolved config, with the
 :class:`~optical.train.sampling.PoolSummary` of the checked pool), ``metrics.jsonl``,
 ``checkpoints/`` (atomic; ``resume=True`` continues the newest exactly), ``model/`` (the
-saved model, returned; :mod:`optical.nmt.package`).
+saved model, returned; :mod:`optical.nmt.package`) and, once :func:`revalidate_nmt` has
+scored the saved model again with this code's decoding, ``revalidation.json``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +37,10 @@ import torch
 from torch import nn
 
 from ..errors import OpticalError
+from ..io_utils import atomic_write_json
 from ..settings import cache_dir, use_cache_dir
 from ..train.loop import StepInfo, Task, fit
-from ..train.runtime import DistInfo, adamw, barrier, derive_seed
+from ..train.runtime import DistInfo, adamw, barrier, derive_seed, validation_curve
 from ..train.sampling import (
     BitextSplit,
     LengthBucketedSampler,
@@ -48,11 +51,21 @@ from ..train.sampling import (
 from ..types import BitextPair
 from .config import NmtConfig, NmtModelConfig, load_nmt_config
 from .model import NmtModel, pad_states, pad_targets, sequence_loss
-from .package import nmt_is_complete, save_nmt
+from .package import load_nmt, nmt_is_complete, save_nmt
 from .states import SourceStates
 from .vocab import EOS, CompactVocab, build_vocab, sampling_weights
 
-__all__ = ["NmtExample", "NmtStepInfo", "NmtTask", "examples_from_bitext", "train_nmt"]
+__all__ = [
+    "NmtExample",
+    "NmtStepInfo",
+    "NmtTask",
+    "examples_from_bitext",
+    "nmt_validation_curve",
+    "revalidate_nmt",
+    "train_nmt",
+]
+
+REVALIDATION_FILE = "revalidation.json"
 
 
 @dataclass(frozen=True)
@@ -481,3 +494,100 @@ def train_nmt(
         config = config.with_overrides(run={"device": device})
     with use_cache_dir(cache):
         return fit(NmtTask(config, data_dir, bitext, cache), out_dir, resume, callbacks)
+
+
+def _run_config(run: Path) -> NmtConfig:
+    """The config a train-nmt run folder was trained with (its ``config.json``)."""
+    path = run / "config.json"
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise OpticalError(f"{path}: not a train-nmt run folder ({exc})") from exc
+    return NmtConfig.from_dict({k: v for k, v in saved.items() if k != "resolved"}, str(path))
+
+
+def revalidate_nmt(
+    run: str | Path,
+    data_dir: str | Path | None = None,
+    *,
+    bitext: Mapping[str, Sequence[BitextPair]] | None = None,
+    cache: str | Path | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Score the saved model of a finished train-nmt ``run`` folder again on its own
+    validation pairs (the run's config and seed give the same split) with this code's
+    decoding (:func:`validate`: loss and greedy chrF), and write the record to
+    ``run/revalidation.json`` (atomic): ``{"step": the saved model's step, "decode": the
+    decoding used, "validation": {...}}``. Only the final model is kept, so this is how a
+    finished run's chrF follows a decoding fix (the loss does not depend on decoding).
+
+    Needs the run's training data (``data_dir``, or the ``bitext`` it was given, as
+    :func:`train_nmt` takes it) and encoder; the encoder must be the one the model was
+    trained on (its fingerprint in ``nmt.json``)."""
+    from ..models.student import load_any_encoder
+    from ..train.runtime import init_distributed
+
+    run = Path(run)
+    model, info = load_nmt(run / "model")
+    config = _run_config(run)
+    if device is not None:
+        config = config.with_overrides(run={"device": device})
+    where = init_distributed(config.run.device).device
+    with use_cache_dir(cache):
+        encoder = load_any_encoder(config.model.encoder, bf16=config.model.bf16, device=where)
+        if encoder.spec.fingerprint() != info.get("encoder_fingerprint"):
+            raise OpticalError(
+                f"{run}: the encoder {config.model.encoder!r} is not the one the model was "
+                "trained on (fingerprints differ); its states would not match"
+            )
+        split = training_split(config.data, config.run.seed, data_dir, bitext)
+        validation = _validation_examples(split, config.data.directions)
+        if not validation:
+            raise OpticalError(f"{run}: the run has no validation pairs to score")
+        sources = sorted({e.source for e in validation})
+        states = SourceStates(encoder, cache_dir(cache))(sources, progress=False)
+        targets = _tokenize_targets(
+            encoder.tokenizer, validation, config.model.max_target_length - 2
+        )
+        batcher = _Batcher(
+            dict(zip(sources, states, strict=True)), targets, model.vocab, config, where
+        )
+        result = validate(model.to(where), batcher, validation, config, encoder.tokenizer)
+    saved = info.get("validation", {})
+    step = int(saved.get("best_step", info.get("steps", 0)))
+    if "train_s" in saved:
+        result["train_s"] = saved["train_s"]
+    record = {
+        "step": step,
+        "decode": {"greedy": True, "allow_unk": config.decode.allow_unk},
+        "validation": result,
+    }
+    atomic_write_json(run / REVALIDATION_FILE, record)
+    return record
+
+
+def nmt_validation_curve(run: str | Path) -> list[dict[str, Any]]:
+    """The learning curve of a train-nmt ``run`` folder
+    (:func:`~optical.train.runtime.validation_curve` of its ``metrics.jsonl``), each
+    point marked ``unk_allowed`` — whether its chrF translations could emit ``<unk>``: a
+    run whose ``config.json`` predates :attr:`DecodeConfig.allow_unk` decoded with it
+    allowed — and, after :func:`revalidate_nmt`, one more point: the saved model scored
+    again (``revalidated: True``)."""
+    run = Path(run)
+    curve = validation_curve(run / "metrics.jsonl")
+    try:
+        decode = json.loads((run / "config.json").read_text(encoding="utf-8")).get("decode", {})
+    except (OSError, json.JSONDecodeError):
+        decode = {}
+    allowed = bool(decode.get("allow_unk", True))
+    points = [{**p, "unk_allowed": allowed} for p in curve]
+    path = run / REVALIDATION_FILE
+    if path.is_file():
+        try:
+            again = json.loads(path.read_text(encoding="utf-8"))
+            point = {"step": int(again["step"]), **again["validation"]}
+            allowed_again = bool(again["decode"]["allow_unk"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise OpticalError(f"{path}: malformed re-validation record: {exc}") from exc
+        points.append({**point, "unk_allowed": allowed_again, "revalidated": True})
+    return points
