@@ -878,6 +878,9 @@ def _add_nmt_curves(sub: Subcommands) -> None:
     )
     curves.add_argument("--out", required=True, help="FILE.md (the figure: FILE.png)")
     curves.set_defaults(func=_cmd_nmt_curves)
+
+
+def _add_nmt_revalidate(sub: Subcommands) -> None:
     again = sub.add_parser(
         "nmt-revalidate",
         help="score the saved model of finished train-nmt runs again on their validation "
@@ -1028,6 +1031,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ablate(sub)
     _add_forgetting(sub)
     _add_nmt_curves(sub)
+    _add_nmt_revalidate(sub)
     _add_repro(sub)
     _add_train_nmt(sub)
     _add_translate(sub)
