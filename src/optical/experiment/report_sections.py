@@ -422,8 +422,11 @@ def step_budget_note(
     student = _draws("a student", student_steps, student_batch, "pairs", proportional)
     nmt = _draws("the NMT model", nmt_steps, nmt_batch, "examples", nmt_scaled)
     if proportional == nmt_scaled:
-        return _budget_sentence(proportional, f"{student} and {nmt}")
-    return f"{_budget_sentence(proportional, student)} {_budget_sentence(nmt_scaled, nmt)}"
+        return _budget_sentence("All models", proportional, f"{student} and {nmt}")
+    return (
+        f"{_budget_sentence('The students', proportional, student)} "
+        f"{_budget_sentence('The NMT models', nmt_scaled, nmt)}"
+    )
 
 
 def _draws(model: str, steps: int, batch: int, unit: str, proportional: bool) -> str:
@@ -431,17 +434,18 @@ def _draws(model: str, steps: int, batch: int, unit: str, proportional: bool) ->
     return f"{model} draws {steps} × {batch} = {steps * batch:,} {unit}{at}"
 
 
-def _budget_sentence(proportional: bool, draws: str) -> str:
+def _budget_sentence(who: str, proportional: bool, draws: str) -> str:
+    """How ``who`` (a plural subject) were budgeted across the data shares."""
     if proportional:
         return (
-            "Each share trains for that share of the steps (`budget_steps = "
+            f"{who} train at each share for that share of the steps (`budget_steps = "
             f'"proportional"`): {draws}, at 10 % a tenth of that, so every share sees its '
             "pool as often and the curve measures what more bitext buys."
         )
     return (
-        'Every share trains for the same number of steps (`budget_steps = "fixed"`): '
-        f"{draws}, so where a share's pool is larger than that, the curve measures the "
-        "step budget, not the data."
+        f"{who} train for the same number of steps at every share (`budget_steps = "
+        f'"fixed"`): {draws}, so where a share\'s pool is larger than that, the curve '
+        "measures the step budget, not the data."
     )
 
 
