@@ -444,8 +444,8 @@ def _budget_sentence(who: str, proportional: bool, draws: str) -> str:
         )
     return (
         f"{who} train for the same number of steps at every share (`budget_steps = "
-        f'"fixed"`): {draws}, so where a share\'s pool is larger than that, the curve '
-        "measures the step budget, not the data."
+        '"fixed"`): ' + draws + ", so where a share's pool is larger than that, the "
+        "curve measures the step budget, not the data."
     )
 
 
