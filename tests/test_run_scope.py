@@ -53,6 +53,16 @@ def test_seeds_are_intersected_with_each_systems_seeds() -> None:
     assert scope.seeds_of(STUDY, OT_DATA10) == ()  # curves run with seed 0 only
 
 
+def test_the_report_header_of_a_part_names_its_seeds() -> None:
+    """A part without the curve seed (``--only-seeds 1``) shows seed 1 and no curve seed
+    (the config it builds is valid: curve seeds must be among the seeds)."""
+    shown = RunScope(seeds=(1,)).shown_config(STUDY)
+    assert (shown.seeds, shown.curve_seeds) == ((1,), ())
+    shown = RunScope(seeds=(0, 2)).shown_config(STUDY)
+    assert (shown.seeds, shown.curve_seeds) == ((0, 2), (0,))
+    assert RunScope().shown_config(STUDY) is STUDY
+
+
 def test_describe_names_what_is_left() -> None:
     note = RunScope(systems=("optical-ot",), seeds=(0,)).describe(STUDY)
     assert note is not None

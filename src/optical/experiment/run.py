@@ -609,9 +609,7 @@ def _finish(
         ),
     )
     with timer("report"):
-        shown = cfg
-        if scope.partial:  # the header names the seeds this run covered, not the config's
-            shown = replace(cfg, seeds=tuple(scope.trained_seeds(cfg)) or cfg.run_seeds)
+        shown = scope.shown_config(cfg)  # a partial run's header names the seeds it ran
         write_report(
             shown,
             rows,

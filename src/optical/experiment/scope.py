@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import ConfigError
 from .config import ExperimentConfig
@@ -61,6 +61,15 @@ class RunScope:
         """The seeds the trained systems of this run use."""
         ran = self.systems_of(cfg)
         return sorted({seed for s in ran if s.is_trained for seed in self.seeds_of(cfg, s)})
+
+    def shown_config(self, cfg: ExperimentConfig) -> ExperimentConfig:
+        """The config the report's header describes: a partial run's trained seeds (and
+        the curve seeds among them) instead of the configured ones."""
+        if not self.partial:
+            return cfg
+        seeds = tuple(self.trained_seeds(cfg)) or cfg.run_seeds
+        curve_seeds = tuple(seed for seed in cfg.curve_seeds if seed in seeds)
+        return replace(cfg, seeds=seeds, curve_seeds=curve_seeds)
 
     def describe(self, cfg: ExperimentConfig) -> str | None:
         """One sentence for the report, or None for a whole run."""
