@@ -654,7 +654,7 @@ def nmt_curve_section(
             "",
         ]
     path = out_dir / figure
-    with chart(path, (7.0, 3.6)) as ax:
+    with chart(path, (7.0, 3.6 + 0.8 * (len(curves) - 1))) as ax:  # room for the legend
         right = ax.twinx()
         colours = system_colours(sorted(curves))
         styles = {"chrF_xx-en": ("s", "--"), "chrF_en-xx": ("^", ":")}
@@ -684,7 +684,7 @@ def nmt_curve_section(
         ax.set_xlabel("training step" if against == "step" else "training seconds")
         ax.set_ylabel("validation loss")
         right.set_ylabel("chrF")
-        legend_below(ax, 2, twins=[right], gap=0.16)
+        legend_below(ax, 2, twins=[right], gap=0.2)
     return [*parts, f"![NMT learning curve]({path.name})", ""]
 
 
