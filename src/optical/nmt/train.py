@@ -524,15 +524,15 @@ def revalidate_nmt(
     Needs the run's training data (``data_dir``, or the ``bitext`` it was given, as
     :func:`train_nmt` takes it) and encoder; the encoder must be the one the model was
     trained on (its fingerprint in ``nmt.json``)."""
+    from ..device import resolve_device
     from ..models.student import load_any_encoder
-    from ..train.runtime import init_distributed
 
     run = Path(run)
     model, info = load_nmt(run / "model")
     config = _run_config(run)
     if device is not None:
         config = config.with_overrides(run={"device": device})
-    where = init_distributed(config.run.device).device
+    where = resolve_device(config.run.device, "run.device")
     with use_cache_dir(cache):
         encoder = load_any_encoder(config.model.encoder, bf16=config.model.bf16, device=where)
         if encoder.spec.fingerprint() != info.get("encoder_fingerprint"):
@@ -559,7 +559,7 @@ def revalidate_nmt(
         result["train_s"] = saved["train_s"]
     record = {
         "step": step,
-        "decode": {"greedy": True, "allow_unk": config.decode.allow_unk},
+        "decode": {"allow_unk": config.decode.allow_unk},  # validation decodes greedily
         "validation": result,
     }
     atomic_write_json(run / REVALIDATION_FILE, record)
